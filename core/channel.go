@@ -1,0 +1,183 @@
+package core
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Request is one command in flight: the handle it names, the command, and
+// where its one reply goes. Requests are pooled; the engine holds one from
+// the moment it is queued until it is answered. Code outside core only sees
+// a Request between WaitForCmd and ProcessOneCmd.
+type Request struct {
+	h     Handle
+	cmd   Command
+	reply chan reply // room for exactly one reply; reused with the Request
+	// seq changes each time the Request is reused, so that a late cancel
+	// for an earlier use is ignored.
+	seq      atomic.Uint64
+	noReply  bool // non-blocking: the engine recycles the Request itself
+	canceled bool // engine-only: a cancel arrived while parked
+
+	// Engine-only state while parked.
+	parkedOn *socket
+	progress int // bytes already taken by a parked TCP send
+}
+
+type reply struct {
+	resp Response
+	err  error
+}
+
+// cancel asks the engine to answer target now, if it is still parked in
+// the use numbered seq.
+type cancel struct {
+	target *Request
+	seq    uint64
+}
+
+var requestPool = sync.Pool{New: func() any {
+	return &Request{reply: make(chan reply, 1)}
+}}
+
+func getRequest(h Handle, cmd Command) *Request {
+	r := requestPool.Get().(*Request)
+	r.seq.Add(1)
+	r.h, r.cmd = h, cmd
+	return r
+}
+
+func putRequest(r *Request) {
+	r.cmd = nil
+	r.noReply, r.canceled = false, false
+	r.parkedOn, r.progress = nil, 0
+	requestPool.Put(r)
+}
+
+// Channel is the remote end of a Netstack's command queue. Any number of
+// goroutines may use one Channel at once; copies share the queue.
+type Channel struct {
+	q *queue
+}
+
+// queue is the command queue shared by a stack and its channels.
+type queue struct {
+	c        chan *Request
+	done     chan struct{} // closed when the stack starts closing
+	closed   atomic.Bool
+	inflight atomic.Int64 // senders between their closed check and their send
+}
+
+// Request sends cmd for handle h and waits for the reply. When the queue is
+// full it waits for room (backpressure). If ctx ends first, Request asks the
+// engine to answer at once and still waits for that answer, so the engine is
+// done with any buffer in cmd when Request returns; a reply that was already
+// on its way is returned as it is, so no data is lost. A request cut short
+// returns what was done so far (for TCPSend, TCPSent.N) together with an
+// error matching ctx.Err(). After the stack closes, every request fails
+// with an error matching net.ErrClosed.
+func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, error) {
+	r := getRequest(h, cmd)
+	if err := c.q.send(ctx, r); err != nil {
+		putRequest(r)
+		return nil, err
+	}
+	var rep reply
+	select {
+	case rep = <-r.reply:
+	case <-ctx.Done():
+		c.q.sendCancel(r)
+		rep = <-r.reply
+	}
+	putRequest(r)
+	if rep.err == ErrCanceled {
+		rep.err = contextError(ctx)
+	}
+	return rep.resp, rep.err
+}
+
+// RequestNonblocking hands cmd for handle h to the engine without waiting
+// for a reply. It fails with ErrQueueFull if the queue has no room (the
+// command was not taken), or ErrClosed after the stack closed. Buffers in
+// cmd belong to the engine once it returns nil. Errors the engine meets
+// later are counted in Stats, not reported.
+func (c Channel) RequestNonblocking(h Handle, cmd Command) error {
+	r := getRequest(h, cmd)
+	r.noReply = true
+	if err := c.q.trySend(r); err != nil {
+		putRequest(r)
+		return err
+	}
+	return nil
+}
+
+func contextError(ctx context.Context) error {
+	if err := context.Cause(ctx); err != nil {
+		if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+			return errors.Join(ctxErr, err)
+		}
+		return err
+	}
+	return context.Canceled
+}
+
+func newQueue(n int) *queue {
+	return &queue{c: make(chan *Request, n), done: make(chan struct{})}
+}
+
+// send queues r, waiting for room.
+func (q *queue) send(ctx context.Context, r *Request) error {
+	q.inflight.Add(1)
+	defer q.inflight.Add(-1)
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	select {
+	case q.c <- r:
+		return nil
+	default:
+	}
+	select {
+	case q.c <- r:
+		return nil
+	case <-q.done:
+		return ErrClosed
+	case <-ctx.Done():
+		return contextError(ctx)
+	}
+}
+
+// trySend queues r if there is room.
+func (q *queue) trySend(r *Request) error {
+	q.inflight.Add(1)
+	defer q.inflight.Add(-1)
+	if q.closed.Load() {
+		return ErrClosed
+	}
+	select {
+	case q.c <- r:
+		return nil
+	default:
+		return ErrQueueFull
+	}
+}
+
+// sendCancel asks the engine to answer r now. It does not wait for room if
+// the stack is closing: shutdown answers r anyway.
+func (q *queue) sendCancel(r *Request) {
+	c := getRequest(NoHandle, cancel{target: r, seq: r.seq.Load()})
+	c.noReply = true
+	q.inflight.Add(1)
+	defer q.inflight.Add(-1)
+	if q.closed.Load() {
+		putRequest(c)
+		return
+	}
+	select {
+	case q.c <- c:
+	case <-q.done:
+		putRequest(c)
+	}
+}

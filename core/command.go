@@ -1,0 +1,283 @@
+package core
+
+import (
+	"net/netip"
+	"time"
+)
+
+// Command is a request to the engine. The concrete types are the structs in
+// this file; each says which handle it takes and which Response it answers
+// with. Commands that carry a buffer (sends, receives) may be passed by
+// pointer to avoid a copy of the struct; the engine accepts both forms.
+type Command interface{ command() }
+
+// Response is the engine's answer to a Command.
+type Response interface{ response() }
+
+// OK answers commands that have nothing to report.
+type OK struct{}
+
+// ---- stack control ----
+
+// Nop does nothing and answers OK. It measures a round trip.
+type Nop struct{}
+
+// SetAddrs replaces the stack's addresses (the seed's SetIps). Loopback
+// addresses are kept unless Config.DisableLoopback. Handle: NoHandle.
+// Answers OK.
+type SetAddrs struct{ Addrs []netip.Prefix }
+
+// GetStats asks for a snapshot of the stack's counters. Answers Stats.
+type GetStats struct{}
+
+// ---- generic socket commands ----
+
+// Close closes the socket and frees its handle. TCP streams end gracefully
+// (FIN; gVisor finishes the close and TIME_WAIT on its own); a listener's
+// queued connections are reset. Requests parked on the socket are answered
+// with ErrClosed. Answers OK.
+type Close struct{}
+
+// Abort closes a TCP stream with a reset (RST) and frees its handle.
+// Answers OK.
+type Abort struct{}
+
+// GetAddrs asks for a socket's local and remote addresses. Answers Addrs.
+type GetAddrs struct{}
+
+// Addrs answers GetAddrs. Remote is the zero AddrPort when unconnected.
+type Addrs struct{ Local, Remote netip.AddrPort }
+
+// SockOpt names a socket option.
+type SockOpt uint8
+
+// Socket options for SetSockOpt and GetSockOpt. Durations are in
+// nanoseconds, booleans 0 or 1.
+const (
+	OptNoDelay           SockOpt = iota + 1 // TCP_NODELAY
+	OptKeepAlive                            // SO_KEEPALIVE
+	OptKeepAliveIdle                        // TCP_KEEPIDLE (ns)
+	OptKeepAliveInterval                    // TCP_KEEPINTVL (ns)
+	OptKeepAliveCount                       // TCP_KEEPCNT
+	OptLinger                               // SO_LINGER (ns; negative = off)
+	OptSendBuffer                           // SO_SNDBUF (bytes)
+	OptRecvBuffer                           // SO_RCVBUF (bytes)
+)
+
+// SetSockOpt sets an option on a socket. Answers OK.
+type SetSockOpt struct {
+	Opt   SockOpt
+	Value int64
+}
+
+// GetSockOpt reads an option. Answers SockOptValue.
+type GetSockOpt struct{ Opt SockOpt }
+
+// SockOptValue answers GetSockOpt.
+type SockOptValue struct{ Value int64 }
+
+// ---- UDP ----
+
+// UDPBind makes a UDP socket bound to Local. An unspecified address
+// (0.0.0.0 or ::) binds every address; port 0 picks an ephemeral port. An
+// IPv6 socket also carries IPv4 (dual stack). Handle: NoHandle. Answers
+// UDPBound.
+type UDPBind struct{ Local netip.AddrPort }
+
+// UDPBound answers UDPBind.
+type UDPBound struct {
+	Handle Handle
+	Local  netip.AddrPort
+}
+
+// UDPConnect sets the socket's default peer; sends without a destination
+// go there and only its datagrams are received. Answers Addrs.
+type UDPConnect struct{ Remote netip.AddrPort }
+
+// UDPSend sends one datagram to To, or to the connected peer when To is the
+// zero AddrPort. A blocking request borrows Buf until it is answered; a
+// non-blocking one hands Buf over. Answers UDPSent.
+type UDPSend struct {
+	To  netip.AddrPort
+	Buf []byte
+}
+
+// UDPSent answers UDPSend.
+type UDPSent struct{ N int }
+
+// UDPRecv waits for one datagram and copies it into Buf. A datagram longer
+// than Buf fills it; the rest is discarded and Truncated set. Answers
+// UDPRecvd.
+type UDPRecv struct{ Buf []byte }
+
+// UDPRecvd answers UDPRecv.
+type UDPRecvd struct {
+	N         int
+	From      netip.AddrPort
+	Truncated bool
+}
+
+// ---- ICMP echo (ping) ----
+
+// PingOpen makes an ICMP echo socket (ICMPv4 for an IPv4 Local, ICMPv6 for
+// IPv6), like Linux's unprivileged ping sockets. It takes UDPConnect,
+// UDPSend and UDPRecv: a send carries one ICMP echo request (type, code,
+// checksum, identifier, sequence, data), whose identifier and checksum the
+// stack fills in; a receive returns one echo reply. Local's port is unused.
+// Handle: NoHandle. Answers PingOpened.
+type PingOpen struct{ Local netip.Addr }
+
+// PingOpened answers PingOpen.
+type PingOpened struct {
+	Handle Handle
+	Local  netip.Addr
+}
+
+// ---- TCP ----
+
+// TCPListen makes a listener on Local (port 0: ephemeral; unspecified
+// address: every address). Backlog <= 0 means Config.MaxBacklog; larger
+// values are capped at it. Handle: NoHandle. Answers TCPListening.
+type TCPListen struct {
+	Local   netip.AddrPort
+	Backlog int
+}
+
+// TCPListening answers TCPListen.
+type TCPListening struct {
+	Handle Handle
+	Local  netip.AddrPort
+}
+
+// TCPAccept waits for the next connection on a listener. Answers
+// TCPAccepted.
+type TCPAccept struct{}
+
+// TCPAccepted answers TCPAccept with the new stream's handle.
+type TCPAccepted struct {
+	Handle        Handle
+	Local, Remote netip.AddrPort
+}
+
+// TCPConnect opens a stream to Remote, from Local if it is valid (else the
+// stack picks the address and an ephemeral port), and answers once the
+// handshake is done. Refused, unreachable, reset and timed-out connects fail
+// with ErrConnRefused, ErrNetUnreach or ErrHostUnreach, ErrConnReset and
+// ErrTimedOut. A connect cancelled before it completes frees its socket.
+// Handle: NoHandle. Answers TCPConnected.
+type TCPConnect struct {
+	Local, Remote netip.AddrPort
+}
+
+// TCPConnected answers TCPConnect.
+type TCPConnected struct {
+	Handle        Handle
+	Local, Remote netip.AddrPort
+}
+
+// TCPSend writes Buf to the stream, waiting for buffer space until all of
+// it is taken. A cancelled send answers with the bytes taken so far. A
+// non-blocking send hands Buf over. Answers TCPSent.
+type TCPSend struct{ Buf []byte }
+
+// TCPSent answers TCPSend.
+type TCPSent struct{ N int }
+
+// TCPRecv waits for data and copies what is there (at most len(Buf)) into
+// Buf. A clean end of stream fails with io.EOF. Answers TCPRecvd.
+type TCPRecv struct{ Buf []byte }
+
+// TCPRecvd answers TCPRecv.
+type TCPRecvd struct{ N int }
+
+// TCPShutdown shuts down the read side, the write side (sends FIN) or both.
+// Answers OK.
+type TCPShutdown struct{ Read, Write bool }
+
+// ---- raw IP ----
+
+// RawOpen opens a raw socket for one IP version (4 or 6) and transport
+// protocol number. It receives every inbound packet of that protocol, whole
+// (IP header included), and sends whole packets. Handle: NoHandle. Answers
+// RawOpened.
+type RawOpen struct {
+	Version  int
+	Protocol uint8
+}
+
+// RawOpened answers RawOpen.
+type RawOpened struct{ Handle Handle }
+
+// RawSend sends one whole IP packet of the socket's version out through
+// the device. Answers RawSent.
+type RawSend struct{ Packet []byte }
+
+// RawSent answers RawSend.
+type RawSent struct{ N int }
+
+// RawRecv waits for one packet and copies it into Buf. Answers RawRecvd.
+type RawRecv struct{ Buf []byte }
+
+// RawRecvd answers RawRecv.
+type RawRecvd struct {
+	N         int
+	Truncated bool
+}
+
+// ---- stats ----
+
+// Stats answers GetStats: socket counts by kind, parked requests, and
+// gVisor's counters.
+type Stats struct {
+	Sockets, TCPStreams, TCPListeners, UDPSockets, RawSockets int
+	PingSockets                                               int
+	Parked                                                    int
+	Commands                                                  uint64
+	PacketsIn, PacketsOut, OutboundDrops, InboundInvalid      uint64
+	TCPEstablished, TCPRetransmits, TCPActiveOpens            uint64
+	TCPPassiveOpens, TCPResetsSent, TCPCurrentConnected       uint64
+	UDPPacketsIn, UDPPacketsOut, UDPRecvErrors                uint64
+	IPMalformedIn                                             uint64
+	Uptime                                                    time.Duration
+}
+
+func (Nop) command()         {}
+func (SetAddrs) command()    {}
+func (GetStats) command()    {}
+func (Close) command()       {}
+func (Abort) command()       {}
+func (GetAddrs) command()    {}
+func (SetSockOpt) command()  {}
+func (GetSockOpt) command()  {}
+func (UDPBind) command()     {}
+func (UDPConnect) command()  {}
+func (UDPSend) command()     {}
+func (UDPRecv) command()     {}
+func (TCPListen) command()   {}
+func (TCPAccept) command()   {}
+func (TCPConnect) command()  {}
+func (TCPSend) command()     {}
+func (TCPRecv) command()     {}
+func (TCPShutdown) command() {}
+func (RawOpen) command()     {}
+func (PingOpen) command()    {}
+func (RawSend) command()     {}
+func (RawRecv) command()     {}
+func (cancel) command()      {}
+
+func (OK) response()           {}
+func (Addrs) response()        {}
+func (SockOptValue) response() {}
+func (UDPBound) response()     {}
+func (UDPSent) response()      {}
+func (UDPRecvd) response()     {}
+func (TCPListening) response() {}
+func (TCPAccepted) response()  {}
+func (TCPConnected) response() {}
+func (TCPSent) response()      {}
+func (TCPRecvd) response()     {}
+func (RawOpened) response()    {}
+func (PingOpened) response()   {}
+func (RawSent) response()      {}
+func (RawRecvd) response()     {}
+func (Stats) response()        {}

@@ -1,0 +1,104 @@
+package core
+
+import (
+	"net/netip"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// Medium is the kind of frames a device carries.
+type Medium uint8
+
+const (
+	// MediumIP is raw IPv4 and IPv6 packets with no link header (a TUN
+	// device, WireGuard). It is the only medium netcore supports today.
+	MediumIP Medium = iota
+)
+
+// Config configures a Netstack. Its zero value is a working default: no
+// addresses but the loopback ones, MTU 1500, and the limits documented on
+// each field. A Config is read once, by New; change addresses at run time
+// with the SetAddrs command.
+type Config struct {
+	// Addrs are the stack's own addresses with their prefix lengths. Every
+	// packet not for the stack itself leaves through the one device (a
+	// default route for IPv4 and IPv6). Default: none.
+	Addrs []netip.Prefix
+
+	// MTU is the device's maximum transmission unit. Default 1500.
+	MTU int
+
+	// Medium is the device's medium. Default (and only) MediumIP.
+	Medium Medium
+
+	// QueueLen is the length of the command queue. When it is full,
+	// Channel.Request waits for room and Channel.RequestNonblocking fails
+	// with ErrQueueFull. Default 256.
+	QueueLen int
+
+	// OutboundQueueLen bounds the packets waiting for the device to take
+	// them. Past it packets are dropped and counted (Stats.OutboundDrops);
+	// TCP retransmits. Default 4096.
+	OutboundQueueLen int
+
+	// TCPSendBuffer and TCPRecvBuffer are each TCP socket's default buffer
+	// sizes in bytes; gVisor grows the receive buffer up to 4× this by
+	// auto-tuning. Default 1 MiB each.
+	TCPSendBuffer, TCPRecvBuffer int
+
+	// UDPRecvBuffer is each UDP and raw socket's receive buffer in bytes.
+	// Datagrams arriving past it are dropped. Default 256 KiB.
+	UDPRecvBuffer int
+
+	// MaxSockets bounds the open sockets of all kinds; past it commands that
+	// make a socket fail with ErrTooManySockets. Default 65536.
+	MaxSockets int
+
+	// MaxBacklog caps a listener's accept backlog. Default 1024.
+	MaxBacklog int
+
+	// DisableLoopback removes the loopback addresses 127.0.0.1/8 and ::1
+	// the stack otherwise owns. Default: loopback on.
+	DisableLoopback bool
+
+	// SendLocalToDevice sends packets addressed to the stack's own
+	// addresses out through the device instead of looping them back
+	// inside the stack (smoltcp's behaviour). Default false.
+	SendLocalToDevice bool
+
+	// Clock is gVisor's clock, for deterministic tests. Default: the real
+	// clock (tcpip.NewStdClock).
+	Clock tcpip.Clock
+}
+
+const (
+	defaultMTU         = 1500
+	defaultQueueLen    = 256
+	defaultOutboundLen = 4096
+	defaultTCPBuffer   = 1 << 20
+	defaultUDPBuffer   = 256 << 10
+	defaultMaxSockets  = 65536
+	defaultMaxBacklog  = 1024
+)
+
+// withDefaults returns c with every zero field set to its default.
+func (c Config) withDefaults() Config {
+	setDefault(&c.MTU, defaultMTU)
+	setDefault(&c.QueueLen, defaultQueueLen)
+	setDefault(&c.OutboundQueueLen, defaultOutboundLen)
+	setDefault(&c.TCPSendBuffer, defaultTCPBuffer)
+	setDefault(&c.TCPRecvBuffer, defaultTCPBuffer)
+	setDefault(&c.UDPRecvBuffer, defaultUDPBuffer)
+	setDefault(&c.MaxSockets, defaultMaxSockets)
+	setDefault(&c.MaxBacklog, defaultMaxBacklog)
+	if c.Clock == nil {
+		c.Clock = tcpip.NewStdClock()
+	}
+	return c
+}
+
+func setDefault(v *int, def int) {
+	if *v <= 0 {
+		*v = def
+	}
+}

@@ -1,0 +1,143 @@
+package core
+
+import (
+	"errors"
+
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// Device moves whole IP packets between a Netstack and a network, in
+// batches. Read and write may be called concurrently with each other (one
+// goroutine each), never concurrently with themselves.
+type Device interface {
+	// ReadPackets waits for at least one inbound packet (network to stack)
+	// and reads up to len(bufs) of them: packet i into bufs[i], its length
+	// in sizes[i]. It returns the number read. After Close it returns an
+	// error (net.ErrClosed).
+	ReadPackets(bufs [][]byte, sizes []int) (int, error)
+	// WritePackets sends outbound packets (stack to network) and returns
+	// how many it sent. It must not keep pkts or their bytes after it
+	// returns. It may wait for room; after Close it returns an error.
+	WritePackets(pkts [][]byte) (int, error)
+	// BatchSize is the most packets one call moves.
+	BatchSize() int
+	// Close stops the device and wakes its blocked calls. A Netstack closes
+	// the devices attached to it.
+	Close() error
+}
+
+// PollDevice is a device that can be driven by hand with
+// Netstack.PollDeviceIO: its calls never wait.
+type PollDevice interface {
+	// TryReadPackets reads the inbound packets that are waiting, up to
+	// len(bufs), as Device.ReadPackets does; 0 means none.
+	TryReadPackets(bufs [][]byte, sizes []int) (int, error)
+	// TryWritePackets sends what it can without waiting; packets it did
+	// not take are dropped by the caller.
+	TryWritePackets(pkts [][]byte) (int, error)
+}
+
+// ownedWriter is a device that takes ownership of the packets written to
+// it, which spares a copy. The outbound pump hands such devices fresh
+// slices.
+type ownedWriter interface {
+	writeOwned(pkts [][]byte) (int, error)
+}
+
+// ownedReader hands out packets it no longer needs, sparing a copy.
+type ownedReader interface {
+	readOwned(out [][]byte) (int, error)
+}
+
+// PipeDev is a Device (and PollDevice) on one end of a Pipe: what the stack
+// sends goes into the pipe; what the other end sends comes into the stack.
+type PipeDev struct {
+	// End is the pipe end this device owns.
+	End *PipeEnd
+	// Medium must be MediumIP.
+	Medium Medium
+	// MTU is the largest packet the device carries; 0 means no limit.
+	MTU int
+	// Batch is the batch size; 0 means 64.
+	Batch int
+}
+
+var (
+	_ Device     = (*PipeDev)(nil)
+	_ PollDevice = (*PipeDev)(nil)
+)
+
+// ReadPackets implements Device.
+func (d *PipeDev) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	pkts := make([][]byte, len(bufs))
+	n, err := d.End.RecvBatch(pkts)
+	return copyOut(pkts[:n], bufs, sizes), err
+}
+
+// TryReadPackets implements PollDevice.
+func (d *PipeDev) TryReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	pkts := make([][]byte, len(bufs))
+	n, err := d.End.rx.pop(pkts)
+	if errors.Is(err, ErrClosed) && n == 0 {
+		return 0, err
+	}
+	return copyOut(pkts[:n], bufs, sizes), nil
+}
+
+// WritePackets implements Device: it copies the packets into the pipe.
+func (d *PipeDev) WritePackets(pkts [][]byte) (int, error) {
+	return d.End.SendBatch(clonePackets(pkts))
+}
+
+// TryWritePackets implements PollDevice.
+func (d *PipeDev) TryWritePackets(pkts [][]byte) (int, error) {
+	return d.End.tx.push(clonePackets(pkts), false)
+}
+
+func (d *PipeDev) writeOwned(pkts [][]byte) (int, error) { return d.End.SendBatch(pkts) }
+
+func (d *PipeDev) readOwned(out [][]byte) (int, error) { return d.End.RecvBatch(out) }
+
+// BatchSize implements Device.
+func (d *PipeDev) BatchSize() int {
+	if d.Batch > 0 {
+		return d.Batch
+	}
+	return 64
+}
+
+// Close implements Device. It closes the pipe.
+func (d *PipeDev) Close() error { return d.End.Close() }
+
+func copyOut(pkts, bufs [][]byte, sizes []int) int {
+	for i, p := range pkts {
+		sizes[i] = copy(bufs[i], p)
+	}
+	return len(pkts)
+}
+
+func clonePackets(pkts [][]byte) [][]byte {
+	out := make([][]byte, len(pkts))
+	for i, p := range pkts {
+		out[i] = append([]byte(nil), p...)
+	}
+	return out
+}
+
+// packetBytes copies a gVisor packet into one new slice.
+func packetBytes(pkt *stack.PacketBuffer) []byte {
+	b := make([]byte, 0, pkt.Size())
+	for _, s := range pkt.AsSlices() {
+		b = append(b, s...)
+	}
+	return b
+}
+
+// packetInto copies a gVisor packet into buf (grown if needed).
+func packetInto(pkt *stack.PacketBuffer, buf []byte) []byte {
+	buf = buf[:0]
+	for _, s := range pkt.AsSlices() {
+		buf = append(buf, s...)
+	}
+	return buf
+}

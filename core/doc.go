@@ -1,0 +1,18 @@
+// Package core is netcore's engine: a gVisor TCP/IP stack owned by one goroutine
+// that takes commands over a channel.
+//
+// A Netstack holds every socket's state. Any goroutine talks to it through a
+// Channel: Request sends a command and waits for its one reply,
+// RequestNonblocking hands a command over and does not wait. The engine is
+// driven either by Run, which serves commands, socket readiness and attached
+// devices until its context ends or the stack is closed, or by hand with
+// WaitForCmd, ProcessOneCmd and PollDeviceIO (the seed crate's manual mode).
+//
+// Packets enter and leave through a Device, in batches. Pipe and PipeDev are an
+// in-memory device; JoinPipe joins two stacks with one.
+//
+// The engine keeps seven invariants, each with a test (see docs/architecture.md):
+// one owner of socket state, exactly one reply per blocking request, no extra
+// copy of caller buffers, an engine that never blocks, bounded queues and
+// tables, clean shutdown, and readiness by notification rather than polling.
+package core

@@ -1,0 +1,246 @@
+package core
+
+import (
+	"time"
+)
+
+// process runs one request on the engine goroutine: it answers it now, or
+// parks it on its socket to be answered when the socket is ready.
+func (ns *Netstack) process(r *Request) {
+	ns.commands++
+	if c, ok := r.cmd.(cancel); ok {
+		ns.cancel(c)
+		putRequest(r)
+		return
+	}
+	resp, err, park := ns.dispatch(r)
+	if !park {
+		ns.answer(r, resp, err)
+	}
+}
+
+// answer sends r its one reply. It never blocks: the reply channel has room
+// for exactly one, and this is the only place that sends on it.
+func (ns *Netstack) answer(r *Request, resp Response, err error) {
+	if r.noReply {
+		putRequest(r)
+		return
+	}
+	r.reply <- reply{resp: resp, err: err}
+}
+
+// dispatch runs the command. park reports that it was parked on a socket.
+func (ns *Netstack) dispatch(r *Request) (resp Response, err error, park bool) {
+	switch c := r.cmd.(type) {
+	case Nop:
+		return OK{}, nil, false
+	case GetStats:
+		return ns.stats(), nil, false
+	case SetAddrs:
+		return OK{}, ns.setAddrs(c.Addrs), false
+	case UDPBind:
+		return ns.udpBind(c)
+	case TCPListen:
+		return ns.tcpListen(c)
+	case TCPConnect:
+		return ns.tcpConnect(r, c)
+	case RawOpen:
+		return ns.rawOpen(c)
+	case PingOpen:
+		return ns.pingOpen(c)
+	case nil:
+		return nil, ErrUnknownCommand, false
+	}
+	s, err := ns.tab.get(r.h)
+	if err != nil {
+		return nil, err, false
+	}
+	return ns.socketCommand(s, r)
+}
+
+// socketCommand runs a command that names a socket.
+func (ns *Netstack) socketCommand(s *socket, r *Request) (Response, error, bool) {
+	switch c := r.cmd.(type) {
+	case Close:
+		ns.closeSocket(s, false)
+		return OK{}, nil, false
+	case Abort:
+		if s.kind != kindStream {
+			return nil, ErrWrongKind, false
+		}
+		ns.closeSocket(s, true)
+		return OK{}, nil, false
+	case GetAddrs:
+		return s.addrs(), nil, false
+	case SetSockOpt:
+		return OK{}, s.setOpt(c.Opt, c.Value), false
+	case GetSockOpt:
+		v, err := s.getOpt(c.Opt)
+		return SockOptValue{Value: v}, err, false
+	case UDPConnect:
+		return s.udpConnect(c.Remote)
+	case TCPShutdown:
+		return s.tcpShutdown(c)
+	}
+	if !s.accepts(r.cmd) {
+		return nil, ErrWrongKind, false
+	}
+	return ns.blocking(s, r)
+}
+
+// blocking runs a command that may have to wait, keeping each direction's
+// requests in order: a request queued behind others parks at once.
+func (ns *Netstack) blocking(s *socket, r *Request) (Response, error, bool) {
+	q := s.queueFor(r.cmd)
+	if len(*q) > 0 {
+		ns.park(s, q, r)
+		return nil, nil, true
+	}
+	resp, err, wait := s.try(r)
+	if wait {
+		ns.park(s, q, r)
+		return nil, nil, true
+	}
+	return resp, err, false
+}
+
+func (ns *Netstack) park(s *socket, q *[]*Request, r *Request) {
+	r.parkedOn = s
+	*q = append(*q, r)
+	ns.parked++
+}
+
+// serviceReady retries the parked requests of every socket gVisor reported
+// ready since the last call.
+func (ns *Netstack) serviceReady() {
+	ns.readyMu.Lock()
+	list := ns.readyList
+	ns.readyList = nil
+	ns.readyMu.Unlock()
+	for _, s := range list {
+		s.queued.Store(false)
+		if !s.closed {
+			ns.service(s)
+		}
+	}
+}
+
+// markReady is gVisor's waiter callback: it runs on any goroutine, maybe
+// with gVisor locks held, so it only queues s and signals the engine.
+func (ns *Netstack) markReady(s *socket) {
+	if !s.queued.CompareAndSwap(false, true) {
+		return
+	}
+	ns.readyMu.Lock()
+	ns.readyList = append(ns.readyList, s)
+	ns.readyMu.Unlock()
+	signal(ns.wake)
+}
+
+// service retries s's parked requests in order, each direction until one
+// still has to wait.
+func (ns *Netstack) service(s *socket) {
+	for _, q := range [...]*[]*Request{&s.writers, &s.readers} {
+		for len(*q) > 0 && !s.closed {
+			r := (*q)[0]
+			resp, err, wait := s.try(r)
+			if wait {
+				break
+			}
+			ns.unpark(s, q, 0)
+			ns.answer(r, resp, err)
+		}
+	}
+	if s.connFailed && !s.closed {
+		ns.closeSocket(s, true)
+	}
+}
+
+// unpark removes the i'th request of q.
+func (ns *Netstack) unpark(s *socket, q *[]*Request, i int) {
+	(*q)[i].parkedOn = nil
+	copy((*q)[i:], (*q)[i+1:])
+	(*q)[len(*q)-1] = nil
+	*q = (*q)[:len(*q)-1]
+	ns.parked--
+}
+
+// cancel answers c's target now if it is still parked in the same use.
+func (ns *Netstack) cancel(c cancel) {
+	t := c.target
+	if t.seq.Load() != c.seq || t.parkedOn == nil {
+		return // already answered (the reply is on its way) or not parked
+	}
+	s := t.parkedOn
+	q := s.queueFor(t.cmd)
+	for i, r := range *q {
+		if r == t {
+			ns.unpark(s, q, i)
+			break
+		}
+	}
+	resp := s.partial(t)
+	if s.connecting {
+		ns.closeSocket(s, true) // a cancelled connect leaves no socket
+	}
+	ns.answer(t, resp, ErrCanceled)
+	if !s.closed {
+		ns.markReady(s) // the next request in line may go now
+	}
+}
+
+// closeSocket answers s's parked requests with ErrClosed, closes (or
+// aborts) its endpoint and frees its handle.
+func (ns *Netstack) closeSocket(s *socket, abort bool) {
+	if s.closed {
+		return
+	}
+	s.closed = true
+	for _, q := range [...]*[]*Request{&s.writers, &s.readers} {
+		for len(*q) > 0 {
+			r := (*q)[0]
+			ns.unpark(s, q, 0)
+			ns.answer(r, nil, ErrClosed)
+		}
+	}
+	s.wq.EventUnregister(&s.entry)
+	if abort {
+		s.ep.Abort()
+	} else {
+		s.ep.Close()
+	}
+	ns.tab.remove(s.h)
+}
+
+func (ns *Netstack) stats() Stats {
+	st := Stats{Parked: ns.parked, Commands: ns.commands, Uptime: time.Since(ns.start)}
+	ns.tab.each(func(s *socket) {
+		st.Sockets++
+		switch s.kind {
+		case kindStream:
+			st.TCPStreams++
+		case kindListener:
+			st.TCPListeners++
+		case kindUDP:
+			st.UDPSockets++
+		case kindRaw:
+			st.RawSockets++
+		case kindPing:
+			st.PingSockets++
+		}
+	})
+	g := ns.s.Stats()
+	st.PacketsIn, st.PacketsOut = ns.link.packetsIn.Load(), ns.link.packetsOut.Load()
+	st.OutboundDrops, st.InboundInvalid = ns.link.drops.Load(), ns.link.invalidIn.Load()
+	st.TCPEstablished = g.TCP.CurrentEstablished.Value()
+	st.TCPCurrentConnected = g.TCP.CurrentConnected.Value()
+	st.TCPRetransmits = g.TCP.Retransmits.Value()
+	st.TCPActiveOpens = g.TCP.ActiveConnectionOpenings.Value()
+	st.TCPPassiveOpens = g.TCP.PassiveConnectionOpenings.Value()
+	st.TCPResetsSent = g.TCP.ResetsSent.Value()
+	st.UDPPacketsIn = g.UDP.PacketsReceived.Value()
+	st.UDPPacketsOut = g.UDP.PacketsSent.Value()
+	st.UDPRecvErrors = g.UDP.ReceiveBufferErrors.Value()
+	st.IPMalformedIn = g.IP.MalformedPacketsReceived.Value()
+	return st
+}

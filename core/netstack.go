@@ -1,0 +1,474 @@
+package core
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"runtime"
+	"sync"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
+	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/raw"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+)
+
+const nicID tcpip.NICID = 1
+
+// maxTCPBuffer is the most a TCP buffer may grow to (auto-tuning or
+// SetSockOpt).
+const maxTCPBuffer = 8 << 20
+
+// Netstack is a userspace TCP/IP stack and all its sockets' state, owned by
+// one engine goroutine: the one in Run, or in manual mode whichever single
+// goroutine calls WaitForCmd, ProcessOneCmd and PollDeviceIO.
+type Netstack struct {
+	cfg   Config
+	id    uint32
+	s     *stack.Stack
+	link  *linkEP
+	q     *queue
+	start time.Time
+
+	// Engine-only state.
+	tab      *table
+	commands uint64
+	parked   int
+
+	// Readiness: gVisor's waiter callbacks append here and signal wake.
+	readyMu   sync.Mutex
+	readyList []*socket
+	wake      chan struct{}
+
+	stopping  chan struct{} // closed by Close
+	closeOnce sync.Once
+	runMu     sync.Mutex
+	running   bool
+	closed    bool
+	runDone   chan struct{}
+
+	devMu   sync.Mutex
+	devices []Device
+	pumps   sync.WaitGroup
+}
+
+// New makes a stack from cfg (the zero Config works; see its fields for
+// the defaults). It starts no goroutine of its own: call Run, or drive it
+// by hand.
+func New(cfg Config) (*Netstack, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Medium != MediumIP {
+		return nil, fmt.Errorf("netcore: medium %d not supported: %w", cfg.Medium, ErrInvalid)
+	}
+	ns := &Netstack{
+		cfg:      cfg,
+		id:       rand.Uint32() | 1,
+		link:     newLinkEP(cfg.MTU, cfg.OutboundQueueLen),
+		q:        newQueue(cfg.QueueLen),
+		start:    time.Now(),
+		wake:     make(chan struct{}, 1),
+		stopping: make(chan struct{}),
+		runDone:  make(chan struct{}),
+	}
+	ns.tab = newTable(ns.id, cfg.MaxSockets)
+	if err := ns.initStack(); err != nil {
+		return nil, err
+	}
+	return ns, nil
+}
+
+func (ns *Netstack) initStack() error {
+	cfg := ns.cfg
+	ns.s = stack.New(stack.Options{
+		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
+		HandleLocal:        !cfg.SendLocalToDevice,
+		Clock:              cfg.Clock,
+		RawFactory:         raw.EndpointFactory{},
+	})
+	sack := tcpip.TCPSACKEnabled(true)
+	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: cfg.TCPSendBuffer, Max: max(maxTCPBuffer, cfg.TCPSendBuffer)}
+	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: cfg.TCPRecvBuffer, Max: max(maxTCPBuffer, cfg.TCPRecvBuffer)}
+	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &snd, &rcv} {
+		if err := ns.s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
+			ns.s.Close()
+			return fmt.Errorf("netcore: tcp option %T: %v", opt, err)
+		}
+	}
+	if err := ns.s.CreateNIC(nicID, ns.link); err != nil {
+		ns.s.Close()
+		return fmt.Errorf("netcore: create NIC: %v", err)
+	}
+	ns.s.SetRouteTable([]tcpip.Route{
+		{Destination: header.IPv4EmptySubnet, NIC: nicID},
+		{Destination: header.IPv6EmptySubnet, NIC: nicID},
+	})
+	if err := ns.setAddrs(cfg.Addrs); err != nil {
+		ns.s.Close()
+		return err
+	}
+	return nil
+}
+
+var loopbackPrefixes = []netip.Prefix{
+	netip.MustParsePrefix("127.0.0.1/8"),
+	netip.MustParsePrefix("::1/128"),
+}
+
+// setAddrs replaces the NIC's addresses with prefixes (plus loopback).
+func (ns *Netstack) setAddrs(prefixes []netip.Prefix) error {
+	want := prefixes
+	if !ns.cfg.DisableLoopback {
+		want = append(append([]netip.Prefix(nil), prefixes...), loopbackPrefixes...)
+	}
+	for _, p := range want {
+		if !p.IsValid() || p.Addr().Zone() != "" {
+			return fmt.Errorf("netcore: bad address %v: %w", p, ErrInvalidAddr)
+		}
+	}
+	for _, pa := range ns.s.AllAddresses()[nicID] {
+		ns.s.RemoveAddress(nicID, pa.AddressWithPrefix.Address)
+	}
+	for _, p := range want {
+		pa := tcpip.ProtocolAddress{
+			Protocol:          netProto(p.Addr()),
+			AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpAddr(p.Addr()), PrefixLen: p.Bits()},
+		}
+		if err := ns.s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+			return fmt.Errorf("netcore: add address %v: %w", p, fromTCPIP(err))
+		}
+	}
+	return nil
+}
+
+// CommandChannel returns the channel through which any goroutine sends the
+// stack commands.
+func (ns *Netstack) CommandChannel() Channel { return Channel{q: ns.q} }
+
+// MTU returns the device MTU the stack was configured with.
+func (ns *Netstack) MTU() int { return ns.cfg.MTU }
+
+// Run drives the stack: it serves commands, wakes parked requests when
+// their sockets become ready, and lets attached devices move packets, until
+// ctx ends or Close is called. Either way the stack is closed when Run
+// returns: every pending request is answered with ErrClosed. Run returns
+// nil after Close, ctx's error when ctx ended, and ErrClosed if the stack
+// was already closed. Only one Run may be active.
+func (ns *Netstack) Run(ctx context.Context) error {
+	ns.runMu.Lock()
+	if ns.closed || ns.running {
+		ns.runMu.Unlock()
+		return fmt.Errorf("netcore: Run: %w", ErrClosed)
+	}
+	ns.running = true
+	ns.runMu.Unlock()
+	defer close(ns.runDone)
+	for {
+		select {
+		case r := <-ns.q.c:
+			ns.process(r)
+			ns.drainCommands()
+		case <-ns.wake:
+			ns.serviceReady()
+		case <-ns.stopping:
+			ns.shutdown()
+			return nil
+		case <-ctx.Done():
+			ns.closeOnce.Do(func() { close(ns.stopping) })
+			ns.markClosed()
+			ns.shutdown()
+			return ctx.Err()
+		}
+	}
+}
+
+// drainCommands processes commands already queued, up to a batch, without
+// waiting; readiness gets its turn in between batches.
+func (ns *Netstack) drainCommands() {
+	for range 64 {
+		select {
+		case r := <-ns.q.c:
+			ns.process(r)
+		default:
+			return
+		}
+	}
+}
+
+// WaitForCmd waits up to timeout (0: forever) for the next command, for
+// driving the stack by hand (the seed's wait_for_cmd_blocking). It fails
+// with ErrTimeout, or ErrClosed once the stack is closed.
+func (ns *Netstack) WaitForCmd(timeout time.Duration) (*Request, error) {
+	var expire <-chan time.Time
+	if timeout > 0 {
+		t := time.NewTimer(timeout)
+		defer t.Stop()
+		expire = t.C
+	}
+	select {
+	case r := <-ns.q.c:
+		return r, nil
+	case <-ns.stopping:
+		return nil, ErrClosed
+	case <-expire:
+		return nil, ErrTimeout
+	}
+}
+
+// ProcessOneCmd runs one command from WaitForCmd (the seed's
+// process_one_cmd). A command that cannot finish yet (a receive with no
+// data) parks and is answered by a later ProcessOneCmd or PollDeviceIO.
+func (ns *Netstack) ProcessOneCmd(r *Request) {
+	if r != nil {
+		ns.process(r)
+	}
+}
+
+// PollDeviceIO moves packets between the stack and dev once, without
+// waiting, then wakes parked requests whose sockets became ready (the
+// seed's poll_device_io). It reports whether any packet moved.
+func (ns *Netstack) PollDeviceIO(dev PollDevice) bool {
+	moved := ns.pollOut(dev) + ns.pollIn(dev)
+	ns.serviceReady()
+	return moved > 0
+}
+
+func (ns *Netstack) pollOut(dev PollDevice) int {
+	var batch [64]*stack.PacketBuffer
+	total := 0
+	for {
+		n := ns.link.dequeue(batch[:])
+		if n == 0 {
+			return total
+		}
+		pkts := make([][]byte, n)
+		for i, p := range batch[:n] {
+			pkts[i] = packetBytes(p)
+			p.DecRef()
+		}
+		sent, _ := dev.TryWritePackets(pkts)
+		ns.link.drops.Add(uint64(n - sent))
+		total += n
+	}
+}
+
+func (ns *Netstack) pollIn(dev PollDevice) int {
+	bufs, sizes := makeBufs(64, ns.cfg.MTU)
+	total := 0
+	for {
+		n, err := dev.TryReadPackets(bufs, sizes)
+		for i := range n {
+			ns.link.deliver(bufs[i][:sizes[i]])
+		}
+		total += n
+		if n == 0 || err != nil {
+			return total
+		}
+	}
+}
+
+func makeBufs(n, size int) ([][]byte, []int) {
+	bufs := make([][]byte, n)
+	for i := range bufs {
+		bufs[i] = make([]byte, size)
+	}
+	return bufs, make([]int, n)
+}
+
+// Close closes the stack: every pending and later request is answered with
+// an error matching net.ErrClosed, every socket and attached device is
+// closed, and the stack's goroutines end before Close returns. A second
+// Close returns an error matching net.ErrClosed. In manual mode, call Close
+// from the goroutine driving the stack, or after it stopped.
+func (ns *Netstack) Close() error {
+	first := false
+	ns.closeOnce.Do(func() { first = true; close(ns.stopping) })
+	running := ns.markClosed()
+	if !first {
+		<-ns.waitDone(running)
+		return fmt.Errorf("netcore: stack already closed: %w", ErrClosed)
+	}
+	if running {
+		<-ns.runDone
+		return nil
+	}
+	ns.shutdown()
+	return nil
+}
+
+// markClosed marks the stack closed and reports whether Run is active.
+func (ns *Netstack) markClosed() bool {
+	ns.runMu.Lock()
+	defer ns.runMu.Unlock()
+	ns.closed = true
+	return ns.running
+}
+
+func (ns *Netstack) waitDone(running bool) <-chan struct{} {
+	if running {
+		return ns.runDone
+	}
+	c := make(chan struct{})
+	close(c)
+	return c
+}
+
+// shutdown answers everything, closes every socket, device and gVisor, and
+// waits for the device pumps. It runs once, on the engine goroutine.
+func (ns *Netstack) shutdown() {
+	ns.q.closed.Store(true)
+	close(ns.q.done)
+	ns.drainClosed()
+	ns.tab.each(func(s *socket) { ns.closeSocket(s, false) })
+	ns.link.close()
+	ns.devMu.Lock()
+	devs := ns.devices
+	ns.devices = nil
+	ns.devMu.Unlock()
+	for _, d := range devs {
+		d.Close()
+	}
+	ns.pumps.Wait()
+	ns.s.Close()
+	ns.s.Wait()
+}
+
+// drainClosed answers every queued request with ErrClosed until no sender
+// is left between its closed check and its send.
+func (ns *Netstack) drainClosed() {
+	for {
+		select {
+		case r := <-ns.q.c:
+			if _, ok := r.cmd.(cancel); ok {
+				putRequest(r)
+				continue
+			}
+			ns.answer(r, nil, ErrClosed)
+			continue
+		default:
+		}
+		if ns.q.inflight.Load() == 0 && len(ns.q.c) == 0 {
+			return
+		}
+		runtime.Gosched()
+	}
+}
+
+// AttachDevice connects dev to the stack's NIC and starts two goroutines,
+// owned by the stack, that pump packets between them in batches: one
+// writes the stack's outbound packets to dev, one delivers what dev reads.
+// The stack takes ownership of dev and closes it on Close.
+func (ns *Netstack) AttachDevice(dev Device) error {
+	ns.devMu.Lock()
+	defer ns.devMu.Unlock()
+	select {
+	case <-ns.stopping:
+		return fmt.Errorf("netcore: attach device: %w", ErrClosed)
+	default:
+	}
+	if len(ns.devices) > 0 {
+		return fmt.Errorf("netcore: a device is already attached: %w", ErrInvalid)
+	}
+	ns.devices = append(ns.devices, dev)
+	ns.pumps.Add(2)
+	go ns.pumpOut(dev)
+	go ns.pumpIn(dev)
+	return nil
+}
+
+// pumpOut writes outbound packets to dev in batches until the stack stops
+// or dev fails.
+func (ns *Netstack) pumpOut(dev Device) {
+	defer ns.pumps.Done()
+	batch := make([]*stack.PacketBuffer, max(1, dev.BatchSize()))
+	owned, isOwned := dev.(ownedWriter)
+	var bufs [][]byte
+	if !isOwned {
+		bufs, _ = makeBufs(len(batch), ns.cfg.MTU)
+	}
+	pkts := make([][]byte, len(batch))
+	for {
+		select {
+		case <-ns.link.ready:
+		case <-ns.stopping:
+			return
+		}
+		for {
+			n := ns.link.dequeue(batch)
+			if n == 0 {
+				break
+			}
+			for i, p := range batch[:n] {
+				if isOwned {
+					pkts[i] = packetBytes(p)
+				} else {
+					bufs[i] = packetInto(p, bufs[i])
+					pkts[i] = bufs[i]
+				}
+				p.DecRef()
+				batch[i] = nil
+			}
+			var err error
+			if isOwned {
+				_, err = owned.writeOwned(pkts[:n])
+			} else {
+				_, err = dev.WritePackets(pkts[:n])
+			}
+			clear(pkts)
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// pumpIn delivers packets dev reads until dev fails (it does on Close).
+func (ns *Netstack) pumpIn(dev Device) {
+	defer ns.pumps.Done()
+	size := max(1, dev.BatchSize())
+	if owned, ok := dev.(ownedReader); ok {
+		pkts := make([][]byte, size)
+		for {
+			n, err := owned.readOwned(pkts)
+			for i := range n {
+				ns.link.deliver(pkts[i])
+				pkts[i] = nil
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+	bufs, sizes := makeBufs(size, max(ns.cfg.MTU, 1<<16))
+	for {
+		n, err := dev.ReadPackets(bufs, sizes)
+		for i := range n {
+			ns.link.deliver(bufs[i][:sizes[i]])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// JoinPipe joins two stacks with an in-memory pipe of the given capacity
+// per direction (0: unbounded): each gets a PipeDev on one end. Both stacks
+// need Run (or PollDeviceIO) to move traffic.
+func JoinPipe(a, b *Netstack, capacity int) error {
+	p := NewPipe(capacity)
+	if err := a.AttachDevice(&PipeDev{End: p.A, MTU: a.cfg.MTU}); err != nil {
+		p.A.Close()
+		return err
+	}
+	if err := b.AttachDevice(&PipeDev{End: p.B, MTU: b.cfg.MTU}); err != nil {
+		return err // a owns and will close the pipe
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package core
+
+import (
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+)
+
+// setOpt sets a socket option; TCP-only options fail on other kinds with
+// ErrWrongKind.
+func (s *socket) setOpt(opt SockOpt, v int64) error {
+	o := s.ep.SocketOptions()
+	switch opt {
+	case OptSendBuffer:
+		o.SetSendBufferSize(v, true)
+		return nil
+	case OptRecvBuffer:
+		o.SetReceiveBufferSize(v, true)
+		return nil
+	}
+	if s.kind != kindStream && s.kind != kindListener {
+		return ErrWrongKind
+	}
+	switch opt {
+	case OptNoDelay:
+		o.SetDelayOption(v == 0)
+	case OptKeepAlive:
+		o.SetKeepAlive(v != 0)
+	case OptKeepAliveIdle:
+		ka := tcpip.KeepaliveIdleOption(time.Duration(v))
+		return fromTCPIP(s.ep.SetSockOpt(&ka))
+	case OptKeepAliveInterval:
+		ka := tcpip.KeepaliveIntervalOption(time.Duration(v))
+		return fromTCPIP(s.ep.SetSockOpt(&ka))
+	case OptKeepAliveCount:
+		return fromTCPIP(s.ep.SetSockOptInt(tcpip.KeepaliveCountOption, int(v)))
+	case OptLinger:
+		o.SetLinger(tcpip.LingerOption{Enabled: v >= 0, Timeout: time.Duration(max(v, 0))})
+	default:
+		return ErrInvalid
+	}
+	return nil
+}
+
+// getOpt reads a socket option.
+func (s *socket) getOpt(opt SockOpt) (int64, error) {
+	o := s.ep.SocketOptions()
+	switch opt {
+	case OptSendBuffer:
+		return o.GetSendBufferSize(), nil
+	case OptRecvBuffer:
+		return o.GetReceiveBufferSize(), nil
+	case OptNoDelay:
+		return boolInt(!o.GetDelayOption()), nil
+	case OptKeepAlive:
+		return boolInt(o.GetKeepAlive()), nil
+	case OptKeepAliveIdle:
+		var ka tcpip.KeepaliveIdleOption
+		return int64(ka), fromTCPIP(s.ep.GetSockOpt(&ka))
+	case OptKeepAliveInterval:
+		var ka tcpip.KeepaliveIntervalOption
+		return int64(ka), fromTCPIP(s.ep.GetSockOpt(&ka))
+	case OptKeepAliveCount:
+		n, terr := s.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
+		return int64(n), fromTCPIP(terr)
+	case OptLinger:
+		l := o.GetLinger()
+		if !l.Enabled {
+			return -1, nil
+		}
+		return int64(l.Timeout), nil
+	}
+	return 0, ErrInvalid
+}
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

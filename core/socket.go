@@ -1,0 +1,193 @@
+package core
+
+import (
+	"bytes"
+	"net/netip"
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/waiter"
+)
+
+type sockKind uint8
+
+const (
+	kindStream sockKind = iota + 1
+	kindListener
+	kindUDP
+	kindRaw
+	kindPing
+)
+
+// socket is one gVisor endpoint and the requests parked on it. Only the
+// engine goroutine touches it, except queued, which gVisor's waiter
+// callback sets.
+type socket struct {
+	h        Handle
+	kind     sockKind
+	ep       tcpip.Endpoint
+	wq       *waiter.Queue
+	entry    waiter.Entry
+	netProto tcpip.NetworkProtocolNumber
+	ns       *Netstack
+
+	queued atomic.Bool // on the stack's ready list
+
+	readers, writers []*Request // parked, in arrival order
+	closed           bool
+	connecting       bool  // a TCPConnect is parked on writers
+	connFailed       bool  // the connect failed: free the socket
+	rawProto         uint8 // raw sockets: the transport protocol
+
+	sw tcpip.SliceWriter // reused for reads: never keeps the caller's buffer
+	rd bytes.Reader      // reused for writes
+}
+
+const allEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventErr | waiter.EventHUp
+
+// newSocket wraps ep, registers for its readiness and adds it to the table.
+// On failure ep is closed.
+func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue, proto tcpip.NetworkProtocolNumber) (*socket, error) {
+	s := &socket{kind: kind, ep: ep, wq: wq, netProto: proto, ns: ns}
+	if _, err := ns.tab.add(s); err != nil {
+		ep.Abort()
+		return nil, err
+	}
+	s.entry = waiter.NewFunctionEntry(allEvents, func(waiter.EventMask) { ns.markReady(s) })
+	wq.EventRegister(&s.entry)
+	return s, nil
+}
+
+// accepts reports whether the parking command cmd applies to s's kind.
+func (s *socket) accepts(cmd Command) bool {
+	switch cmd.(type) {
+	case TCPSend, *TCPSend, TCPRecv, *TCPRecv:
+		return s.kind == kindStream
+	case TCPAccept:
+		return s.kind == kindListener
+	case UDPSend, *UDPSend, UDPRecv, *UDPRecv:
+		return s.kind == kindUDP || s.kind == kindPing
+	case RawSend, *RawSend, RawRecv, *RawRecv:
+		return s.kind == kindRaw
+	}
+	return false
+}
+
+// queueFor returns the parking queue for cmd: writers for sends and
+// connects, readers for the rest.
+func (s *socket) queueFor(cmd Command) *[]*Request {
+	switch cmd.(type) {
+	case TCPSend, *TCPSend, UDPSend, *UDPSend, RawSend, *RawSend, TCPConnect:
+		return &s.writers
+	}
+	return &s.readers
+}
+
+// try runs a parking command once. wait reports that it must park.
+func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
+	switch c := r.cmd.(type) {
+	case TCPRecv:
+		return s.tcpRecv(c.Buf)
+	case *TCPRecv:
+		return s.tcpRecv(c.Buf)
+	case TCPSend:
+		return s.tcpSend(r, c.Buf)
+	case *TCPSend:
+		return s.tcpSend(r, c.Buf)
+	case TCPAccept:
+		return s.tcpAccept()
+	case TCPConnect:
+		return s.connectDone()
+	case UDPRecv:
+		return s.udpRecv(c.Buf)
+	case *UDPRecv:
+		return s.udpRecv(c.Buf)
+	case UDPSend:
+		return s.udpSend(c.To, c.Buf)
+	case *UDPSend:
+		return s.udpSend(c.To, c.Buf)
+	case RawRecv:
+		return s.rawRecv(c.Buf)
+	case *RawRecv:
+		return s.rawRecv(c.Buf)
+	case RawSend:
+		return s.rawSend(c.Packet)
+	case *RawSend:
+		return s.rawSend(c.Packet)
+	}
+	return nil, ErrUnknownCommand, false
+}
+
+// partial is the answer to a cancelled request: what it did so far.
+func (s *socket) partial(r *Request) Response {
+	switch r.cmd.(type) {
+	case TCPSend, *TCPSend:
+		return TCPSent{N: r.progress}
+	}
+	return nil
+}
+
+func (s *socket) addrs() Addrs {
+	var a Addrs
+	if la, err := s.ep.GetLocalAddress(); err == nil {
+		a.Local = s.fromFull(la)
+	}
+	if ra, err := s.ep.GetRemoteAddress(); err == nil {
+		a.Remote = s.fromFull(ra)
+	}
+	return a
+}
+
+// fromFull converts a gVisor address of this socket, showing an
+// unspecified local address as 0.0.0.0 or :: and v4-mapped ones as IPv4.
+func (s *socket) fromFull(fa tcpip.FullAddress) netip.AddrPort {
+	if fa.Addr.BitLen() == 0 {
+		if s.netProto == header.IPv6ProtocolNumber {
+			return netip.AddrPortFrom(netip.IPv6Unspecified(), fa.Port)
+		}
+		return netip.AddrPortFrom(netip.IPv4Unspecified(), fa.Port)
+	}
+	return fromFull(fa)
+}
+
+// toFull converts ap for this socket: IPv4 on an IPv6 socket becomes
+// v4-mapped; IPv6 on an IPv4 socket is ErrAddrFamily.
+func (s *socket) toFull(ap netip.AddrPort) (tcpip.FullAddress, error) {
+	a := ap.Addr()
+	if !a.IsValid() {
+		return tcpip.FullAddress{}, ErrInvalidAddr
+	}
+	switch {
+	case s.netProto == header.IPv6ProtocolNumber && a.Is4():
+		a = netip.AddrFrom16(a.As16())
+	case s.netProto == header.IPv4ProtocolNumber && a.Is4In6():
+		a = a.Unmap()
+	case s.netProto == header.IPv4ProtocolNumber && a.Is6():
+		return tcpip.FullAddress{}, ErrAddrFamily
+	}
+	return tcpip.FullAddress{Addr: tcpAddr(a), Port: ap.Port()}, nil
+}
+
+// tcpAddr converts a; the unspecified address becomes gVisor's empty one
+// (any address).
+func tcpAddr(a netip.Addr) tcpip.Address {
+	if a.IsUnspecified() {
+		return tcpip.Address{}
+	}
+	return tcpip.AddrFromSlice(a.AsSlice())
+}
+
+func fromFull(fa tcpip.FullAddress) netip.AddrPort {
+	a, _ := netip.AddrFromSlice(fa.Addr.AsSlice())
+	return netip.AddrPortFrom(a.Unmap(), fa.Port)
+}
+
+// netProto is the network protocol for a, by its family (IPv4-mapped
+// addresses count as IPv4).
+func netProto(a netip.Addr) tcpip.NetworkProtocolNumber {
+	if a.Is4() || a.Is4In6() {
+		return header.IPv4ProtocolNumber
+	}
+	return header.IPv6ProtocolNumber
+}

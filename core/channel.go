@@ -18,10 +18,10 @@ type Request struct {
 	// seq changes each time the Request is reused, so that a late cancel
 	// for an earlier use is ignored.
 	seq      atomic.Uint64
-	noReply  bool // non-blocking: the engine recycles the Request itself
-	canceled bool // engine-only: a cancel arrived while parked
+	noReply bool // non-blocking: the engine recycles the Request itself
 
-	// Engine-only state while parked.
+	// Engine-only state, reset by the engine before it answers (the caller
+	// never writes these, so a late cancel may read them safely).
 	parkedOn *socket
 	progress int // bytes already taken by a parked TCP send
 }
@@ -38,22 +38,21 @@ type cancel struct {
 	seq    uint64
 }
 
-var requestPool = sync.Pool{New: func() any {
-	return &Request{reply: make(chan reply, 1)}
-}}
+func newRequest() any { return &Request{reply: make(chan reply, 1)} }
 
-func getRequest(h Handle, cmd Command) *Request {
-	r := requestPool.Get().(*Request)
+// getRequest takes a Request from q's pool. Each stack has its own pool, so
+// a Request only ever meets one engine.
+func (q *queue) getRequest(h Handle, cmd Command) *Request {
+	r := q.pool.Get().(*Request)
 	r.seq.Add(1)
 	r.h, r.cmd = h, cmd
 	return r
 }
 
-func putRequest(r *Request) {
+func (q *queue) putRequest(r *Request) {
 	r.cmd = nil
-	r.noReply, r.canceled = false, false
-	r.parkedOn, r.progress = nil, 0
-	requestPool.Put(r)
+	r.noReply = false
+	q.pool.Put(r)
 }
 
 // Channel is the remote end of a Netstack's command queue. Any number of
@@ -68,6 +67,7 @@ type queue struct {
 	done     chan struct{} // closed when the stack starts closing
 	closed   atomic.Bool
 	inflight atomic.Int64 // senders between their closed check and their send
+	pool     sync.Pool    // of *Request
 }
 
 // Request sends cmd for handle h and waits for the reply. When the queue is
@@ -79,9 +79,9 @@ type queue struct {
 // error matching ctx.Err(). After the stack closes, every request fails
 // with an error matching net.ErrClosed.
 func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, error) {
-	r := getRequest(h, cmd)
+	r := c.q.getRequest(h, cmd)
 	if err := c.q.send(ctx, r); err != nil {
-		putRequest(r)
+		c.q.putRequest(r)
 		return nil, err
 	}
 	var rep reply
@@ -91,7 +91,7 @@ func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, 
 		c.q.sendCancel(r)
 		rep = <-r.reply
 	}
-	putRequest(r)
+	c.q.putRequest(r)
 	if rep.err == ErrCanceled {
 		rep.err = contextError(ctx)
 	}
@@ -104,10 +104,10 @@ func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, 
 // cmd belong to the engine once it returns nil. Errors the engine meets
 // later are counted in Stats, not reported.
 func (c Channel) RequestNonblocking(h Handle, cmd Command) error {
-	r := getRequest(h, cmd)
+	r := c.q.getRequest(h, cmd)
 	r.noReply = true
 	if err := c.q.trySend(r); err != nil {
-		putRequest(r)
+		c.q.putRequest(r)
 		return err
 	}
 	return nil
@@ -124,7 +124,9 @@ func contextError(ctx context.Context) error {
 }
 
 func newQueue(n int) *queue {
-	return &queue{c: make(chan *Request, n), done: make(chan struct{})}
+	q := &queue{c: make(chan *Request, n), done: make(chan struct{})}
+	q.pool.New = newRequest
+	return q
 }
 
 // send queues r, waiting for room.
@@ -167,17 +169,17 @@ func (q *queue) trySend(r *Request) error {
 // sendCancel asks the engine to answer r now. It does not wait for room if
 // the stack is closing: shutdown answers r anyway.
 func (q *queue) sendCancel(r *Request) {
-	c := getRequest(NoHandle, cancel{target: r, seq: r.seq.Load()})
+	c := q.getRequest(NoHandle, cancel{target: r, seq: r.seq.Load()})
 	c.noReply = true
 	q.inflight.Add(1)
 	defer q.inflight.Add(-1)
 	if q.closed.Load() {
-		putRequest(c)
+		q.putRequest(c)
 		return
 	}
 	select {
 	case q.c <- c:
 	case <-q.done:
-		putRequest(c)
+		q.putRequest(c)
 	}
 }

@@ -233,6 +233,7 @@ type Stats struct {
 	PingSockets                                               int
 	Parked                                                    int
 	Commands                                                  uint64
+	EngineWakeups                                             uint64
 	PacketsIn, PacketsOut, OutboundDrops, InboundInvalid      uint64
 	TCPEstablished, TCPRetransmits, TCPActiveOpens            uint64
 	TCPPassiveOpens, TCPResetsSent, TCPCurrentConnected       uint64

@@ -10,7 +10,7 @@ func (ns *Netstack) process(r *Request) {
 	ns.commands++
 	if c, ok := r.cmd.(cancel); ok {
 		ns.cancel(c)
-		putRequest(r)
+		ns.q.putRequest(r)
 		return
 	}
 	resp, err, park := ns.dispatch(r)
@@ -22,8 +22,9 @@ func (ns *Netstack) process(r *Request) {
 // answer sends r its one reply. It never blocks: the reply channel has room
 // for exactly one, and this is the only place that sends on it.
 func (ns *Netstack) answer(r *Request, resp Response, err error) {
+	r.parkedOn, r.progress = nil, 0
 	if r.noReply {
-		putRequest(r)
+		ns.q.putRequest(r)
 		return
 	}
 	r.reply <- reply{resp: resp, err: err}
@@ -213,7 +214,7 @@ func (ns *Netstack) closeSocket(s *socket, abort bool) {
 }
 
 func (ns *Netstack) stats() Stats {
-	st := Stats{Parked: ns.parked, Commands: ns.commands, Uptime: time.Since(ns.start)}
+	st := Stats{Parked: ns.parked, Commands: ns.commands, EngineWakeups: ns.wakeups, Uptime: time.Since(ns.start)}
 	ns.tab.each(func(s *socket) {
 		st.Sockets++
 		switch s.kind {

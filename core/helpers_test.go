@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"crypto/sha256"
 	"net/netip"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/internal/testnet"
 	"go.uber.org/goleak"
+	"gvisor.dev/gvisor/pkg/tcpip"
 )
 
 // do sends cmd and returns its typed response, failing the test on error.
@@ -64,3 +66,7 @@ func tcpPair(t *testing.T, p testnet.Pair, server netip.Addr) (cli, srv core.Han
 	do[core.OK](t, b, ln.Handle, core.Close{})
 	return c.Handle, s.Handle
 }
+
+func addr(a netip.Addr) tcpip.Address { return tcpip.AddrFromSlice(a.AsSlice()) }
+
+func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }

@@ -40,6 +40,7 @@ type Netstack struct {
 	// Engine-only state.
 	tab      *table
 	commands uint64
+	wakeups  uint64
 	parked   int
 
 	// Readiness: gVisor's waiter callbacks append here and signal wake.
@@ -102,7 +103,7 @@ func (ns *Netstack) initStack() error {
 			return fmt.Errorf("netcore: tcp option %T: %v", opt, err)
 		}
 	}
-	if err := ns.s.CreateNIC(nicID, ns.link); err != nil {
+	if err := ns.s.CreateNICWithOptions(nicID, ns.link, stack.NICOptions{DeliverLinkPackets: true}); err != nil {
 		ns.s.Close()
 		return fmt.Errorf("netcore: create NIC: %v", err)
 	}
@@ -173,9 +174,11 @@ func (ns *Netstack) Run(ctx context.Context) error {
 	for {
 		select {
 		case r := <-ns.q.c:
+			ns.wakeups++
 			ns.process(r)
 			ns.drainCommands()
 		case <-ns.wake:
+			ns.wakeups++
 			ns.serviceReady()
 		case <-ns.stopping:
 			ns.shutdown()
@@ -347,7 +350,7 @@ func (ns *Netstack) drainClosed() {
 		select {
 		case r := <-ns.q.c:
 			if _, ok := r.cmd.(cancel); ok {
-				putRequest(r)
+				ns.q.putRequest(r)
 				continue
 			}
 			ns.answer(r, nil, ErrClosed)

@@ -17,7 +17,7 @@ type Request struct {
 	reply chan reply // room for exactly one reply; reused with the Request
 	// seq changes each time the Request is reused, so that a late cancel
 	// for an earlier use is ignored.
-	seq      atomic.Uint64
+	seq     atomic.Uint64
 	noReply bool // non-blocking: the engine recycles the Request itself
 
 	// Engine-only state, reset by the engine before it answers (the caller

@@ -4,6 +4,7 @@ go 1.26.3
 
 require (
 	go.uber.org/goleak v1.3.0
+	golang.org/x/net v0.62.0
 	gvisor.dev/gvisor v0.0.0-20260701204157-69c2d17aea96
 )
 

@@ -1,0 +1,124 @@
+package netconn
+
+import (
+	"context"
+	"net"
+	"sync"
+	"time"
+)
+
+// deadline is one direction's deadline, in the style of net/pipe.go's
+// pipeDeadline: cancel is closed when the deadline passes and made anew
+// only when the deadline is set again after it passed. A deadline moved or
+// cleared before it passes keeps its channel, so calls already blocked on
+// it see the new time without being re-issued.
+//
+// A *deadline is also the context.Context of every blocking request in its
+// direction: Done is cancel, so each request costs no allocation. Closing
+// the conn shuts the deadline: cancel is closed for good.
+//
+// Lock order: mu is a leaf; the timer's function takes no lock.
+type deadline struct {
+	mu     sync.Mutex
+	timer  *time.Timer
+	cancel chan struct{}
+	shut   bool // the conn is closed
+}
+
+var _ context.Context = (*deadline)(nil)
+
+func newDeadline() *deadline { return &deadline{cancel: make(chan struct{})} }
+
+// set arms the deadline for t; the zero time clears it. It has no effect
+// once the deadline is shut.
+func (d *deadline) set(t time.Time) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.shut {
+		return
+	}
+	d.stopTimerLocked()
+	closed := isClosedChan(d.cancel)
+	if t.IsZero() {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		return
+	}
+	if dur := time.Until(t); dur > 0 {
+		if closed {
+			d.cancel = make(chan struct{})
+		}
+		c := d.cancel
+		d.timer = time.AfterFunc(dur, func() { close(c) })
+		return
+	}
+	if !closed {
+		close(d.cancel)
+	}
+}
+
+// stopTimerLocked stops the timer; if it already fired, it waits until the
+// timer's function has closed cancel.
+func (d *deadline) stopTimerLocked() {
+	if d.timer != nil && !d.timer.Stop() {
+		<-d.cancel
+	}
+	d.timer = nil
+}
+
+// close shuts the deadline: cancel is closed and stays closed, waking every
+// call blocked on it.
+func (d *deadline) close() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.shut {
+		return
+	}
+	d.shut = true
+	d.stopTimerLocked()
+	if !isClosedChan(d.cancel) {
+		close(d.cancel)
+	}
+}
+
+// check returns net.ErrClosed after close, context.DeadlineExceeded while
+// the deadline is past, and nil otherwise.
+func (d *deadline) check() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	switch {
+	case d.shut:
+		return net.ErrClosed
+	case isClosedChan(d.cancel):
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// Deadline implements context.Context. It reports no deadline: the time
+// may move while a request waits, and Done tells when it passes.
+func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
+
+// Done implements context.Context.
+func (d *deadline) Done() <-chan struct{} {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.cancel
+}
+
+// Err implements context.Context. It returns net.ErrClosed after the conn
+// closed, so the engine's answer to a cancelled request reads as such.
+func (d *deadline) Err() error { return d.check() }
+
+// Value implements context.Context; a deadline carries no values.
+func (d *deadline) Value(any) any { return nil }
+
+func isClosedChan(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}

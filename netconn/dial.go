@@ -1,0 +1,71 @@
+package netconn
+
+import (
+	"context"
+	"net"
+	"net/netip"
+
+	"github.com/netcore-go/netcore/core"
+)
+
+// DialTCP connects to remote from local (the zero AddrPort lets the stack
+// choose the address and an ephemeral port) over the stack behind ch.
+// network is "tcp", "tcp4" or "tcp6". Errors are *net.OpError with Op
+// "dial"; a refused connection matches syscall.ECONNREFUSED. If ctx ends
+// first, the error matches ctx.Err() and no socket is left behind.
+func DialTCP(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort) (*TCPConn, error) {
+	c, err := dialTCP(ctx, ch, network, local, remote)
+	if err != nil {
+		return nil, &net.OpError{Op: "dial", Net: network, Source: tcpAddrOrNil(local), Addr: net.TCPAddrFromAddrPort(remote), Err: err}
+	}
+	return c, nil
+}
+
+func dialTCP(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort) (*TCPConn, error) {
+	if err := checkNetwork(network, "tcp", local.Addr(), remote.Addr()); err != nil {
+		return nil, err
+	}
+	resp, err := ch.Request(ctx, core.NoHandle, core.TCPConnect{Local: local, Remote: remote})
+	if err != nil {
+		return nil, err
+	}
+	c := resp.(core.TCPConnected)
+	if err := ctx.Err(); err != nil { // the reply raced in after ctx ended
+		ch.Request(context.Background(), c.Handle, core.Abort{})
+		return nil, err
+	}
+	return newTCPConn(ch, c.Handle, network, c.Local, c.Remote), nil
+}
+
+// checkNetwork checks that network is base, base+"4" or base+"6" and that
+// the valid ones of addrs fit its family.
+func checkNetwork(network, base string, addrs ...netip.Addr) error {
+	var want byte
+	switch network {
+	case base:
+	case base + "4":
+		want = '4'
+	case base + "6":
+		want = '6'
+	default:
+		return net.UnknownNetworkError(network)
+	}
+	for _, a := range addrs {
+		if !a.IsValid() || want == 0 {
+			continue
+		}
+		if is4 := a.Is4() || a.Is4In6(); is4 != (want == '4') {
+			return &net.AddrError{Err: "address family does not match network " + network, Addr: a.String()}
+		}
+	}
+	return nil
+}
+
+// tcpAddrOrNil returns ap as a *net.TCPAddr, or a nil net.Addr when ap is
+// the zero AddrPort.
+func tcpAddrOrNil(ap netip.AddrPort) net.Addr {
+	if !ap.IsValid() {
+		return nil
+	}
+	return net.TCPAddrFromAddrPort(ap)
+}

@@ -1,0 +1,116 @@
+package netconn
+
+import (
+	"net"
+	"time"
+
+	"github.com/netcore-go/netcore/core"
+)
+
+// Keep-alive defaults, as Go's net package chooses them.
+const (
+	defaultKeepAliveIdle     = 15 * time.Second
+	defaultKeepAliveInterval = 15 * time.Second
+	defaultKeepAliveCount    = 9
+)
+
+// SetNoDelay controls Nagle's algorithm, as *net.TCPConn does. No delay
+// (true), Go's default, is also the stack's.
+func (c *TCPConn) SetNoDelay(noDelay bool) error {
+	return c.setOpt(core.OptNoDelay, boolInt(noDelay))
+}
+
+// SetKeepAlive turns keep-alive probes on or off.
+func (c *TCPConn) SetKeepAlive(keepalive bool) error {
+	return c.setOpt(core.OptKeepAlive, boolInt(keepalive))
+}
+
+// SetKeepAlivePeriod sets the idle time before the first probe and the
+// interval between probes, as *net.TCPConn does. A period under one second
+// is rounded up to a second.
+func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
+	d = roundKeepAlive(d)
+	if err := c.setOpt(core.OptKeepAliveIdle, int64(d)); err != nil {
+		return err
+	}
+	return c.setOpt(core.OptKeepAliveInterval, int64(d))
+}
+
+// SetKeepAliveConfig configures keep-alive as *net.TCPConn does: with
+// Enable false it turns probes off; otherwise a zero Idle, Interval or
+// Count picks Go's default (15s, 15s, 9) and a negative one leaves that
+// setting unchanged.
+func (c *TCPConn) SetKeepAliveConfig(cfg net.KeepAliveConfig) error {
+	if !cfg.Enable {
+		return c.SetKeepAlive(false)
+	}
+	if err := c.SetKeepAlive(true); err != nil {
+		return err
+	}
+	steps := []struct {
+		opt  core.SockOpt
+		v    int64
+		dflt int64
+	}{
+		{core.OptKeepAliveIdle, int64(cfg.Idle), int64(defaultKeepAliveIdle)},
+		{core.OptKeepAliveInterval, int64(cfg.Interval), int64(defaultKeepAliveInterval)},
+		{core.OptKeepAliveCount, int64(cfg.Count), defaultKeepAliveCount},
+	}
+	for i, st := range steps {
+		if err := c.setKeepAliveStep(st.opt, st.v, st.dflt, i < 2); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setKeepAliveStep sets one keep-alive option: negative leaves it, zero
+// takes dflt; durations are rounded up to whole seconds.
+func (c *TCPConn) setKeepAliveStep(opt core.SockOpt, v, dflt int64, isDuration bool) error {
+	switch {
+	case v < 0:
+		return nil
+	case v == 0:
+		v = dflt
+	case isDuration:
+		v = int64(roundKeepAlive(time.Duration(v)))
+	}
+	return c.setOpt(opt, v)
+}
+
+func roundKeepAlive(d time.Duration) time.Duration {
+	if d <= 0 {
+		return defaultKeepAliveIdle
+	}
+	return (d + time.Second - 1).Truncate(time.Second)
+}
+
+// SetLinger sets what Close does with unsent data, as *net.TCPConn does:
+// sec < 0 (the default) closes gracefully in the background; sec == 0
+// discards unsent data and resets the connection; sec > 0 lingers up to
+// sec seconds.
+func (c *TCPConn) SetLinger(sec int) error {
+	v := int64(-1)
+	if sec >= 0 {
+		v = int64(sec) * int64(time.Second)
+	}
+	if err := c.setOpt(core.OptLinger, v); err != nil {
+		return err
+	}
+	c.lingerZero.Store(sec == 0)
+	return nil
+}
+
+// SetReadBuffer sets the size of the stack's receive buffer for the
+// stream.
+func (c *TCPConn) SetReadBuffer(bytes int) error { return c.setBuffer(core.OptRecvBuffer, bytes) }
+
+// SetWriteBuffer sets the size of the stack's send buffer for the stream.
+func (c *TCPConn) SetWriteBuffer(bytes int) error { return c.setBuffer(core.OptSendBuffer, bytes) }
+
+func boolInt(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -199,8 +199,8 @@ func addAnswers(b *dnsmessage.Builder, q dnsmessage.Question, rec record) error 
 			errs = append(errs, b.SRVResource(rh, srv))
 		}
 	case dnsmessage.TypeTXT:
-		if len(rec.txt) > 0 {
-			errs = append(errs, b.TXTResource(rh, dnsmessage.TXTResource{TXT: rec.txt}))
+		for _, txt := range rec.txt { // one record each: Go joins a record's strings
+			errs = append(errs, b.TXTResource(rh, dnsmessage.TXTResource{TXT: []string{txt}}))
 		}
 	}
 	return errors.Join(errs...)

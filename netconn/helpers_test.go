@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/netconn"
 	"go.uber.org/goleak"
@@ -107,4 +108,23 @@ func checkOpError(t testing.TB, err error, op string, want error) {
 	if errors.Is(err, io.EOF) {
 		t.Errorf("err = %v wraps io.EOF", err)
 	}
+}
+
+// errDeadline is os.ErrDeadlineExceeded, for tables.
+var errDeadline = os.ErrDeadlineExceeded
+
+func goleakVerify(t testing.TB) { goleak.VerifyNone(t) }
+
+func coreConfigV4Only() core.Config {
+	return core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(testnet.AddrA, 24)}, DisableLoopback: true}
+}
+
+// sockets returns how many sockets ns has open.
+func sockets(t testing.TB, ns *core.Netstack) int {
+	t.Helper()
+	resp, err := ns.CommandChannel().Request(testCtx(t), core.NoHandle, core.GetStats{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.(core.Stats).Sockets
 }

@@ -70,3 +70,5 @@ func tcpPair(t *testing.T, p testnet.Pair, server netip.Addr) (cli, srv core.Han
 func addr(a netip.Addr) tcpip.Address { return tcpip.AddrFromSlice(a.AsSlice()) }
 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
+
+func netipB(port uint16) netip.AddrPort { return netip.AddrPortFrom(testnet.AddrB, port) }

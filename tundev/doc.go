@@ -1,0 +1,18 @@
+// Package tundev connects netcore stacks to TUN devices, both ways round.
+//
+// A TUN (Open, Wrap) is a real Linux TUN interface seen from a Netstack: it
+// implements core.Device on top of wireguard-go's tun.Device, reading and
+// writing packets in batches with the kernel's TSO/USO and checksum
+// offloads where they are on (wireguard-go splits inbound super-packets and
+// coalesces outbound segments). Open can also set up the kernel side of the
+// link: bring it up, add addresses and routes, through netlink.
+//
+// A Virtual is the opposite: a tun.Device backed by a Netstack, for
+// wireguard-go's device.NewDevice. Its tun.Device side returns the stack's
+// outbound packets and injects inbound ones; its core.Device side is
+// attached to the stack. The two sides are joined by bounded batch queues
+// that block rather than drop, and Close is safe while traffic flows.
+//
+// Package tundevtest has channel-backed doubles of both kinds of device for
+// tests.
+package tundev

@@ -1,0 +1,118 @@
+package tundev
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// batchQueue is a bounded FIFO of packets between two sides of a device.
+// push copies packets in and pop copies them out, so neither side keeps the
+// other's buffers; both move whole batches under one lock acquisition. A
+// full queue makes pushers wait (it never drops what fits); close wakes
+// everyone. Any number of goroutines may push and pop at once.
+type batchQueue struct {
+	mu       sync.Mutex
+	notEmpty sync.Cond
+	notFull  sync.Cond
+	slots    [][]byte // ring; each slot keeps its buffer for reuse
+	head, n  int
+	closed   bool
+
+	oversized atomic.Uint64 // packets pop dropped: larger than the reader's buffer
+}
+
+func newBatchQueue(capacity int) *batchQueue {
+	q := &batchQueue{slots: make([][]byte, capacity)}
+	q.notEmpty.L = &q.mu
+	q.notFull.L = &q.mu
+	return q
+}
+
+// push appends bufs[i][offset:] for every i, waiting for room, and returns
+// how many it took. Empty packets are skipped (and counted as taken).
+func (q *batchQueue) push(bufs [][]byte, offset int) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	taken := 0
+	for taken < len(bufs) {
+		for q.n == len(q.slots) && !q.closed {
+			q.notFull.Wait()
+		}
+		if q.closed {
+			return taken, ErrClosed
+		}
+		taken += q.pushSomeLocked(bufs[taken:], offset)
+		q.notEmpty.Broadcast()
+	}
+	return taken, nil
+}
+
+// pushSomeLocked copies as many packets as there is room for.
+func (q *batchQueue) pushSomeLocked(bufs [][]byte, offset int) int {
+	k := 0
+	for ; k < len(bufs) && q.n < len(q.slots); k++ {
+		pkt := bufs[k][offset:]
+		if len(pkt) == 0 {
+			continue
+		}
+		i := (q.head + q.n) % len(q.slots)
+		q.slots[i] = append(q.slots[i][:0], pkt...)
+		q.n++
+	}
+	return k
+}
+
+// pop waits for at least one packet and copies up to len(bufs) of them,
+// packet i into bufs[i][offset:] with its length in sizes[i]. A packet too
+// large for its buffer is dropped and counted. After close it returns
+// ErrClosed, even with packets left.
+func (q *batchQueue) pop(bufs [][]byte, sizes []int, offset int) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		for q.n == 0 && !q.closed {
+			q.notEmpty.Wait()
+		}
+		if q.closed {
+			return 0, ErrClosed
+		}
+		if k := q.popSomeLocked(bufs, sizes, offset); k > 0 {
+			return k, nil
+		}
+	}
+}
+
+func (q *batchQueue) popSomeLocked(bufs [][]byte, sizes []int, offset int) int {
+	k := 0
+	for k < len(bufs) && q.n > 0 {
+		pkt := q.slots[q.head]
+		q.head = (q.head + 1) % len(q.slots)
+		q.n--
+		if dst := bufs[k][offset:]; len(pkt) <= len(dst) {
+			sizes[k] = copy(dst, pkt)
+			k++
+		} else {
+			q.oversized.Add(1)
+		}
+	}
+	q.notFull.Broadcast()
+	return k
+}
+
+// len returns the number of packets waiting.
+func (q *batchQueue) len() int {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.n
+}
+
+// close drops what is queued and wakes every waiter; later calls fail with
+// ErrClosed. It is idempotent.
+func (q *batchQueue) close() {
+	q.mu.Lock()
+	q.closed = true
+	q.n = 0
+	q.mu.Unlock()
+	q.notEmpty.Broadcast()
+	q.notFull.Broadcast()
+}

@@ -1,0 +1,299 @@
+package tundev
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netcore-go/netcore/core"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// Config configures a kernel TUN device made by Open. Its zero value works:
+// a device named by the kernel (tun0, tun1, …), MTU 1500, offloads on,
+// link left down, no addresses.
+type Config struct {
+	// Name is the interface name. Default "": the kernel picks one.
+	Name string
+	// MTU is the interface MTU. Default 1500.
+	MTU int
+	// File is an already open TUN device (a /dev/net/tun file descriptor
+	// set up with TUNSETIFF, for example inherited from a privileged
+	// parent). Open takes ownership of it; Name is then ignored and
+	// DisableOffloads has no effect: the flags the file was opened with
+	// decide. Default nil: Open creates a new device.
+	File *os.File
+	// DisableOffloads opens the device without IFF_VNET_HDR: no TSO, USO
+	// or checksum offload, one packet per read and write. Default false:
+	// offloads on where the kernel has them.
+	DisableOffloads bool
+	// Up brings the link up on the host side. Addrs or Routes imply it.
+	Up bool
+	// Addrs are added to the interface on the host side (the kernel's end
+	// of the link, not the stack's). IPv6 addresses skip duplicate address
+	// detection. Default none.
+	Addrs []netip.Prefix
+	// Routes are added on the host side through the interface. Default
+	// none (an address's own prefix is routed by the kernel anyway).
+	Routes []netip.Prefix
+}
+
+// writeOffset is the room left in front of each packet handed to
+// tun.Device.Write: wireguard-go writes the virtio-net header (10 bytes)
+// there when offloads are on. 16 is what wireguard-go itself leaves.
+const writeOffset = 16
+
+// maxReadFailures is how many reads in a row may fail (each dropping what
+// it read) before ReadPackets gives up and returns the error.
+const maxReadFailures = 1000
+
+// maxPacket bounds a coalesced (GRO) write buffer and a read.
+const maxPacket = 65535
+
+// TUN is a kernel TUN device driven by a Netstack: a core.Device over a
+// wireguard-go tun.Device. Attach it with core.Netstack.AttachDevice; the
+// stack then owns it and closes it on Close.
+//
+// With offloads on, a read may return many packets split from one
+// super-packet the kernel sent (TSO), and a batch written is coalesced
+// (GRO) into fewer, larger packets for the kernel.
+type TUN struct {
+	dev  tun.Device
+	name string
+	mtu  int
+
+	wbufs [][]byte // per-slot write buffers with headroom; writer only
+	wpkts [][]byte
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	drained   chan struct{} // closed when the events channel is
+	readErrs  atomic.Uint64
+	writeErrs atomic.Uint64
+}
+
+var _ core.Device = (*TUN)(nil)
+
+// Open creates (or, with Config.File, adopts) a kernel TUN device in the
+// network namespace of the calling OS thread and sets up its host side as
+// cfg says. Creating a device needs CAP_NET_ADMIN. To use another
+// namespace, call Open from a goroutine locked (runtime.LockOSThread) to a
+// thread that entered it. The device disappears when the TUN is closed.
+func Open(cfg Config) (*TUN, error) {
+	if cfg.MTU <= 0 {
+		cfg.MTU = defaultMTU
+	}
+	dev, err := createTUN(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("tundev: open: %w", err)
+	}
+	t, err := Wrap(dev)
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	if err := setupHost(t.name, cfg); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("tundev: set up %s: %w", t.name, err)
+	}
+	return t, nil
+}
+
+// createTUN opens the device as cfg says.
+func createTUN(cfg Config) (tun.Device, error) {
+	if cfg.File != nil {
+		return tun.CreateTUNFromFile(cfg.File, cfg.MTU)
+	}
+	if !cfg.DisableOffloads {
+		return tun.CreateTUN(cfg.Name, cfg.MTU)
+	}
+	f, err := openPlainTUN(cfg.Name)
+	if err != nil {
+		return nil, err
+	}
+	dev, err := tun.CreateTUNFromFile(f, cfg.MTU)
+	if err != nil {
+		f.Close()
+	}
+	return dev, err
+}
+
+// openPlainTUN opens /dev/net/tun without IFF_VNET_HDR, as tun.CreateTUN
+// does with it.
+func openPlainTUN(name string) (*os.File, error) {
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, err
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err == nil {
+		ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+		err = unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr)
+	}
+	if err == nil {
+		err = unix.SetNonblock(fd, true)
+	}
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), "/dev/net/tun"), nil
+}
+
+// Wrap makes a TUN of any tun.Device (for example one from
+// tun.CreateTUNFromFile) and takes ownership of it: it drains its Events
+// and closes it on Close. Wrap reads the device's name and MTU once; call
+// it in the device's network namespace.
+func Wrap(dev tun.Device) (*TUN, error) {
+	name, err := dev.Name()
+	if err != nil {
+		return nil, fmt.Errorf("tundev: device name: %w", err)
+	}
+	mtu, err := dev.MTU()
+	if err != nil {
+		return nil, fmt.Errorf("tundev: device MTU: %w", err)
+	}
+	t := &TUN{
+		dev:     dev,
+		name:    name,
+		mtu:     mtu,
+		wbufs:   make([][]byte, max(1, dev.BatchSize())),
+		wpkts:   make([][]byte, 0, max(1, dev.BatchSize())),
+		drained: make(chan struct{}),
+	}
+	go t.drainEvents(dev.Events())
+	return t, nil
+}
+
+// drainEvents consumes the device's events until it closes the channel:
+// wireguard-go's listeners block on a full channel otherwise, and Close
+// could not finish.
+func (t *TUN) drainEvents(events <-chan tun.Event) {
+	defer close(t.drained)
+	if events == nil {
+		return
+	}
+	for range events {
+	}
+}
+
+// Name returns the interface name.
+func (t *TUN) Name() string { return t.name }
+
+// MTU returns the interface MTU read when the TUN was made.
+func (t *TUN) MTU() int { return t.mtu }
+
+// Offloads reports whether the device moves packets with a virtio-net
+// header, and so with TSO/USO and checksum offloads and batches of more
+// than one packet.
+func (t *TUN) Offloads() bool { return t.dev.BatchSize() > 1 }
+
+// Device returns the underlying tun.Device. It stays owned by t.
+func (t *TUN) Device() tun.Device { return t.dev }
+
+// BatchSize implements core.Device: the device's batch size (128 with
+// offloads, 1 without).
+func (t *TUN) BatchSize() int { return max(1, t.dev.BatchSize()) }
+
+// ReadPackets implements core.Device. It waits for the kernel to send at
+// least one packet. A super-packet is split into wire-sized packets; if
+// they do not all fit in bufs the rest are dropped (TCP recovers), as
+// wireguard-go does. Malformed reads are skipped. After Close it returns an
+// error matching net.ErrClosed.
+func (t *TUN) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	for failures := 0; ; {
+		n, err := t.dev.Read(bufs, sizes, 0)
+		switch {
+		case t.closed.Load() || isClosedErr(err):
+			return 0, ErrClosed
+		case err == nil || errors.Is(err, tun.ErrTooManySegments):
+			if n > 0 {
+				return n, nil
+			}
+		case failures >= maxReadFailures:
+			return 0, fmt.Errorf("tundev: read %s: %w", t.name, err)
+		default:
+			failures++
+			t.readErrs.Add(1)
+		}
+	}
+}
+
+// WritePackets implements core.Device. It copies the packets behind the
+// room the virtio-net header needs and writes them as one batch. Packets
+// the kernel refuses (a link that is down, a malformed packet) are dropped
+// and counted, as a NIC would; only Close stops it.
+func (t *TUN) WritePackets(pkts [][]byte) (int, error) {
+	for sent := 0; sent < len(pkts); {
+		k := min(len(pkts)-sent, len(t.wbufs))
+		if err := t.writeBatch(pkts[sent : sent+k]); err != nil {
+			return sent, err
+		}
+		sent += k
+	}
+	return len(pkts), nil
+}
+
+func (t *TUN) writeBatch(pkts [][]byte) error {
+	bufs := t.wpkts[:0]
+	for i, p := range pkts {
+		if cap(t.wbufs[i]) < writeOffset+len(p) {
+			t.wbufs[i] = make([]byte, 0, writeOffset+max(len(p), t.bufCap()))
+		}
+		b := t.wbufs[i][:writeOffset+len(p)]
+		copy(b[writeOffset:], p)
+		bufs = append(bufs, b)
+	}
+	_, err := t.dev.Write(bufs, writeOffset)
+	clear(bufs)
+	switch {
+	case t.closed.Load() || isClosedErr(err):
+		return ErrClosed
+	case err != nil:
+		t.writeErrs.Add(1)
+	}
+	return nil
+}
+
+// bufCap is the room a write buffer gets: a whole coalesced super-packet
+// with offloads, one MTU without.
+func (t *TUN) bufCap() int {
+	if t.Offloads() {
+		return maxPacket
+	}
+	return t.mtu
+}
+
+// Close implements core.Device: it closes the device, which wakes blocked
+// reads and writes, removes the interface (with its addresses and routes)
+// unless it is persistent, and waits for the device's event goroutines. A
+// second Close returns ErrClosed.
+func (t *TUN) Close() error {
+	err := error(ErrClosed)
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		err = t.dev.Close()
+		<-t.drained
+	})
+	return err
+}
+
+// TUNStats are a TUN's error counters.
+type TUNStats struct {
+	// ReadErrors and WriteErrors count failed device reads and writes
+	// whose packets were dropped.
+	ReadErrors, WriteErrors uint64
+}
+
+// Stats returns a snapshot of t's counters.
+func (t *TUN) Stats() TUNStats {
+	return TUNStats{ReadErrors: t.readErrs.Load(), WriteErrors: t.writeErrs.Load()}
+}
+
+func isClosedErr(err error) bool {
+	return errors.Is(err, os.ErrClosed) || errors.Is(err, unix.EBADFD) || errors.Is(err, unix.EBADF)
+}

@@ -1,0 +1,394 @@
+package tundev_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/tundev"
+	"golang.org/x/net/icmp"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/net/nettest"
+)
+
+var bulkMiB = flag.Int("tundev.bulk", 256, "MiB sent each way by the bulk tests (16 with -short)")
+
+// Addresses inside the test's own namespace: the kernel's end of the TUN
+// and the stack's.
+var (
+	hostAddr   = netip.MustParseAddr("192.0.2.1")
+	stackAddr  = netip.MustParseAddr("192.0.2.2")
+	hostAddr6  = netip.MustParseAddr("2001:db8::1")
+	stackAddr6 = netip.MustParseAddr("2001:db8::2")
+)
+
+// tunEnv is a stack attached to a kernel TUN in a namespace of its own.
+type tunEnv struct {
+	ns  *netNS
+	ch  core.Channel
+	tun *tundev.TUN
+}
+
+func newTUNEnv(t *testing.T, offloads bool) *tunEnv {
+	t.Helper()
+	leakCheck(t)
+	ns := newNetNS(t)
+	var dev *tundev.TUN
+	err := ns.Do(func() (err error) {
+		dev, err = tundev.Open(tundev.Config{
+			MTU:             1500,
+			DisableOffloads: !offloads,
+			Addrs:           []netip.Prefix{netip.PrefixFrom(hostAddr, 24), netip.PrefixFrom(hostAddr6, 64)},
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if dev.Offloads() != offloads {
+		t.Logf("offloads = %v, want %v (kernel without IFF_VNET_HDR?)", dev.Offloads(), offloads)
+	}
+	st := testnet.Start(t, core.Config{
+		MTU:   1500,
+		Addrs: []netip.Prefix{netip.PrefixFrom(stackAddr, 24), netip.PrefixFrom(stackAddr6, 64)},
+	})
+	if err := st.AttachDevice(dev); err != nil {
+		dev.Close()
+		t.Fatalf("AttachDevice: %v", err)
+	}
+	return &tunEnv{ns: ns, ch: st.CommandChannel(), tun: dev}
+}
+
+// kernelDial dials from the namespace.
+func (e *tunEnv) kernelDial(t testing.TB, network string, to netip.AddrPort) net.Conn {
+	t.Helper()
+	var c net.Conn
+	err := e.ns.Do(func() (err error) {
+		d := net.Dialer{Timeout: 10 * time.Second}
+		c, err = d.Dial(network, to.String())
+		return err
+	})
+	if err != nil {
+		t.Fatalf("kernel dial %v: %v", to, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// kernelListen listens in the namespace.
+func (e *tunEnv) kernelListen(t testing.TB, at netip.AddrPort) net.Listener {
+	t.Helper()
+	var l net.Listener
+	if err := e.ns.Do(func() (err error) { l, err = net.Listen("tcp", at.String()); return err }); err != nil {
+		t.Fatalf("kernel listen: %v", err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+// acceptEcho accepts one conn from ln and echoes it until EOF; the
+// returned channel is closed once the conn is closed. The test closes its
+// end first and then waits, so that no echo goroutine outlives it.
+func acceptEcho(ln net.Listener) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		io.Copy(c, c)
+	}()
+	return done
+}
+
+func checkEcho(t *testing.T, c net.Conn) {
+	t.Helper()
+	msg := []byte("hello across the TUN")
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	if _, err := c.Write(msg); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	got := make([]byte, len(msg))
+	if _, err := io.ReadFull(c, got); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if !bytes.Equal(got, msg) {
+		t.Fatalf("echo = %q, want %q", got, msg)
+	}
+}
+
+var families = []struct {
+	name        string
+	host, stack netip.Addr
+}{
+	{"IPv4", hostAddr, stackAddr},
+	{"IPv6", hostAddr6, stackAddr6},
+}
+
+func TestTUNKernelDialsStack(t *testing.T) {
+	for _, offloads := range []bool{true, false} {
+		for _, fam := range families {
+			t.Run(fmt.Sprintf("offloads=%v/%s", offloads, fam.name), func(t *testing.T) {
+				e := newTUNEnv(t, offloads)
+				ln := listenStack(t, e.ch, netip.AddrPortFrom(fam.stack, 8080))
+				done := acceptEcho(ln)
+				c := e.kernelDial(t, "tcp", netip.AddrPortFrom(fam.stack, 8080))
+				checkEcho(t, c)
+				c.Close()
+				<-done
+			})
+		}
+	}
+}
+
+func TestTUNStackDialsKernel(t *testing.T) {
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			e := newTUNEnv(t, true)
+			ln := e.kernelListen(t, netip.AddrPortFrom(fam.host, 0))
+			done := acceptEcho(ln)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			c, err := dialStack(ctx, e.ch, ln.Addr().(*net.TCPAddr).AddrPort())
+			if err != nil {
+				t.Fatalf("stack dial: %v", err)
+			}
+			checkEcho(t, c)
+			c.Close()
+			<-done
+		})
+	}
+}
+
+func TestTUNUDP(t *testing.T) {
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			e := newTUNEnv(t, true)
+			var kc *net.UDPConn
+			if err := e.ns.Do(func() (err error) {
+				kc, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(fam.host, 0)))
+				return err
+			}); err != nil {
+				t.Fatalf("kernel UDP: %v", err)
+			}
+			defer kc.Close()
+			kernel := kc.LocalAddr().(*net.UDPAddr).AddrPort()
+			b := must[core.UDPBound](t, e.ch, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(fam.stack, 0)})
+
+			// stack → kernel
+			must[core.UDPSent](t, e.ch, b.Handle, core.UDPSend{To: kernel, Buf: []byte("ping")})
+			buf := make([]byte, 100)
+			kc.SetDeadline(time.Now().Add(10 * time.Second))
+			n, from, err := kc.ReadFromUDPAddrPort(buf)
+			if err != nil || string(buf[:n]) != "ping" || from != b.Local {
+				t.Fatalf("kernel got %q from %v, %v; want \"ping\" from %v", buf[:n], from, err, b.Local)
+			}
+			// kernel → stack
+			if _, err := kc.WriteToUDPAddrPort([]byte("pong"), from); err != nil {
+				t.Fatalf("kernel send: %v", err)
+			}
+			r := must[core.UDPRecvd](t, e.ch, b.Handle, &core.UDPRecv{Buf: buf})
+			if string(buf[:r.N]) != "pong" || r.From != kernel {
+				t.Fatalf("stack got %q from %v; want \"pong\" from %v", buf[:r.N], r.From, kernel)
+			}
+		})
+	}
+}
+
+func TestTUNKernelPingsStack(t *testing.T) {
+	for _, fam := range families {
+		t.Run(fam.name, func(t *testing.T) {
+			e := newTUNEnv(t, true)
+			network, typ, reply, proto := "ip4:icmp", icmp.Type(ipv4.ICMPTypeEcho), icmp.Type(ipv4.ICMPTypeEchoReply), 1
+			if fam.host.Is6() {
+				network, typ, reply, proto = "ip6:ipv6-icmp", ipv6.ICMPTypeEchoRequest, ipv6.ICMPTypeEchoReply, 58
+			}
+			var pc *icmp.PacketConn
+			if err := e.ns.Do(func() (err error) { pc, err = icmp.ListenPacket(network, fam.host.String()); return err }); err != nil {
+				t.Fatalf("raw ICMP socket: %v", err)
+			}
+			defer pc.Close()
+			for seq := 1; seq <= 3; seq++ {
+				pingOnce(t, pc, fam.stack, typ, reply, proto, seq)
+			}
+		})
+	}
+}
+
+func pingOnce(t *testing.T, pc *icmp.PacketConn, to netip.Addr, typ, reply icmp.Type, proto, seq int) {
+	t.Helper()
+	msg := icmp.Message{Type: typ, Body: &icmp.Echo{ID: 0x4e43, Seq: seq, Data: []byte("netcore ping")}}
+	wb, err := msg.Marshal(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.WriteTo(wb, &net.IPAddr{IP: to.AsSlice()}); err != nil {
+		t.Fatalf("send echo: %v", err)
+	}
+	pc.SetReadDeadline(time.Now().Add(10 * time.Second))
+	rb := make([]byte, 1500)
+	for {
+		n, from, err := pc.ReadFrom(rb)
+		if err != nil {
+			t.Fatalf("no echo reply %d: %v", seq, err)
+		}
+		m, err := icmp.ParseMessage(proto, rb[:n])
+		if err != nil || m.Type != reply {
+			continue // our own request, or router solicitations on IPv6
+		}
+		if e, ok := m.Body.(*icmp.Echo); ok && e.Seq == seq && from.String() == to.String() {
+			return
+		}
+	}
+}
+
+// bulkSize is the bytes each way of the bulk tests.
+func bulkSize() int64 {
+	if testing.Short() {
+		return 16 << 20
+	}
+	return int64(*bulkMiB) << 20
+}
+
+func TestTUNBulk(t *testing.T) {
+	for _, offloads := range []bool{true, false} {
+		t.Run(fmt.Sprintf("offloads=%v", offloads), func(t *testing.T) {
+			e := newTUNEnv(t, offloads)
+			ln := listenStack(t, e.ch, netip.AddrPortFrom(stackAddr, 9000))
+			acc := make(chan net.Conn, 1)
+			go func() {
+				c, _ := ln.Accept()
+				acc <- c
+			}()
+			kc := e.kernelDial(t, "tcp", netip.AddrPortFrom(stackAddr, 9000))
+			sc := <-acc
+			if sc == nil {
+				t.Fatal("accept failed")
+			}
+			defer sc.Close()
+			start := time.Now()
+			bothWays(t, kc, sc, bulkSize())
+			el := time.Since(start)
+			t.Logf("%d MiB each way in %v: %.2f Gbit/s total", bulkSize()>>20, el.Round(time.Millisecond),
+				float64(2*8*bulkSize())/el.Seconds()/1e9)
+		})
+	}
+}
+
+// bothWays sends n pseudo-random bytes each way at once and compares the
+// SHA-256 of what was sent and what arrived.
+func bothWays(t *testing.T, a, b net.Conn, n int64) {
+	t.Helper()
+	var wg sync.WaitGroup
+	sums := make([][sha256.Size]byte, 4) // sent a→b, got at b, sent b→a, got at a
+	errs := make([]error, 4)
+	for i, dir := range []struct{ from, to net.Conn }{{a, b}, {b, a}} {
+		wg.Add(2)
+		go func() { defer wg.Done(); sums[2*i], errs[2*i] = sendHashed(dir.from, n, uint64(i)) }()
+		go func() { defer wg.Done(); sums[2*i+1], errs[2*i+1] = recvHashed(dir.to, n) }()
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		t.Fatal(err)
+	}
+	if sums[0] != sums[1] || sums[2] != sums[3] {
+		t.Fatalf("SHA-256 mismatch: a→b %x/%x, b→a %x/%x", sums[0], sums[1], sums[2], sums[3])
+	}
+}
+
+// bulkChunk is the size of each read and write of the bulk tests: large,
+// so that per-call costs do not dominate.
+const bulkChunk = 1 << 20
+
+func sendHashed(c net.Conn, n int64, seed uint64) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	src, buf := newPRNG(seed), make([]byte, bulkChunk)
+	var err error
+	for left := n; left > 0 && err == nil; left -= int64(len(buf)) {
+		buf = buf[:min(int64(len(buf)), left)]
+		src.Read(buf)
+		h.Write(buf)
+		_, err = c.Write(buf)
+	}
+	if cw, ok := c.(interface{ CloseWrite() error }); ok && err == nil {
+		err = cw.CloseWrite()
+	}
+	return [sha256.Size]byte(h.Sum(nil)), err
+}
+
+func recvHashed(c net.Conn, n int64) ([sha256.Size]byte, error) {
+	h := sha256.New()
+	got, err := io.CopyBuffer(h, struct{ io.Reader }{c}, make([]byte, bulkChunk))
+	if err == nil && got != n {
+		err = fmt.Errorf("received %d bytes, want %d", got, n)
+	}
+	return [sha256.Size]byte(h.Sum(nil)), err
+}
+
+// prng is a fast deterministic byte stream (xorshift64*), cheap enough not to
+// limit the bulk tests.
+type prng struct{ s uint64 }
+
+func newPRNG(seed uint64) *prng { return &prng{s: seed*0x9E3779B97F4A7C15 + 1} }
+
+func (p *prng) Read(b []byte) (int, error) {
+	for i := 0; i < len(b); i += 8 {
+		p.s ^= p.s >> 12
+		p.s ^= p.s << 25
+		p.s ^= p.s >> 27
+		v := p.s * 2685821657736338717
+		for j := i; j < min(i+8, len(b)); j++ {
+			b[j] = byte(v)
+			v >>= 8
+		}
+	}
+	return len(b), nil
+}
+
+func TestTUNNettest(t *testing.T) {
+	for _, offloads := range []bool{true, false} {
+		t.Run(fmt.Sprintf("offloads=%v", offloads), func(t *testing.T) {
+			e := newTUNEnv(t, offloads)
+			ln := e.kernelListen(t, netip.AddrPortFrom(hostAddr, 0))
+			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+				return e.pipe(ln)
+			})
+		})
+	}
+}
+
+// pipe returns a netcore conn dialed to a kernel conn accepted from ln.
+func (e *tunEnv) pipe(ln net.Listener) (net.Conn, net.Conn, func(), error) {
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sc, err := dialStack(ctx, e.ch, ln.Addr().(*net.TCPAddr).AddrPort())
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	kc := <-acc
+	if kc == nil {
+		sc.Close()
+		return nil, nil, nil, errors.New("kernel accept failed")
+	}
+	return sc, kc, func() { sc.Close(); kc.Close() }, nil
+}

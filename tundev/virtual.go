@@ -1,0 +1,165 @@
+package tundev
+
+import (
+	"os"
+	"sync"
+
+	"github.com/netcore-go/netcore/core"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// VirtualConfig configures a Virtual. Its zero value works.
+type VirtualConfig struct {
+	// Name is what the tun.Device side's Name returns. Default "netcore".
+	Name string
+	// MTU is the largest packet, as reported to wireguard-go. Set it to
+	// the stack's MTU (core.Netstack.MTU). Default 1500.
+	MTU int
+	// BatchSize is the most packets one call moves on either side.
+	// Default 128 (wireguard-go's conn.IdealBatchSize).
+	BatchSize int
+	// QueueLen bounds the packets waiting in each direction; a full queue
+	// makes the writing side wait. Default: 1024 packets, fewer for MTUs
+	// above 16 KiB so that one direction holds at most about 16 MiB, and
+	// never fewer than two batches.
+	QueueLen int
+}
+
+const (
+	defaultName      = "netcore"
+	defaultMTU       = 1500
+	defaultBatchSize = 128
+	defaultQueueLen  = 1024
+	maxQueueBytes    = 16 << 20
+)
+
+func (c VirtualConfig) withDefaults() VirtualConfig {
+	if c.Name == "" {
+		c.Name = defaultName
+	}
+	if c.MTU <= 0 {
+		c.MTU = defaultMTU
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = defaultBatchSize
+	}
+	if c.QueueLen <= 0 {
+		c.QueueLen = max(2*c.BatchSize, min(defaultQueueLen, maxQueueBytes/c.MTU))
+	}
+	return c
+}
+
+// Virtual is a virtual TUN device with a Netstack on one side and
+// wireguard-go (or anything else that drives a tun.Device) on the other.
+// It is a core.Device for the stack (attach it with
+// core.Netstack.AttachDevice) and a tun.Device for wireguard-go (pass it to
+// device.NewDevice).
+//
+// Outbound packets (stack to WireGuard) go from WritePackets to Read;
+// inbound ones (WireGuard to stack) from Write to ReadPackets. Each
+// direction is a bounded queue that moves whole batches and makes its
+// writer wait when full, so nothing is dropped between the two sides.
+//
+// Close may be called by either owner (the stack closes attached devices;
+// wireguard-go closes its tun.Device), from any goroutine, while traffic
+// flows: it wakes every blocked call, closes the Events channel once, and
+// every later call fails with ErrClosed.
+type Virtual struct {
+	cfg     VirtualConfig
+	out, in *batchQueue // out: stack → tun side; in: tun side → stack
+	events  chan tun.Event
+
+	closeOnce sync.Once
+}
+
+var (
+	_ core.Device = (*Virtual)(nil)
+	_ tun.Device  = (*Virtual)(nil)
+)
+
+// NewVirtual makes a Virtual from cfg. It is up at once: Events delivers
+// tun.EventUp.
+func NewVirtual(cfg VirtualConfig) *Virtual {
+	cfg = cfg.withDefaults()
+	v := &Virtual{
+		cfg:    cfg,
+		out:    newBatchQueue(cfg.QueueLen),
+		in:     newBatchQueue(cfg.QueueLen),
+		events: make(chan tun.Event, 1),
+	}
+	v.events <- tun.EventUp
+	return v
+}
+
+// ReadPackets implements core.Device: it waits for packets written to the
+// tun.Device side and copies up to len(bufs) of them.
+func (v *Virtual) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	return v.in.pop(bufs, sizes, 0)
+}
+
+// WritePackets implements core.Device: it queues the stack's outbound
+// packets (copying them) for Read, waiting while the queue is full.
+func (v *Virtual) WritePackets(pkts [][]byte) (int, error) {
+	return v.out.push(pkts, 0)
+}
+
+// Read implements tun.Device: it waits for the stack's outbound packets
+// and copies up to len(bufs) of them, packet i into bufs[i][offset:]. A
+// packet larger than its buffer is dropped (see Stats).
+func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
+	return v.out.pop(bufs, sizes, offset)
+}
+
+// Write implements tun.Device: it queues bufs[i][offset:] for the stack,
+// waiting while the queue is full, and returns how many it took.
+func (v *Virtual) Write(bufs [][]byte, offset int) (int, error) {
+	return v.in.push(bufs, offset)
+}
+
+// BatchSize implements core.Device and tun.Device.
+func (v *Virtual) BatchSize() int { return v.cfg.BatchSize }
+
+// MTU implements tun.Device.
+func (v *Virtual) MTU() (int, error) { return v.cfg.MTU, nil }
+
+// Name implements tun.Device.
+func (v *Virtual) Name() (string, error) { return v.cfg.Name, nil }
+
+// File implements tun.Device: a Virtual has no file; it returns nil.
+func (v *Virtual) File() *os.File { return nil }
+
+// Events implements tun.Device. It delivers tun.EventUp once and is closed
+// by Close.
+func (v *Virtual) Events() <-chan tun.Event { return v.events }
+
+// Close implements core.Device and tun.Device. The first call closes both
+// queues (dropping what is in them), wakes every blocked call and closes
+// the Events channel, and returns nil; later calls return ErrClosed.
+func (v *Virtual) Close() error {
+	err := error(ErrClosed)
+	v.closeOnce.Do(func() {
+		v.out.close()
+		v.in.close()
+		close(v.events)
+		err = nil
+	})
+	return err
+}
+
+// VirtualStats are a Virtual's counters.
+type VirtualStats struct {
+	// Outbound and Inbound are the packets waiting in each direction.
+	Outbound, Inbound int
+	// Oversized counts packets dropped because the reader's buffer was
+	// too small for them.
+	Oversized uint64
+}
+
+// Stats returns a snapshot of v's counters.
+func (v *Virtual) Stats() VirtualStats {
+	return VirtualStats{
+		Outbound:  v.out.len(),
+		Inbound:   v.in.len(),
+		Oversized: v.out.oversized.Load() + v.in.oversized.Load(),
+	}
+}

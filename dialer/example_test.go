@@ -1,0 +1,109 @@
+package dialer_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"net/netip"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/dialer"
+	"github.com/netcore-go/netcore/netconn"
+)
+
+// startStacks runs two stacks joined by an in-memory pipe, A at 192.0.2.1
+// and B at 192.0.2.2, and returns them with a function that stops both.
+func startStacks() (a, b *core.Netstack, stop func()) {
+	a = mustStack("192.0.2.1/24", "2001:db8::1/64")
+	b = mustStack("192.0.2.2/24", "2001:db8::2/64")
+	done := make(chan error, 2)
+	go func() { done <- a.Run(context.Background()) }()
+	go func() { done <- b.Run(context.Background()) }()
+	if err := core.JoinPipe(a, b, 0); err != nil {
+		log.Fatal(err)
+	}
+	return a, b, func() {
+		a.Close()
+		b.Close()
+		<-done
+		<-done
+	}
+}
+
+func mustStack(prefixes ...string) *core.Netstack {
+	var cfg core.Config
+	for _, p := range prefixes {
+		cfg.Addrs = append(cfg.Addrs, netip.MustParsePrefix(p))
+	}
+	ns, err := core.New(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	return ns
+}
+
+// An http.Client on one stack fetches a page from an http.Server on
+// another, the name resolved by the Dialer's static hosts.
+func Example() {
+	a, b, stop := startStacks()
+	defer stop()
+
+	// The server, on stack B.
+	ln, err := netconn.ListenTCP(context.Background(), b.CommandChannel(), "tcp", netip.MustParseAddrPort("192.0.2.2:80"), 0)
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "hello from %s", r.Host)
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	// The client, on stack A.
+	d := &dialer.Dialer{
+		Channel: a.CommandChannel(),
+		Hosts:   map[string][]netip.Addr{"www.example.test": {netip.MustParseAddr("192.0.2.2")}},
+	}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("http://www.example.test/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(resp.Status)
+	fmt.Println(string(body))
+	// Output:
+	// 200 OK
+	// hello from www.example.test
+}
+
+// Dialling "ping6" gives an ICMP echo conn: each Write sends one echo
+// request, each Read returns one echo reply.
+func ExampleDialer_Dial_ping() {
+	a, _, stop := startStacks()
+	defer stop()
+
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	c, err := d.Dial("ping6", "2001:db8::2")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	if _, err := c.Write(netconn.EchoRequest(true, 1, []byte("hi"))); err != nil {
+		log.Fatal(err)
+	}
+	reply := make([]byte, 64)
+	n, err := c.Read(reply)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("type %d, seq %d, data %q from %v\n", reply[0], int(reply[6])<<8|int(reply[7]), reply[8:n], c.RemoteAddr())
+	// Output: type 129, seq 1, data "hi" from 2001:db8::2
+}

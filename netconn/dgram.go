@@ -18,7 +18,7 @@ type dgram struct {
 
 	rmu     sync.Mutex // serializes reads; guards rcmd and scratch
 	rcmd    core.UDPRecv
-	scratch [1]byte // the buffer of a zero-length read
+	scratch [1]byte    // the buffer of a zero-length read
 	wmu     sync.Mutex // serializes writes; guards wcmd
 	wcmd    core.UDPSend
 }

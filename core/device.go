@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"sync"
 
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
@@ -49,6 +50,10 @@ type ownedReader interface {
 	readOwned(out [][]byte) (int, error)
 }
 
+// offloader is a device that carries super-segments and unchecksummed
+// packets (see PipeDev.Offload).
+type offloader interface{ offload() bool }
+
 // PipeDev is a Device (and PollDevice) on one end of a Pipe: what the stack
 // sends goes into the pipe; what the other end sends comes into the stack.
 type PipeDev struct {
@@ -60,7 +65,15 @@ type PipeDev struct {
 	MTU int
 	// Batch is the batch size; 0 means 64.
 	Batch int
+	// Offload makes the stack hand the pipe whole TCP super-segments (up to
+	// 64 KiB, as a NIC with TSO would take them) without transport
+	// checksums, and trust the checksums of what it receives (as with GRO
+	// and checksum offload). Only for a pipe whose other end is a netcore
+	// stack with Offload set too; JoinPipe sets it. PollDeviceIO ignores it.
+	Offload bool
 }
+
+func (d *PipeDev) offload() bool { return d.Offload }
 
 var (
 	_ Device     = (*PipeDev)(nil)
@@ -124,13 +137,46 @@ func clonePackets(pkts [][]byte) [][]byte {
 	return out
 }
 
-// packetBytes copies a gVisor packet into one new slice.
+// Packet slices handed from one stack's outbound pump to another's inbound
+// pump are recycled in two size classes.
+const (
+	smallPacket = 2048
+	largePacket = 1 << 16
+)
+
+var (
+	smallPackets = sync.Pool{New: func() any { b := make([]byte, smallPacket); return &b }}
+	largePackets = sync.Pool{New: func() any { b := make([]byte, largePacket); return &b }}
+)
+
+// packetBytes copies a gVisor packet into one slice, pooled when it fits a
+// size class.
 func packetBytes(pkt *stack.PacketBuffer) []byte {
-	b := make([]byte, 0, pkt.Size())
+	var b []byte
+	switch size := pkt.Size(); {
+	case size <= smallPacket:
+		b = (*smallPackets.Get().(*[]byte))[:0]
+	case size <= largePacket:
+		b = (*largePackets.Get().(*[]byte))[:0]
+	default:
+		b = make([]byte, 0, size)
+	}
 	for _, s := range pkt.AsSlices() {
 		b = append(b, s...)
 	}
 	return b
+}
+
+// recyclePacket returns a slice the stack owns to its pool.
+func recyclePacket(b []byte) {
+	switch cap(b) {
+	case smallPacket:
+		b = b[:cap(b)]
+		smallPackets.Put(&b)
+	case largePacket:
+		b = b[:cap(b)]
+		largePackets.Put(&b)
+	}
 }
 
 // packetInto copies a gVisor packet into buf (grown if needed).

@@ -18,6 +18,10 @@ import (
 // device is made with it held.
 type linkEP struct {
 	mtu atomic.Uint32
+	// offload is set while the attached device carries TCP super-segments
+	// and packets without transport checksums to a peer that needs neither
+	// (another netcore stack on a pipe): host GSO out, checksums trusted in.
+	offload atomic.Bool
 
 	dispMu     sync.RWMutex
 	dispatcher stack.NetworkDispatcher
@@ -32,7 +36,10 @@ type linkEP struct {
 	packetsOut, drops, packetsIn, invalidIn atomic.Uint64
 }
 
-var _ stack.LinkEndpoint = (*linkEP)(nil)
+var (
+	_ stack.LinkEndpoint = (*linkEP)(nil)
+	_ stack.GSOEndpoint  = (*linkEP)(nil)
+)
 
 func newLinkEP(mtu, queueLen int) *linkEP {
 	l := &linkEP{q: make([]*stack.PacketBuffer, queueLen), ready: make(chan struct{}, 1)}
@@ -150,8 +157,30 @@ func (*linkEP) LinkAddress() tcpip.LinkAddress { return "" }
 // SetLinkAddress implements stack.NetworkLinkEndpoint.
 func (*linkEP) SetLinkAddress(tcpip.LinkAddress) {}
 
-// Capabilities implements stack.NetworkLinkEndpoint.
-func (*linkEP) Capabilities() stack.LinkEndpointCapabilities { return 0 }
+// Capabilities implements stack.NetworkLinkEndpoint: checksum offload both
+// ways while an offloading device is attached.
+func (l *linkEP) Capabilities() stack.LinkEndpointCapabilities {
+	if l.offload.Load() {
+		return stack.CapabilityTXChecksumOffload | stack.CapabilityRXChecksumOffload
+	}
+	return 0
+}
+
+// gsoMaxSize leaves room for the largest IPv4 and TCP headers within an IP
+// packet's 64 KiB.
+const gsoMaxSize = 65000
+
+// GSOMaxSize implements stack.GSOEndpoint.
+func (*linkEP) GSOMaxSize() uint32 { return gsoMaxSize }
+
+// SupportedGSO implements stack.GSOEndpoint: host GSO (whole super-segments
+// handed to the device) while an offloading device is attached.
+func (l *linkEP) SupportedGSO() stack.SupportedGSO {
+	if l.offload.Load() {
+		return stack.HostGSOSupported
+	}
+	return stack.GSONotSupported
+}
 
 // Attach implements stack.NetworkLinkEndpoint.
 func (l *linkEP) Attach(d stack.NetworkDispatcher) {

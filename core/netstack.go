@@ -263,7 +263,7 @@ func (ns *Netstack) pollOut(dev PollDevice) int {
 }
 
 func (ns *Netstack) pollIn(dev PollDevice) int {
-	bufs, sizes := makeBufs(64, ns.cfg.MTU)
+	bufs, sizes := makeBufs(64, max(ns.cfg.MTU, 1<<16))
 	total := 0
 	for {
 		n, err := dev.TryReadPackets(bufs, sizes)
@@ -380,6 +380,9 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 		return fmt.Errorf("netcore: a device is already attached: %w", ErrInvalid)
 	}
 	ns.devices = append(ns.devices, dev)
+	if o, ok := dev.(offloader); ok && o.offload() {
+		ns.link.offload.Store(true)
+	}
 	ns.pumps.Add(2)
 	go ns.pumpOut(dev)
 	go ns.pumpIn(dev)
@@ -442,6 +445,7 @@ func (ns *Netstack) pumpIn(dev Device) {
 			n, err := owned.readOwned(pkts)
 			for i := range n {
 				ns.link.deliver(pkts[i])
+				recyclePacket(pkts[i])
 				pkts[i] = nil
 			}
 			if err != nil {
@@ -462,15 +466,16 @@ func (ns *Netstack) pumpIn(dev Device) {
 }
 
 // JoinPipe joins two stacks with an in-memory pipe of the given capacity
-// per direction (0: unbounded): each gets a PipeDev on one end. Both stacks
-// need Run (or PollDeviceIO) to move traffic.
+// per direction (0: unbounded): each gets a PipeDev on one end, with
+// Offload on, so TCP crosses in 64 KiB super-segments whatever the MTU.
+// Both stacks need Run to move traffic.
 func JoinPipe(a, b *Netstack, capacity int) error {
 	p := NewPipe(capacity)
-	if err := a.AttachDevice(&PipeDev{End: p.A, MTU: a.cfg.MTU}); err != nil {
+	if err := a.AttachDevice(&PipeDev{End: p.A, MTU: a.cfg.MTU, Offload: true}); err != nil {
 		p.A.Close()
 		return err
 	}
-	if err := b.AttachDevice(&PipeDev{End: p.B, MTU: b.cfg.MTU}); err != nil {
+	if err := b.AttachDevice(&PipeDev{End: p.B, MTU: b.cfg.MTU, Offload: true}); err != nil {
 		return err // a owns and will close the pipe
 	}
 	return nil

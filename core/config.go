@@ -1,6 +1,7 @@
 package core
 
 import (
+	"io"
 	"net/netip"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -65,6 +66,13 @@ type Config struct {
 	// addresses out through the device instead of looping them back
 	// inside the stack (smoltcp's behaviour). Default false.
 	SendLocalToDevice bool
+
+	// PCAP, if set, receives every packet the stack sends or receives on
+	// its device, in pcap format (gVisor's link/sniffer; TCP super-segments
+	// appear whole). Writes are serialised; after the first write error the
+	// capture stops (see Netstack.PCAPError). Default: no capture. Setting
+	// it turns off gVisor's global text logging of sniffed packets.
+	PCAP io.Writer
 
 	// Clock is gVisor's clock, for deterministic tests. Default: the real
 	// clock (tcpip.NewStdClock).

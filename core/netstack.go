@@ -55,6 +55,8 @@ type Netstack struct {
 	closed    bool
 	runDone   chan struct{}
 
+	pcap *pcapWriter // nil without Config.PCAP
+
 	devMu   sync.Mutex
 	devices []Device
 	pumps   sync.WaitGroup
@@ -103,7 +105,12 @@ func (ns *Netstack) initStack() error {
 			return fmt.Errorf("netcore: tcp option %T: %v", opt, err)
 		}
 	}
-	if err := ns.s.CreateNICWithOptions(nicID, ns.link, stack.NICOptions{DeliverLinkPackets: true}); err != nil {
+	nicEP, err := ns.wrapPCAP(ns.link)
+	if err != nil {
+		ns.s.Close()
+		return fmt.Errorf("netcore: pcap: %w", err)
+	}
+	if err := ns.s.CreateNICWithOptions(nicID, nicEP, stack.NICOptions{DeliverLinkPackets: true}); err != nil {
 		ns.s.Close()
 		return fmt.Errorf("netcore: create NIC: %v", err)
 	}

@@ -63,8 +63,8 @@ type Dialer struct {
 	DNSServers []netip.AddrPort
 
 	// Hosts maps host names to addresses, like /etc/hosts. Names here win
-	// over DNS; they match case-insensitively, with or without a trailing
-	// dot.
+	// over DNS, for dials and for the Resolver's A and AAAA lookups; they
+	// match case-insensitively, with or without a trailing dot.
 	Hosts map[string][]netip.Addr
 }
 

@@ -207,3 +207,59 @@ func wantAddrs(t *testing.T, got []netip.Addr, want ...netip.Addr) {
 		t.Fatalf("addresses = %v, want %v", got, want)
 	}
 }
+
+// TestResolverHosts checks that the Resolver answers A and AAAA questions
+// for Hosts names itself and sends every other query on to DNS, over UDP
+// and, for truncated answers, TCP.
+func TestResolverHosts(t *testing.T) {
+	f := newDNSFixture(t)
+	f.d.Hosts = map[string][]netip.Addr{"svc.test": {testnet.AddrB}, "static.test": {testnet.Addr6B, testnet.AddrB}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	r := f.d.Resolver()
+	queries := func() int64 { return f.dns.udpCount.Load() + f.dns.tcpCount.Load() }
+	before := queries()
+	for _, tc := range []struct {
+		network, host string
+		want          []netip.Addr
+	}{
+		{"ip", "svc.test", []netip.Addr{testnet.AddrB}},
+		{"ip", "static.test", []netip.Addr{testnet.AddrB, testnet.Addr6B}},
+		{"ip6", "Static.Test.", []netip.Addr{testnet.Addr6B}},
+	} {
+		ips, err := r.LookupNetIP(ctx, tc.network, tc.host)
+		if err != nil {
+			t.Fatalf("LookupNetIP(%q, %q): %v", tc.network, tc.host, err)
+		}
+		wantAddrs(t, ips, tc.want...)
+	}
+	if n := queries() - before; n != 0 {
+		t.Errorf("DNS server got %d queries for Hosts names, want none", n)
+	}
+	if _, srvs, err := r.LookupSRV(ctx, "echo", "tcp", "svc.test"); err != nil || len(srvs) != 1 {
+		t.Errorf("LookupSRV through the hosts conn = %v, %v", srvs, err)
+	}
+	ips, err := r.LookupNetIP(ctx, "ip6", "big.test")
+	if err != nil {
+		t.Fatalf("LookupNetIP(big.test) through the hosts conn: %v", err)
+	}
+	wantAddrs(t, ips, testnet.Addr6B)
+}
+
+// TestResolverHostsOnly: with Hosts and no DNS servers the resolver still
+// answers Hosts names, and fails others with a *net.DNSError.
+func TestResolverHostsOnly(t *testing.T) {
+	p := newPair(t)
+	d := newDialer(p)
+	d.Hosts = map[string][]netip.Addr{"static.test": {testnet.AddrB}}
+	ips, err := d.Resolver().LookupNetIP(context.Background(), "ip4", "static.test")
+	if err != nil {
+		t.Fatalf("LookupNetIP: %v", err)
+	}
+	wantAddrs(t, ips, testnet.AddrB)
+	_, err = d.Resolver().LookupNetIP(context.Background(), "ip4", "other.test")
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) {
+		t.Fatalf("err = %v, want a *net.DNSError", err)
+	}
+}

@@ -10,16 +10,17 @@ import (
 )
 
 // Resolver returns Go's own DNS resolver (PreferGo) with its queries
-// travelling over the stack: its Dial ignores the name server Go picks
-// from the host's /etc/resolv.conf and dials the Dialer's DNSServers over
-// netcore instead, UDP first and TCP when an answer is truncated. Go brings
-// the rest: A and AAAA, CNAME chains, SRV, TXT, MX, NS and PTR lookups, and
-// the search domains, ndots, timeout and attempts of /etc/resolv.conf (and
-// /etc/hosts, which Go reads before DNS for host lookups).
+// travelling over the stack. Its Dial ignores the name server Go picks
+// from the host's /etc/resolv.conf: A and AAAA questions for names in the
+// Dialer's Hosts are answered in memory, and every other query goes to the
+// Dialer's DNSServers over netcore, UDP first and TCP when an answer is
+// truncated. Go brings the rest: A and AAAA, CNAME chains, SRV, TXT, MX, NS
+// and PTR lookups, and the search domains, ndots, timeout and attempts of
+// /etc/resolv.conf (and /etc/hosts, which Go reads before DNS for host
+// lookups).
 //
-// Each call returns a new *net.Resolver, cheap to make; the Dialer's Hosts
-// are consulted by the Dialer, not by this resolver. The resolver reads
-// DNSServers at each query.
+// Each call returns a new *net.Resolver, cheap to make. The resolver reads
+// Hosts and DNSServers at each query.
 func (d *Dialer) Resolver() *net.Resolver {
 	dd := &dnsDialer{d: d}
 	return &net.Resolver{PreferGo: true, Dial: dd.dial}
@@ -31,22 +32,43 @@ type dnsDialer struct {
 	next atomic.Uint32
 }
 
-// dial connects to the next DNS server over netcore. network is "udp" or
-// "tcp" (Go's resolver may add a family digit); the address Go passes is
-// ignored. The conn is closed when ctx ends, so an abandoned lookup frees
-// its socket at once rather than at its read deadline.
+// dial returns the conn for one exchange of Go's resolver: a hostsConn
+// when there are Hosts to answer from, else a conn to the next DNS server.
+// network is "udp" or "tcp" (perhaps with a family digit); the address Go
+// passes is ignored. The conn is closed when ctx ends, so an abandoned
+// lookup frees its socket at once rather than at its read deadline.
 func (dd *dnsDialer) dial(ctx context.Context, network, _ string) (net.Conn, error) {
+	var c net.Conn
+	if len(dd.d.Hosts) > 0 {
+		c = newHostsConn(ctx, dd, network)
+	} else {
+		var err error
+		if c, err = dd.dialNext(ctx, network); err != nil {
+			return nil, err
+		}
+	}
+	context.AfterFunc(ctx, func() { c.Close() })
+	return c, nil
+}
+
+// newHostsConn returns a hostsConn for network: a stream for the "tcp"
+// networks, else a datagram conn.
+func newHostsConn(ctx context.Context, dd *dnsDialer, network string) net.Conn {
+	if kind, _, _ := parseNetwork(network); kind == kindTCP {
+		return &hostsConn{dd: dd, ctx: ctx, stream: true}
+	}
+	return hostsPacketConn{&hostsConn{dd: dd, ctx: ctx}}
+}
+
+// dialNext connects to the next DNS server in turn, so that the
+// resolver's retries reach the others when one fails.
+func (dd *dnsDialer) dialNext(ctx context.Context, network string) (net.Conn, error) {
 	servers := dd.d.DNSServers
 	if len(servers) == 0 {
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errNoDNSServers}
 	}
 	server := servers[int(dd.next.Add(1)-1)%len(servers)]
-	c, err := dd.dialServer(ctx, network, server)
-	if err != nil {
-		return nil, err
-	}
-	context.AfterFunc(ctx, func() { c.Close() })
-	return c, nil
+	return dd.dialServer(ctx, network, server)
 }
 
 // dialServer dials one DNS server, over TCP for the "tcp" networks and

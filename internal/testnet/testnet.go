@@ -63,5 +63,10 @@ func Start(tb testing.TB, cfg core.Config) *core.Netstack {
 			tb.Errorf("Run: %v", err)
 		}
 	})
+	// One round trip: Run is serving before the test (and its cleanup,
+	// whose Close would otherwise beat a Run not yet started) goes on.
+	if _, err := ns.CommandChannel().Request(context.Background(), core.NoHandle, core.Nop{}); err != nil {
+		tb.Fatalf("first request: %v", err)
+	}
 	return ns
 }

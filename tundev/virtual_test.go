@@ -1,0 +1,193 @@
+package tundev_test
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/tundev"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+func bufs(n, size int) ([][]byte, []int) {
+	b := make([][]byte, n)
+	for i := range b {
+		b[i] = make([]byte, size)
+	}
+	return b, make([]int, n)
+}
+
+func TestVirtualBothWays(t *testing.T) {
+	v := tundev.NewVirtual(tundev.VirtualConfig{BatchSize: 4})
+	defer v.Close()
+	// stack → tun side, read at offset 16
+	if n, err := v.WritePackets([][]byte{{0x45, 1}, {0x45, 2}, {0x45, 3}}); n != 3 || err != nil {
+		t.Fatalf("WritePackets = %d, %v", n, err)
+	}
+	b, sizes := bufs(4, 32)
+	n, err := v.Read(b, sizes, 16)
+	if n != 3 || err != nil || b[2][17] != 3 || sizes[2] != 2 {
+		t.Fatalf("Read = %d, %v, third % x; want 3 packets", n, err, b[2][16:16+sizes[2]])
+	}
+	// tun side → stack, written from offset 16
+	w := [][]byte{append(make([]byte, 16), 0x60, 7)}
+	if n, err := v.Write(w, 16); n != 1 || err != nil {
+		t.Fatalf("Write = %d, %v", n, err)
+	}
+	n, err = v.ReadPackets(b, sizes)
+	if n != 1 || err != nil || sizes[0] != 2 || b[0][1] != 7 {
+		t.Fatalf("ReadPackets = %d, %v, % x", n, err, b[0][:sizes[0]])
+	}
+}
+
+func TestVirtualEventsAndClose(t *testing.T) {
+	leakCheck(t)
+	v := tundev.NewVirtual(tundev.VirtualConfig{QueueLen: 2, BatchSize: 1})
+	if ev := <-v.Events(); ev != tun.EventUp {
+		t.Fatalf("first event = %v, want EventUp", ev)
+	}
+	v.WritePackets([][]byte{{1}, {2}}) // the outbound queue is now full
+	errs := make(chan error, 2)
+	b, sizes := bufs(1, 10)
+	go func() { _, err := v.ReadPackets(b, sizes); errs <- err }()
+	go func() { _, err := v.WritePackets([][]byte{{3}}); errs <- err }()
+	time.Sleep(20 * time.Millisecond)
+	if err := v.Close(); err != nil {
+		t.Fatalf("Close = %v", err)
+	}
+	for range 2 {
+		if err := <-errs; !errors.Is(err, os.ErrClosed) || !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("blocked call after Close: %v, want os.ErrClosed and net.ErrClosed", err)
+		}
+	}
+	if _, err := v.Read(b, sizes, 0); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Read after Close = %v", err)
+	}
+	if _, err := v.Write([][]byte{{1}}, 0); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Write after Close = %v", err)
+	}
+	if err := v.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("second Close = %v, want ErrClosed", err)
+	}
+	if _, ok := <-v.Events(); ok {
+		t.Fatal("Events open after Close")
+	}
+}
+
+func TestVirtualOversizedDropped(t *testing.T) {
+	v := tundev.NewVirtual(tundev.VirtualConfig{})
+	defer v.Close()
+	v.WritePackets([][]byte{make([]byte, 100), {0x45}})
+	b, sizes := bufs(2, 50)
+	if n, err := v.Read(b, sizes, 0); n != 1 || err != nil || sizes[0] != 1 {
+		t.Fatalf("Read = %d, %v, size %d; want the small packet only", n, err, sizes[0])
+	}
+	if s := v.Stats(); s.Oversized != 1 {
+		t.Fatalf("Oversized = %d, want 1", s.Oversized)
+	}
+}
+
+// TestVirtualCloseRace closes a Virtual while writers and readers on both
+// sides are busy: under -race nothing may race, panic or stay blocked.
+func TestVirtualCloseRace(t *testing.T) {
+	leakCheck(t)
+	for range 50 {
+		v := tundev.NewVirtual(tundev.VirtualConfig{QueueLen: 8, BatchSize: 4})
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(4)
+			go func() { defer wg.Done(); loop(func() error { _, err := v.WritePackets([][]byte{{1}, {2}}); return err }) }()
+			go func() { defer wg.Done(); loop(func() error { _, err := v.Write([][]byte{{1}, {2}}, 0); return err }) }()
+			go func() {
+				defer wg.Done()
+				b, s := bufs(4, 8)
+				loop(func() error { _, err := v.Read(b, s, 0); return err })
+			}()
+			go func() {
+				defer wg.Done()
+				b, s := bufs(4, 8)
+				loop(func() error { _, err := v.ReadPackets(b, s); return err })
+			}()
+		}
+		time.Sleep(time.Millisecond)
+		v.Close()
+		wg.Wait()
+	}
+}
+
+func loop(f func() error) {
+	for f() == nil {
+	}
+}
+
+// shuttle moves batches from one tun.Device to another until either is
+// closed: what a WireGuard tunnel does, minus the crypto.
+func shuttle(from, to tun.Device, wg *sync.WaitGroup) {
+	defer wg.Done()
+	const offset = 16
+	b, sizes := bufs(from.BatchSize(), offset+65535)
+	out := make([][]byte, len(b))
+	for {
+		n, err := from.Read(b, sizes, offset)
+		for i := range n {
+			out[i] = b[i][:offset+sizes[i]]
+		}
+		if n > 0 {
+			if _, werr := to.Write(out[:n], offset); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// joinVirtual joins two tun.Devices with shuttles both ways; it returns a
+// func that waits for the shuttles (they end when a device is closed).
+func joinVirtual(a, b tun.Device) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go shuttle(a, b, &wg)
+	go shuttle(b, a, &wg)
+	return wg.Wait
+}
+
+// virtualPair is two stacks, each with a Virtual, joined by shuttles.
+func virtualPair(tb testing.TB, mtu int) (a, b core.Channel) {
+	tb.Helper()
+	sa := testnet.Start(tb, core.Config{MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(wgAddrA, 24)}})
+	sb := testnet.Start(tb, core.Config{MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(wgAddrB, 24)}})
+	va, vb := tundev.NewVirtual(tundev.VirtualConfig{MTU: mtu}), tundev.NewVirtual(tundev.VirtualConfig{MTU: mtu})
+	if err := errors.Join(sa.AttachDevice(va), sb.AttachDevice(vb)); err != nil {
+		tb.Fatal(err)
+	}
+	wait := joinVirtual(va, vb)
+	tb.Cleanup(func() { va.Close(); vb.Close(); wait() })
+	return sa.CommandChannel(), sb.CommandChannel()
+}
+
+func TestVirtualPairTCP(t *testing.T) {
+	leakCheck(t)
+	a, b := virtualPair(t, 1500)
+	ln := listenStack(t, a, netip.AddrPortFrom(wgAddrA, 80))
+	acc := make(chan net.Conn, 1)
+	go func() { c, _ := ln.Accept(); acc <- c }()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := dialStack(ctx, b, netip.AddrPortFrom(wgAddrA, 80))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	s := <-acc
+	defer s.Close()
+	bothWays(t, c, s, 8<<20)
+}

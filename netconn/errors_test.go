@@ -210,3 +210,41 @@ func TestUnreachable(t *testing.T) {
 	}
 	t.Logf("got %v", err)
 }
+
+// TestDialRaceLeavesNoSocket dials a listener with deadlines short enough
+// to land anywhere in the handshake: every dial either succeeds or leaves
+// no socket behind.
+func TestDialRaceLeavesNoSocket(t *testing.T) {
+	p := newPair(t)
+	ln, err := netconn.ListenTCP(testCtx(t), p.B.CommandChannel(), "tcp", netip.AddrPort{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	to := netip.AddrPortFrom(testnet.AddrB, ln.AddrPort().Port())
+	ok, failed := 0, 0
+	for i := range 300 {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(i%30)*20*time.Microsecond)
+		c, err := netconn.DialTCP(ctx, p.A.CommandChannel(), "tcp", netip.AddrPort{}, to)
+		cancel()
+		if err != nil {
+			failed++
+			continue
+		}
+		ok++
+		c.Close()
+	}
+	if n := sockets(t, p.A); n != 0 {
+		t.Fatalf("%d sockets left on the dialling stack (%d dials ok, %d cut)", n, ok, failed)
+	}
+	t.Logf("%d dials ok, %d cut", ok, failed)
+}

@@ -219,3 +219,35 @@ func TestReadDeadlineLosesNoBytes(t *testing.T) {
 	}
 	t.Logf("%d reads timed out", timeouts)
 }
+
+// TestWriteDeadlineSetWhileBlocked sets a write deadline on a Write
+// already blocked (the peer reads nothing): it returns with exactly the
+// bytes that went out.
+func TestWriteDeadlineSetWhileBlocked(t *testing.T) {
+	p := newPair(t)
+	cli, srv := tcpConns(t, p, testnet.AddrB)
+	type result struct {
+		n   int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() {
+		n, err := cli.Write(make([]byte, 64<<20))
+		res <- result{n, err}
+	}()
+	time.Sleep(100 * time.Millisecond)
+	cli.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+	var r result
+	select {
+	case r = <-res:
+	case <-time.After(5 * time.Second):
+		t.Fatal("Write still blocked 5s after a 50ms deadline was set")
+	}
+	checkOpError(t, r.err, "write", os.ErrDeadlineExceeded)
+	cli.SetWriteDeadline(time.Time{})
+	cli.CloseWrite()
+	got, err := io.Copy(io.Discard, srv)
+	if err != nil || got != int64(r.n) {
+		t.Fatalf("peer read %d, %v; Write reported %d", got, err, r.n)
+	}
+}

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/dns/dnsmessage"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/listener"
 )
 
 // record is what the test DNS server knows about one name.
@@ -44,13 +45,13 @@ type dnsServer struct {
 func startDNS(t *testing.T, ch core.Channel, addr netip.Addr, zone map[string]record) *dnsServer {
 	t.Helper()
 	s := &dnsServer{zone: zone, conns: map[net.Conn]struct{}{}}
-	pc, err := listenPacket(ch, "udp", netip.AddrPortFrom(addr, 0).String())
+	pc, err := listener.ListenPacket(ch, "udp", netip.AddrPortFrom(addr, 0).String())
 	if err != nil {
 		t.Fatalf("ListenPacket: %v", err)
 	}
 	s.pc = pc
 	s.addr = pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	ln, err := listen(ch, "tcp", s.addr.String())
+	ln, err := listener.Listen(ch, "tcp", s.addr.String())
 	if err != nil {
 		pc.Close()
 		t.Fatalf("Listen: %v", err)

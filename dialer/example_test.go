@@ -10,6 +10,7 @@ import (
 
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/dialer"
+	"github.com/netcore-go/netcore/listener"
 	"github.com/netcore-go/netcore/netconn"
 )
 
@@ -51,7 +52,7 @@ func Example() {
 	defer stop()
 
 	// The server, on stack B.
-	ln, err := netconn.ListenTCP(context.Background(), b.CommandChannel(), "tcp", netip.MustParseAddrPort("192.0.2.2:80"), 0)
+	ln, err := listener.Listen(b.CommandChannel(), "tcp", "192.0.2.2:80")
 	if err != nil {
 		log.Fatal(err)
 	}

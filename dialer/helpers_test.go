@@ -14,6 +14,7 @@ import (
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/dialer"
 	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/listener"
 )
 
 // Addresses in the pair's subnets that no stack owns: packets sent there
@@ -77,7 +78,7 @@ func wantSockets(t testing.TB, ch core.Channel, want int, wait time.Duration) {
 // test ends, and returns its address.
 func echoServer(t *testing.T, ch core.Channel, network, addr string) netip.AddrPort {
 	t.Helper()
-	ln, err := listen(ch, network, addr)
+	ln, err := listener.Listen(ch, network, addr)
 	if err != nil {
 		t.Fatalf("Listen(%q, %q): %v", network, addr, err)
 	}
@@ -120,7 +121,7 @@ func echoServer(t *testing.T, ch core.Channel, network, addr string) netip.AddrP
 // udpEchoServer serves UDP echo on addr until the test ends.
 func udpEchoServer(t *testing.T, ch core.Channel, addr string) netip.AddrPort {
 	t.Helper()
-	pc, err := listenPacket(ch, "udp", addr)
+	pc, err := listener.ListenPacket(ch, "udp", addr)
 	if err != nil {
 		t.Fatalf("ListenPacket(%q): %v", addr, err)
 	}

@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/listener"
 )
 
 const bigBody = 64 << 20 // bytes served by /big
@@ -61,7 +62,7 @@ func TestHTTP(t *testing.T) {
 func startHTTP(t *testing.T, p testnet.Pair, useTLS bool) *httpFixture {
 	t.Helper()
 	f := &httpFixture{}
-	ln, err := listen(p.B.CommandChannel(), "tcp", ":0")
+	ln, err := listener.Listen(p.B.CommandChannel(), "tcp", ":0")
 	if err != nil {
 		t.Fatalf("Listen: %v", err)
 	}

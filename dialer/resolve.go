@@ -71,6 +71,9 @@ func (d *Dialer) lookupHost(ctx context.Context, family int, host string) ([]net
 
 // lookupStatic looks host up in Hosts.
 func (d *Dialer) lookupStatic(host string) ([]netip.Addr, bool) {
+	if ips, ok := d.Hosts[host]; ok {
+		return ips, true
+	}
 	if len(d.Hosts) == 0 {
 		return nil, false
 	}

@@ -1,0 +1,292 @@
+package docs_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"syscall"
+	"time"
+
+	"golang.zx2c4.com/wireguard/conn"
+	"golang.zx2c4.com/wireguard/device"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/dialer"
+	"github.com/netcore-go/netcore/listener"
+	"github.com/netcore-go/netcore/netconn"
+	"github.com/netcore-go/netcore/tundev"
+)
+
+// twoStacks starts stacks A (192.0.2.1) and B (192.0.2.2) joined by a pipe.
+func twoStacks() (a, b *core.Netstack, stop func()) {
+	a, _ = core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	b, _ = core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
+	go a.Run(context.Background())
+	go b.Run(context.Background())
+	if err := core.JoinPipe(a, b, 0); err != nil {
+		log.Fatal(err)
+	}
+	return a, b, func() { a.Close(); b.Close() }
+}
+
+// The seed crate's README example, in Go: drive the engine by hand.
+func Example_seed() {
+	ctx := context.Background()
+	stack, _ := core.New(core.Config{}) // a zero Config is a working default
+	defer stack.Close()
+	channel := stack.CommandChannel()
+
+	done := make(chan struct{})
+	go func() { // process the bind and the send
+		defer close(done)
+		for range 2 {
+			cmd, _ := stack.WaitForCmd(0)
+			stack.ProcessOneCmd(cmd)
+		}
+	}()
+
+	resp, _ := channel.Request(ctx, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort("127.0.0.1:1000")})
+	bound := resp.(core.UDPBound)
+	channel.RequestNonblocking(bound.Handle, core.UDPSend{
+		To:  netip.MustParseAddrPort("1.2.3.4:80"),
+		Buf: []byte("hello"),
+	})
+	<-done
+
+	pipe := core.NewPipe(0)
+	stack.PollDeviceIO(&core.PipeDev{End: pipe.A, Medium: core.MediumIP, MTU: 1500})
+	packet, _ := pipe.B.TryRecv() // 20 + 8 + 5 bytes, IPv4, ends with "hello"
+	fmt.Println(len(packet), packet[0]>>4, string(packet[len(packet)-5:]))
+	// Output: 33 4 hello
+}
+
+func Example_stack() {
+	// A stack with one address; the zero Config works too.
+	stack, err := core.New(core.Config{
+		Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+		MTU:   1500,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // ending Run's context closes the stack
+	go stack.Run(ctx)
+
+	resp, err := stack.CommandChannel().Request(ctx, core.NoHandle, core.GetStats{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("sockets:", resp.(core.Stats).Sockets)
+	// Output: sockets: 0
+}
+
+func Example_httpServerAndClient() {
+	a, b, stop := twoStacks()
+	defer stop()
+
+	// Serve HTTP on stack B, on every address, port 80.
+	ln, err := listener.Listen(b.CommandChannel(), "tcp", ":80")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello over netcore")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	// Fetch it from stack A: the Dialer drops into http.Transport.
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("http://192.0.2.2/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.Status, string(body))
+	// Output: 200 OK hello over netcore
+}
+
+func Example_udp() {
+	a, b, stop := twoStacks()
+	defer stop()
+
+	// A UDP server on B echoes one datagram.
+	pc, err := listener.ListenPacket(b.CommandChannel(), "udp", "192.0.2.2:7")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer pc.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		n, from, err := pc.ReadFrom(buf)
+		if err == nil {
+			pc.WriteTo(buf[:n], from)
+		}
+	}()
+
+	// A dialled UDP socket on A is a net.Conn.
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	c, err := d.Dial("udp", "192.0.2.2:7")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.Write([]byte("echo me"))
+	buf := make([]byte, 1500)
+	n, _ := c.Read(buf)
+	fmt.Println(string(buf[:n]))
+	// Output: echo me
+}
+
+func Example_ping() {
+	a, _, stop := twoStacks()
+	defer stop()
+
+	// ping4 sends ICMP echo requests; every stack answers pings.
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	c, err := d.Dial("ping4", "192.0.2.2")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(netconn.EchoRequest(false, 1, []byte("are you there?")))
+	reply := make([]byte, 1500)
+	n, err := c.Read(reply)
+	fmt.Println(n > 8, err)
+	// Output: true <nil>
+}
+
+func Example_dns() {
+	a, _, stop := twoStacks()
+	defer stop()
+
+	// Names resolve through the stack: static hosts first, then DNS
+	// servers reached over netcore with Go's own resolver.
+	d := &dialer.Dialer{
+		Channel:    a.CommandChannel(),
+		Hosts:      map[string][]netip.Addr{"db.internal": {netip.MustParseAddr("192.0.2.2")}},
+		DNSServers: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
+	}
+	addrs, err := d.Resolver().LookupNetIP(context.Background(), "ip4", "db.internal")
+	fmt.Println(addrs, err)
+	// Output: [192.0.2.2] <nil>
+}
+
+func Example_deadlinesAndErrors() {
+	a, b, stop := twoStacks()
+	defer stop()
+
+	ln, _ := listener.Listen(b.CommandChannel(), "tcp", ":9000")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			time.Sleep(time.Second) // says nothing
+		}
+	}()
+
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	c, err := d.Dial("tcp", "192.0.2.2:9000")
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = c.Read(make([]byte, 10))
+	var opErr *net.OpError
+	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &opErr) && opErr.Timeout())
+
+	c.Close()
+	_, err = c.Read(make([]byte, 10))
+	fmt.Println(errors.Is(err, net.ErrClosed))
+
+	_, err = d.Dial("tcp", "192.0.2.2:9001") // nobody listens
+	fmt.Println(errors.Is(err, syscall.ECONNREFUSED))
+	// Output:
+	// true true
+	// true
+	// true
+}
+
+func Example_pcap() {
+	f, err := os.CreateTemp("", "netcore-*.pcap")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	// Every packet stack A sends or receives goes to the file; tshark -r
+	// or Wireshark read it.
+	a, err := core.New(core.Config{
+		Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+		PCAP:  f,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer a.Close()
+	fmt.Println(a.PCAPError())
+	// Output: <nil>
+}
+
+// The TUN example needs root: it compiles, and runs only by hand.
+func Example_tun() {
+	// A kernel TUN device; the host gets 198.18.88.1, netcore 198.18.88.2.
+	tun, err := tundev.Open(tundev.Config{
+		Name:  "netcore0",
+		MTU:   1500,
+		Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.88.1/24")},
+	})
+	if err != nil {
+		log.Fatal(err) // needs CAP_NET_ADMIN
+	}
+	stack, _ := core.New(core.Config{
+		Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.88.2/24")},
+		MTU:   tun.MTU(),
+	})
+	defer stack.Close() // closes the TUN too, removing the interface
+	go stack.Run(context.Background())
+	if err := stack.AttachDevice(tun); err != nil {
+		log.Fatal(err)
+	}
+	ln, _ := listener.Listen(stack.CommandChannel(), "tcp", ":80")
+	http.Serve(ln, http.FileServer(http.Dir(".")))
+	// curl http://198.18.88.2/ from the host now reaches netcore.
+}
+
+// The WireGuard example compiles; cmd/demo runs the same for real.
+func Example_wireguard() {
+	stack, _ := core.New(core.Config{
+		Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+		MTU:   1420,
+	})
+	defer stack.Close()
+	go stack.Run(context.Background())
+
+	// The virtual TUN is a core.Device for the stack and a tun.Device for
+	// wireguard-go: the stack's packets travel encrypted.
+	vtun := tundev.NewVirtual(tundev.VirtualConfig{MTU: stack.MTU()})
+	if err := stack.AttachDevice(vtun); err != nil {
+		log.Fatal(err)
+	}
+	wg := device.NewDevice(vtun, conn.NewDefaultBind(), device.NewLogger(device.LogLevelError, "wg: "))
+	defer wg.Close()
+	wg.IpcSet("private_key=...\nlisten_port=51820\npublic_key=...\nendpoint=203.0.113.1:51820\nallowed_ip=0.0.0.0/0\n")
+	wg.Up()
+
+	// Dial through the tunnel as through any network.
+	d := &dialer.Dialer{Channel: stack.CommandChannel()}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	client.Get("http://192.0.2.2/")
+}

@@ -103,7 +103,10 @@ func TestVirtualCloseRace(t *testing.T) {
 		var wg sync.WaitGroup
 		for range 2 {
 			wg.Add(4)
-			go func() { defer wg.Done(); loop(func() error { _, err := v.WritePackets([][]byte{{1}, {2}}); return err }) }()
+			go func() {
+				defer wg.Done()
+				loop(func() error { _, err := v.WritePackets([][]byte{{1}, {2}}); return err })
+			}()
 			go func() { defer wg.Done(); loop(func() error { _, err := v.Write([][]byte{{1}, {2}}, 0); return err }) }()
 			go func() {
 				defer wg.Done()

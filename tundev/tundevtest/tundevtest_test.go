@@ -14,9 +14,9 @@ import (
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/tundev/tundevtest"
 	"go.uber.org/goleak"
-	"golang.zx2c4.com/wireguard/tun"
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
+	"golang.zx2c4.com/wireguard/tun"
 )
 
 func TestDeviceBatches(t *testing.T) {

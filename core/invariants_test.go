@@ -255,7 +255,9 @@ func TestManyConnectionsReaped(t *testing.T) {
 	a, b := p.A.CommandChannel(), p.B.CommandChannel()
 	ln := do[core.TCPListening](t, b, core.NoHandle, core.TCPListen{Local: netip.AddrPortFrom(testnet.AddrB, 80)})
 	baseline := runtime.NumGoroutine()
+	acceptorDone := make(chan struct{})
 	go func() {
+		defer close(acceptorDone)
 		for {
 			resp, err := try(b, ln.Handle, core.TCPAccept{})
 			if err != nil {
@@ -284,7 +286,8 @@ func TestManyConnectionsReaped(t *testing.T) {
 	if f := failed.Load(); f > 0 {
 		t.Fatalf("%d of %d connects failed", f, n)
 	}
-	do[core.OK](t, b, ln.Handle, core.Close{})
+	do[core.OK](t, b, ln.Handle, core.Close{}) // ends the acceptor's parked Accept
+	<-acceptorDone
 	sa := do[core.Stats](t, a, core.NoHandle, core.GetStats{})
 	sb := do[core.Stats](t, b, core.NoHandle, core.GetStats{})
 	if sa.Sockets != 0 || sb.Sockets != 0 || sa.Parked+sb.Parked != 0 {

@@ -9,13 +9,8 @@ import (
 	"github.com/netcore-go/netcore/core"
 )
 
-// Default keep-alive settings, as net.Dialer's.
-const (
-	defaultKeepAliveIdle     = 15 * time.Second
-	defaultKeepAliveInterval = 15 * time.Second
-	defaultKeepAliveCount    = 9
-	defaultFallbackDelay     = 300 * time.Millisecond
-)
+// defaultFallbackDelay is net.Dialer's Happy Eyeballs delay.
+const defaultFallbackDelay = 300 * time.Millisecond
 
 // A Dialer dials connections through one netcore stack. Set Channel (the
 // stack's CommandChannel); every other field's zero value is a working
@@ -144,25 +139,14 @@ func (d *Dialer) fallbackDelay() time.Duration {
 }
 
 // keepAliveConfig returns the keep-alive settings for a new TCP conn, and
-// false when keep-alive stays off.
+// false when keep-alive stays off. Zero fields are left for
+// netconn.TCPConn.SetKeepAliveConfig, which applies Go's defaults.
 func (d *Dialer) keepAliveConfig() (net.KeepAliveConfig, bool) {
-	cfg := d.KeepAliveConfig
-	if !cfg.Enable {
-		if d.KeepAlive < 0 {
-			return cfg, false
-		}
-		cfg = net.KeepAliveConfig{Enable: true, Idle: d.KeepAlive}
+	if d.KeepAliveConfig.Enable {
+		return d.KeepAliveConfig, true
 	}
-	setDefault(&cfg.Idle, defaultKeepAliveIdle)
-	setDefault(&cfg.Interval, defaultKeepAliveInterval)
-	if cfg.Count == 0 {
-		cfg.Count = defaultKeepAliveCount
+	if d.KeepAlive < 0 {
+		return d.KeepAliveConfig, false
 	}
-	return cfg, true
-}
-
-func setDefault(v *time.Duration, def time.Duration) {
-	if *v == 0 {
-		*v = def
-	}
+	return net.KeepAliveConfig{Enable: true, Idle: d.KeepAlive}, true
 }

@@ -56,7 +56,8 @@ func (q *queue) putRequest(r *Request) {
 }
 
 // Channel is the remote end of a Netstack's command queue. Any number of
-// goroutines may use one Channel at once; copies share the queue.
+// goroutines may use one Channel at once; copies share the queue. The zero
+// Channel belongs to no stack: its requests fail with ErrNoStack.
 type Channel struct {
 	q *queue
 }
@@ -79,6 +80,9 @@ type queue struct {
 // error matching ctx.Err(). After the stack closes, every request fails
 // with an error matching net.ErrClosed.
 func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, error) {
+	if c.q == nil {
+		return nil, ErrNoStack
+	}
 	r := c.q.getRequest(h, cmd)
 	if err := c.q.send(ctx, r); err != nil {
 		c.q.putRequest(r)
@@ -104,6 +108,9 @@ func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, 
 // cmd belong to the engine once it returns nil. Errors the engine meets
 // later are counted in Stats, not reported.
 func (c Channel) RequestNonblocking(h Handle, cmd Command) error {
+	if c.q == nil {
+		return ErrNoStack
+	}
 	r := c.q.getRequest(h, cmd)
 	r.noReply = true
 	if err := c.q.trySend(r); err != nil {

@@ -226,20 +226,33 @@ type RawRecvd struct {
 
 // ---- stats ----
 
-// Stats answers GetStats: socket counts by kind, parked requests, and
+// Stats answers GetStats: socket counts by kind, engine counters, and
 // gVisor's counters.
 type Stats struct {
-	Sockets, TCPStreams, TCPListeners, UDPSockets, RawSockets int
-	PingSockets                                               int
-	Parked                                                    int
-	Commands                                                  uint64
-	EngineWakeups                                             uint64
-	PacketsIn, PacketsOut, OutboundDrops, InboundInvalid      uint64
-	TCPEstablished, TCPRetransmits, TCPActiveOpens            uint64
-	TCPPassiveOpens, TCPResetsSent, TCPCurrentConnected       uint64
-	UDPPacketsIn, UDPPacketsOut, UDPRecvErrors                uint64
-	IPMalformedIn                                             uint64
-	Uptime                                                    time.Duration
+	// Sockets is the number of open sockets; the other counts split it
+	// by kind.
+	Sockets, TCPStreams, TCPListeners, UDPSockets, RawSockets, PingSockets int
+	// Parked is the number of requests waiting inside the engine.
+	Parked int
+	// Commands is the number of commands processed; EngineWakeups the
+	// number of times Run woke for a command batch or for readiness.
+	Commands, EngineWakeups uint64
+	// PacketsIn and PacketsOut count packets between the stack and its
+	// device; OutboundDrops those dropped because the outbound queue was
+	// full; InboundInvalid inbound packets of no known IP version.
+	PacketsIn, PacketsOut, OutboundDrops, InboundInvalid uint64
+	// TCP counters from gVisor: connections now established and now in any
+	// connected state, segments retransmitted, active and passive opens,
+	// and resets sent.
+	TCPEstablished, TCPCurrentConnected, TCPRetransmits uint64
+	TCPActiveOpens, TCPPassiveOpens, TCPResetsSent      uint64
+	// UDP counters from gVisor: datagrams received and sent, and datagrams
+	// dropped because a socket's receive buffer was full.
+	UDPPacketsIn, UDPPacketsOut, UDPRecvErrors uint64
+	// IPMalformedIn counts malformed IP packets received.
+	IPMalformedIn uint64
+	// Uptime is the time since New.
+	Uptime time.Duration
 }
 
 func (Nop) command()         {}

@@ -46,6 +46,9 @@ var (
 	// ErrCanceled is the engine's answer to a request that was cancelled
 	// while parked. Channel.Request turns it into the context's error.
 	ErrCanceled = errors.New("netcore: request canceled")
+	// ErrNoStack is returned by the zero Channel, which belongs to no
+	// stack.
+	ErrNoStack = errnoError("netcore: channel of no stack", syscall.EBADF)
 	// ErrTimeout is returned by WaitForCmd when no command came in time.
 	ErrTimeout = errnoError("netcore: timed out", syscall.ETIMEDOUT)
 )

@@ -429,3 +429,13 @@ func TestRoundTripAllocs(t *testing.T) {
 		t.Fatalf("round trip allocates %.1f times, want 0", allocs)
 	}
 }
+
+func TestZeroChannel(t *testing.T) {
+	var ch core.Channel
+	if _, err := ch.Request(context.Background(), core.NoHandle, core.Nop{}); !errors.Is(err, core.ErrNoStack) {
+		t.Fatalf("Request on zero Channel: %v", err)
+	}
+	if err := ch.RequestNonblocking(core.NoHandle, core.Nop{}); !errors.Is(err, core.ErrNoStack) {
+		t.Fatalf("RequestNonblocking on zero Channel: %v", err)
+	}
+}

@@ -14,8 +14,15 @@ import (
 // queue that device pumps (or PollDeviceIO) drain in batches; inbound
 // packets are handed straight to gVisor's dispatcher by whoever read them.
 //
-// Lock order: linkEP.mu guards only the queue; no call into gVisor or a
-// device is made with it held.
+// A stack joined to another by JoinPipe has a peer: its outbound packets
+// are handed straight to the peer's gVisor (one copy, no pipe and no
+// inbound pump in between), by the outbound pump or by the engine itself at
+// the end of each batch of work (flushFromEngine).
+//
+// Lock order: flushMu before mu; mu guards only the queue; no call into
+// gVisor or a device is made with mu held. inMu (read side) is held while
+// a packet is delivered into this stack's gVisor from another stack, so that
+// close can wait for those deliveries to end.
 type linkEP struct {
 	mtu atomic.Uint32
 	// offload is set while the attached device carries TCP super-segments
@@ -32,6 +39,19 @@ type linkEP struct {
 	n      int
 	closed bool
 	ready  chan struct{} // signalled (cap 1) when the queue turns non-empty
+
+	// peer, when set, is the joined stack's link: packets go straight to
+	// it. flushMu serialises whoever delivers them (pump or engine), which
+	// keeps them in order; batch is their scratch space, under flushMu.
+	peer    atomic.Pointer[linkEP]
+	flushMu sync.Mutex
+	batch   [64]*stack.PacketBuffer
+	// holding is set while the engine works through a batch: enqueues then
+	// skip waking the outbound pump, and the engine flushes at the end.
+	holding atomic.Bool
+
+	inMu     sync.RWMutex
+	inClosed bool // set by close, under inMu
 
 	packetsOut, drops, packetsIn, invalidIn atomic.Uint64
 }
@@ -70,7 +90,7 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	if dropped := pkts.Len() - taken; dropped > 0 {
 		l.drops.Add(uint64(dropped))
 	}
-	if wasEmpty && taken > 0 {
+	if wasEmpty && taken > 0 && !l.holding.Load() {
 		signal(l.ready)
 	}
 	if taken == 0 {
@@ -124,8 +144,85 @@ func (l *linkEP) deliver(b []byte) {
 	pkt.DecRef()
 }
 
-// close drops every queued packet and refuses new ones.
+// deliverPacket hands a packet another stack sent to this stack's gVisor,
+// copying it once. It reports false once the link is closed.
+func (l *linkEP) deliverPacket(pkt *stack.PacketBuffer) bool {
+	l.inMu.RLock()
+	defer l.inMu.RUnlock()
+	if l.inClosed {
+		return false
+	}
+	l.dispMu.RLock()
+	d := l.dispatcher
+	l.dispMu.RUnlock()
+	if d == nil {
+		return true
+	}
+	buf := pkt.ToBuffer()
+	in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buf.DeepClone()})
+	buf.Release()
+	l.packetsIn.Add(1)
+	d.DeliverNetworkPacket(pkt.NetworkProtocolNumber, in)
+	in.DecRef()
+	return true
+}
+
+// flushToPeer delivers every queued packet to peer, in order. It fails
+// with ErrClosed once peer is closed (the packets are dropped).
+func (l *linkEP) flushToPeer(peer *linkEP) error {
+	l.flushMu.Lock()
+	defer l.flushMu.Unlock()
+	return l.flushToPeerLocked(peer)
+}
+
+func (l *linkEP) flushToPeerLocked(peer *linkEP) error {
+	for {
+		n := l.dequeue(l.batch[:])
+		if n == 0 {
+			return nil
+		}
+		ok := true
+		for i, p := range l.batch[:n] {
+			if ok = ok && peer.deliverPacket(p); !ok {
+				l.drops.Add(1)
+			}
+			p.DecRef()
+			l.batch[i] = nil
+		}
+		if !ok {
+			return ErrClosed
+		}
+	}
+}
+
+// hold makes enqueues skip waking the outbound pump until release: the
+// engine calls it before a batch of work.
+func (l *linkEP) hold() { l.holding.Store(true) }
+
+// release ends hold. With a peer the engine delivers what the batch queued
+// itself, unless the pump is delivering already; otherwise it wakes the
+// pump if packets wait.
+func (l *linkEP) release() {
+	l.holding.Store(false)
+	if peer := l.peer.Load(); peer != nil && l.flushMu.TryLock() {
+		l.flushToPeerLocked(peer)
+		l.flushMu.Unlock()
+		return
+	}
+	l.mu.Lock()
+	waiting := l.n > 0
+	l.mu.Unlock()
+	if waiting {
+		signal(l.ready)
+	}
+}
+
+// close drops every queued packet and refuses new ones, and waits for
+// deliveries from a peer to end.
 func (l *linkEP) close() {
+	l.inMu.Lock()
+	l.inClosed = true
+	l.inMu.Unlock()
 	l.mu.Lock()
 	l.closed = true
 	var drop []*stack.PacketBuffer

@@ -182,11 +182,15 @@ func (ns *Netstack) Run(ctx context.Context) error {
 		select {
 		case r := <-ns.q.c:
 			ns.wakeups++
+			ns.link.hold()
 			ns.process(r)
 			ns.drainCommands()
+			ns.link.release()
 		case <-ns.wake:
 			ns.wakeups++
+			ns.link.hold()
 			ns.serviceReady()
+			ns.link.release()
 		case <-ns.stopping:
 			ns.shutdown()
 			return nil
@@ -413,6 +417,12 @@ func (ns *Netstack) pumpOut(dev Device) {
 		case <-ns.stopping:
 			return
 		}
+		if peer := ns.link.peer.Load(); peer != nil {
+			if ns.link.flushToPeer(peer) != nil {
+				return
+			}
+			continue
+		}
 		for {
 			n := ns.link.dequeue(batch)
 			if n == 0 {
@@ -476,6 +486,12 @@ func (ns *Netstack) pumpIn(dev Device) {
 // per direction (0: unbounded): each gets a PipeDev on one end, with
 // Offload on, so TCP crosses in 64 KiB super-segments whatever the MTU.
 // Both stacks need Run to move traffic.
+//
+// Since JoinPipe knows both ends are netcore stacks, packets then bypass
+// the pipe: each stack's outbound packets are delivered straight into the
+// other's gVisor, copied once, by its outbound pump or by its engine at the
+// end of a batch of commands. That saves two goroutine hand-offs per
+// packet; the pipe stays attached (closing either stack still closes it).
 func JoinPipe(a, b *Netstack, capacity int) error {
 	p := NewPipe(capacity)
 	if err := a.AttachDevice(&PipeDev{End: p.A, MTU: a.cfg.MTU, Offload: true}); err != nil {
@@ -485,5 +501,9 @@ func JoinPipe(a, b *Netstack, capacity int) error {
 	if err := b.AttachDevice(&PipeDev{End: p.B, MTU: b.cfg.MTU, Offload: true}); err != nil {
 		return err // a owns and will close the pipe
 	}
+	a.link.peer.Store(b.link)
+	b.link.peer.Store(a.link)
+	signal(a.link.ready) // packets queued before the join go the new way
+	signal(b.link.ready)
 	return nil
 }

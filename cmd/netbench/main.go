@@ -49,12 +49,13 @@ func parseFlags(args []string) (options, error) {
 	fs.DurationVar(&o.p.duration, "duration", 3*time.Second, "measured time per workload")
 	fs.DurationVar(&o.p.warmup, "warmup", time.Second, "warm-up time per workload")
 	fs.IntVar(&o.p.pairs, "pairs", 10000, "idle TCP connection pairs")
+	fs.StringVar(&o.p.heapProfile, "memprofile", "", "write a heap profile taken while the idle workload holds its pairs")
 	fs.IntVar(&o.p.udpRate, "udp-rate", 100000, "UDP datagrams per second offered")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.quick {
-		o.p = params{warmup: 50 * time.Millisecond, duration: 200 * time.Millisecond, pairs: 200, udpRate: 20000}
+		o.p.warmup, o.p.duration, o.p.pairs, o.p.udpRate = 50*time.Millisecond, 200*time.Millisecond, 200, 20000
 	}
 	return o, nil
 }

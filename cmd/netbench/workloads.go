@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -16,8 +18,9 @@ import (
 // params sizes the workloads.
 type params struct {
 	warmup, duration time.Duration
-	pairs            int // idle TCP connection pairs
-	udpRate          int // datagrams per second offered
+	pairs            int    // idle TCP connection pairs
+	udpRate          int    // datagrams per second offered
+	heapProfile      string // where idle writes a heap profile while it holds its pairs
 }
 
 // metrics are one workload's figures, by metric key (see metricDefs).
@@ -252,6 +255,11 @@ func idle(e *env, p params) (metrics, error) {
 		return nil, err
 	}
 	after := heapAfterGC()
+	if p.heapProfile != "" {
+		if err := writeHeapProfile(p.heapProfile); err != nil {
+			return nil, err
+		}
+	}
 	runtime.KeepAlive(conns)
 	return metrics{
 		"idle_bytes_per_pair": float64(int64(after)-int64(before)) / float64(pairs),
@@ -286,6 +294,15 @@ func openPairs(e *env, ln net.Listener, n int) ([]net.Conn, error) {
 	}
 	wg.Wait()
 	return conns, firstErr
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	return pprof.WriteHeapProfile(f)
 }
 
 func heapAfterGC() uint64 {

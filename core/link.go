@@ -29,6 +29,8 @@ type linkEP struct {
 	// and packets without transport checksums to a peer that needs neither
 	// (another netcore stack on a pipe): host GSO out, checksums trusted in.
 	offload atomic.Bool
+	// off is the state of an attached OffloadDevice (see offload_pump.go).
+	off offloadState
 
 	dispMu     sync.RWMutex
 	dispatcher stack.NetworkDispatcher
@@ -140,7 +142,9 @@ func (l *linkEP) deliver(b []byte) {
 	}
 	l.packetsIn.Add(1)
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	l.off.rxMu.RLock()
 	d.DeliverNetworkPacket(proto, pkt)
+	l.off.rxMu.RUnlock()
 	pkt.DecRef()
 }
 
@@ -260,7 +264,7 @@ func (l *linkEP) Capabilities() stack.LinkEndpointCapabilities {
 	if l.offload.Load() {
 		return stack.CapabilityTXChecksumOffload | stack.CapabilityRXChecksumOffload
 	}
-	return 0
+	return l.off.rxCaps()
 }
 
 // gsoMaxSize leaves room for the largest IPv4 and TCP headers within an IP
@@ -273,7 +277,7 @@ func (*linkEP) GSOMaxSize() uint32 { return gsoMaxSize }
 // SupportedGSO implements stack.GSOEndpoint: host GSO (whole super-segments
 // handed to the device) while an offloading device is attached.
 func (l *linkEP) SupportedGSO() stack.SupportedGSO {
-	if l.offload.Load() {
+	if l.offload.Load() || l.off.gso.Load() {
 		return stack.HostGSOSupported
 	}
 	return stack.GSONotSupported

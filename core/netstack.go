@@ -394,6 +394,9 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 	if o, ok := dev.(offloader); ok && o.offload() {
 		ns.link.offload.Store(true)
 	}
+	if _, ok := dev.(OffloadDevice); ok {
+		ns.link.off.gso.Store(true)
+	}
 	ns.pumps.Add(2)
 	go ns.pumpOut(dev)
 	go ns.pumpIn(dev)
@@ -404,6 +407,10 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 // or dev fails.
 func (ns *Netstack) pumpOut(dev Device) {
 	defer ns.pumps.Done()
+	if od, ok := dev.(OffloadDevice); ok {
+		ns.pumpOutGSO(od)
+		return
+	}
 	batch := make([]*stack.PacketBuffer, max(1, dev.BatchSize()))
 	owned, isOwned := dev.(ownedWriter)
 	var bufs [][]byte
@@ -469,6 +476,10 @@ func (ns *Netstack) pumpIn(dev Device) {
 				return
 			}
 		}
+	}
+	if _, ok := dev.(OffloadDevice); ok {
+		ns.pumpInGRO(dev)
+		return
 	}
 	bufs, sizes := makeBufs(size, max(ns.cfg.MTU, 1<<16))
 	for {

@@ -3,6 +3,8 @@ package tundev
 import (
 	"sync"
 	"sync/atomic"
+
+	"github.com/netcore-go/netcore/core"
 )
 
 // batchQueue is a bounded FIFO of packets between two sides of a device.
@@ -10,19 +12,24 @@ import (
 // other's buffers; both move whole batches under one lock acquisition. A
 // full queue makes pushers wait (it never drops what fits); close wakes
 // everyone. Any number of goroutines may push and pop at once.
+//
+// A packet may carry GSO metadata (a TCP super-segment, or a packet whose
+// checksum is to be finished): pop then hands out its wire packets.
 type batchQueue struct {
 	mu       sync.Mutex
 	notEmpty sync.Cond
 	notFull  sync.Cond
-	slots    [][]byte // ring; each slot keeps its buffer for reuse
+	slots    [][]byte   // ring; each slot keeps its buffer for reuse
+	gso      []core.GSO // metadata of each slot's packet
+	scratch  [][]byte   // pop's view of the reader's buffers, under mu
 	head, n  int
 	closed   bool
 
-	oversized atomic.Uint64 // packets pop dropped: larger than the reader's buffer
+	oversized atomic.Uint64 // packets pop dropped: too large for the reader's buffer, or malformed
 }
 
 func newBatchQueue(capacity int) *batchQueue {
-	q := &batchQueue{slots: make([][]byte, capacity)}
+	q := &batchQueue{slots: make([][]byte, capacity), gso: make([]core.GSO, capacity)}
 	q.notEmpty.L = &q.mu
 	q.notFull.L = &q.mu
 	return q
@@ -30,7 +37,8 @@ func newBatchQueue(capacity int) *batchQueue {
 
 // push appends bufs[i][offset:] for every i, waiting for room, and returns
 // how many it took. Empty packets are skipped (and counted as taken).
-func (q *batchQueue) push(bufs [][]byte, offset int) (int, error) {
+// gso, if not nil, holds each packet's metadata.
+func (q *batchQueue) push(bufs [][]byte, offset int, gso []core.GSO) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	taken := 0
@@ -41,14 +49,15 @@ func (q *batchQueue) push(bufs [][]byte, offset int) (int, error) {
 		if q.closed {
 			return taken, ErrClosed
 		}
-		taken += q.pushSomeLocked(bufs[taken:], offset)
+		taken += q.pushSomeLocked(bufs[taken:], offset, gso, taken)
 		q.notEmpty.Broadcast()
 	}
 	return taken, nil
 }
 
-// pushSomeLocked copies as many packets as there is room for.
-func (q *batchQueue) pushSomeLocked(bufs [][]byte, offset int) int {
+// pushSomeLocked copies as many packets as there is room for; bufs[0] is
+// the packet whose metadata is gso[base].
+func (q *batchQueue) pushSomeLocked(bufs [][]byte, offset int, gso []core.GSO, base int) int {
 	k := 0
 	for ; k < len(bufs) && q.n < len(q.slots); k++ {
 		pkt := bufs[k][offset:]
@@ -57,6 +66,10 @@ func (q *batchQueue) pushSomeLocked(bufs [][]byte, offset int) int {
 		}
 		i := (q.head + q.n) % len(q.slots)
 		q.slots[i] = append(q.slots[i][:0], pkt...)
+		q.gso[i] = core.GSO{}
+		if gso != nil {
+			q.gso[i] = gso[base+k]
+		}
 		q.n++
 	}
 	return k
@@ -85,9 +98,16 @@ func (q *batchQueue) pop(bufs [][]byte, sizes []int, offset int) (int, error) {
 func (q *batchQueue) popSomeLocked(bufs [][]byte, sizes []int, offset int) int {
 	k := 0
 	for k < len(bufs) && q.n > 0 {
-		pkt := q.slots[q.head]
-		q.head = (q.head + 1) % len(q.slots)
-		q.n--
+		pkt, g := q.slots[q.head], q.gso[q.head]
+		if g.Kind != core.GSONone || g.NeedsCsum {
+			n, done := q.splitHeadLocked(bufs[k:], sizes[k:], offset)
+			k += n
+			if !done {
+				break
+			}
+			continue
+		}
+		q.advanceLocked()
 		if dst := bufs[k][offset:]; len(pkt) <= len(dst) {
 			sizes[k] = copy(dst, pkt)
 			k++
@@ -97,6 +117,39 @@ func (q *batchQueue) popSomeLocked(bufs [][]byte, sizes []int, offset int) int {
 	}
 	q.notFull.Broadcast()
 	return k
+}
+
+// advanceLocked drops the head slot.
+func (q *batchQueue) advanceLocked() {
+	q.head = (q.head + 1) % len(q.slots)
+	q.n--
+}
+
+// splitHeadLocked writes the wire packets of the head slot into bufs (at
+// offset) and reports how many, and whether the slot is done: a
+// super-segment with more segments than bufs is split as far as bufs go
+// and stays queued with the rest. A packet that cannot be split is dropped
+// and counted.
+func (q *batchQueue) splitHeadLocked(bufs [][]byte, sizes []int, offset int) (int, bool) {
+	pkt, g := q.slots[q.head], q.gso[q.head]
+	out := q.scratch[:0]
+	for _, b := range bufs {
+		out = append(out, b[offset:])
+	}
+	q.scratch = out[:0]
+	if g.Kind != core.GSONone && g.Segments(len(pkt)) > len(out) {
+		rest, n, err := splitFront(pkt, g, len(out), out, sizes)
+		if err == nil {
+			q.slots[q.head] = rest
+			return n, false
+		}
+	} else if n, err := core.SplitGSO(pkt, g, out, sizes); err == nil {
+		q.advanceLocked()
+		return n, true
+	}
+	q.advanceLocked()
+	q.oversized.Add(1)
+	return 0, true
 }
 
 // len returns the number of packets waiting.

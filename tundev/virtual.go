@@ -73,8 +73,9 @@ type Virtual struct {
 }
 
 var (
-	_ core.Device = (*Virtual)(nil)
-	_ tun.Device  = (*Virtual)(nil)
+	_ core.Device        = (*Virtual)(nil)
+	_ core.OffloadDevice = (*Virtual)(nil)
+	_ tun.Device         = (*Virtual)(nil)
 )
 
 // NewVirtual makes a Virtual from cfg. It is up at once: Events delivers
@@ -100,12 +101,22 @@ func (v *Virtual) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 // WritePackets implements core.Device: it queues the stack's outbound
 // packets (copying them) for Read, waiting while the queue is full.
 func (v *Virtual) WritePackets(pkts [][]byte) (int, error) {
-	return v.out.push(pkts, 0)
+	return v.out.push(pkts, 0, nil)
+}
+
+// WritePacketsGSO implements core.OffloadDevice: it queues the stack's
+// outbound packets, TCP super-segments included, with their metadata.
+// Read cuts them into wire-sized packets with final checksums.
+func (v *Virtual) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
+	return v.out.push(pkts, 0, gso)
 }
 
 // Read implements tun.Device: it waits for the stack's outbound packets
-// and copies up to len(bufs) of them, packet i into bufs[i][offset:]. A
-// packet larger than its buffer is dropped (see Stats).
+// and copies up to len(bufs) of them, packet i into bufs[i][offset:]. TCP
+// super-segments from the stack are cut into wire-sized segments here (one
+// that does not fit in the remaining bufs is split as far as they go, and
+// the rest waits for the next Read). A packet larger than its buffer is
+// dropped (see Stats).
 func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return v.out.pop(bufs, sizes, offset)
 }
@@ -113,7 +124,7 @@ func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 // Write implements tun.Device: it queues bufs[i][offset:] for the stack,
 // waiting while the queue is full, and returns how many it took.
 func (v *Virtual) Write(bufs [][]byte, offset int) (int, error) {
-	return v.in.push(bufs, offset)
+	return v.in.push(bufs, offset, nil)
 }
 
 // BatchSize implements core.Device and tun.Device.

@@ -1,0 +1,157 @@
+package core
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// offloadTestDev is an OffloadDevice that reads what the test injects and
+// discards what the stack writes.
+type offloadTestDev struct {
+	in        chan []byte
+	closed    chan struct{}
+	closeOnce sync.Once
+}
+
+func (d *offloadTestDev) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	select {
+	case p := <-d.in:
+		sizes[0] = copy(bufs[0], p)
+		return 1, nil
+	case <-d.closed:
+		return 0, net.ErrClosed
+	}
+}
+
+func (d *offloadTestDev) WritePackets(pkts [][]byte) (int, error) { return len(pkts), nil }
+
+func (d *offloadTestDev) WritePacketsGSO(pkts [][]byte, _ []GSO) (int, error) {
+	return len(pkts), nil
+}
+
+func (d *offloadTestDev) BatchSize() int { return 8 }
+
+func (d *offloadTestDev) Close() error {
+	d.closeOnce.Do(func() { close(d.closed) })
+	return nil
+}
+
+var (
+	peerAddr = tcpip.AddrFrom4([4]byte{192, 0, 2, 2})
+	selfAddr = tcpip.AddrFrom4([4]byte{192, 0, 2, 1})
+)
+
+// inboundPacket builds a valid IPv4 packet from peerAddr to selfAddr
+// carrying transport header l4 (checksum field at csumAt) and payload.
+func inboundPacket(proto tcpip.TransportProtocolNumber, l4 []byte, csumAt int, payload []byte) []byte {
+	pkt := make([]byte, header.IPv4MinimumSize+len(l4)+len(payload))
+	ip := header.IPv4(pkt)
+	ip.Encode(&header.IPv4Fields{
+		TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(proto), SrcAddr: peerAddr, DstAddr: selfAddr,
+	})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	copy(pkt[header.IPv4MinimumSize:], l4)
+	copy(pkt[header.IPv4MinimumSize+len(l4):], payload)
+	setTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, peerAddr, selfAddr)
+	return pkt
+}
+
+func udpPacket(payload string) []byte {
+	l4 := make([]byte, header.UDPMinimumSize)
+	header.UDP(l4).Encode(&header.UDPFields{SrcPort: 2000, DstPort: 1000, Length: uint16(len(l4) + len(payload))})
+	return inboundPacket(header.UDPProtocolNumber, l4, udpChecksumOffset, []byte(payload))
+}
+
+func tcpSyn() []byte {
+	l4 := make([]byte, header.TCPMinimumSize)
+	header.TCP(l4).Encode(&header.TCPFields{
+		SrcPort: 3000, DstPort: 80, SeqNum: 1, DataOffset: header.TCPMinimumSize,
+		Flags: header.TCPFlagSyn, WindowSize: 65535,
+	})
+	return inboundPacket(header.TCPProtocolNumber, l4, header.TCPChecksumOffset, nil)
+}
+
+// eventually waits (without a timing assertion: up to a generous bound)
+// for cond.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(20 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never: %s", what)
+		}
+	}
+}
+
+// TestOffloadDeviceDropsCorruptedPackets injects packets with one byte
+// flipped through an OffloadDevice (whose inbound path validates and
+// coalesces with GRO): they must be dropped and counted, and good packets
+// around them delivered.
+func TestOffloadDeviceDropsCorruptedPackets(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	ns, err := New(Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ns.Close()
+	dev := &offloadTestDev{in: make(chan []byte, 16), closed: make(chan struct{})}
+	if err := ns.AttachDevice(dev); err != nil {
+		t.Fatal(err)
+	}
+	if ns.link.SupportedGSO() != stack.HostGSOSupported {
+		t.Fatal("an OffloadDevice should make the link advertise host GSO")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go ns.Run(ctx)
+	ch := ns.CommandChannel()
+	resp, err := ch.Request(ctx, NoHandle, UDPBind{Local: netip.MustParseAddrPort("192.0.2.1:1000")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := resp.(UDPBound).Handle
+	if _, err := ch.Request(ctx, NoHandle, TCPListen{Local: netip.MustParseAddrPort("192.0.2.1:80")}); err != nil {
+		t.Fatal(err)
+	}
+	stats := ns.s.Stats()
+
+	bad := udpPacket("corrupted")
+	bad[len(bad)-1] ^= 0x40
+	dev.in <- bad
+	dev.in <- udpPacket("good")
+	buf := make([]byte, 64)
+	resp, err = ch.Request(ctx, h, UDPRecv{Buf: buf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := string(buf[:resp.(UDPRecvd).N]); got != "good" {
+		t.Fatalf("received %q, want the good datagram only", got)
+	}
+	eventually(t, "UDP checksum error counted", func() bool { return stats.UDP.ChecksumErrors.Value() == 1 })
+
+	syn := tcpSyn()
+	syn[header.IPv4MinimumSize+14] ^= 0x01 // window
+	dev.in <- syn
+	eventually(t, "TCP checksum error counted", func() bool { return stats.TCP.ChecksumErrors.Value() == 1 })
+	syn = tcpSyn()
+	syn[8] ^= 0x01 // TTL: the IPv4 header checksum fails
+	malformed := stats.IP.MalformedPacketsReceived.Value()
+	dev.in <- syn
+	eventually(t, "bad IPv4 header counted", func() bool { return stats.IP.MalformedPacketsReceived.Value() > malformed })
+	if n := stats.TCP.PassiveConnectionOpenings.Value(); n != 0 {
+		t.Fatalf("%d connections opened by corrupted SYNs", n)
+	}
+	dev.in <- tcpSyn()
+	eventually(t, "good SYN answered", func() bool { return stats.TCP.ValidSegmentsReceived.Value() >= 1 })
+	if ns.link.off.trusted.Load() {
+		t.Fatal("link left trusting inbound checksums")
+	}
+}

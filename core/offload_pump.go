@@ -1,0 +1,171 @@
+package core
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
+)
+
+// offloadState is the link's side of an attached OffloadDevice.
+//
+// gVisor's NIC marks every inbound packet checksum-validated or not from
+// the link's CapabilityRXChecksumOffload, read per packet. GRO's coalesced
+// segments carry the first segment's TCP checksum, so they must be
+// delivered as validated; everything else must not be. So the link
+// reports the capability only while trusted is set, and trusted is only
+// set by a GRO delivery holding rxMu's write side, after it validated the
+// packets itself; every other delivery into the NIC holds the read side.
+type offloadState struct {
+	gso     atomic.Bool // the attached device takes TCP super-segments
+	trusted atomic.Bool // the packets being delivered now are validated
+	rxMu    sync.RWMutex
+}
+
+// rxCaps is the link's receive capability now.
+func (o *offloadState) rxCaps() stack.LinkEndpointCapabilities {
+	if o.trusted.Load() {
+		return stack.CapabilityRXChecksumOffload
+	}
+	return 0
+}
+
+// pumpOutGSO is pumpOut for an OffloadDevice: packets go out whole, with
+// their GSO metadata.
+func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
+	batch := make([]*stack.PacketBuffer, max(1, dev.BatchSize()))
+	pkts := make([][]byte, len(batch))
+	gsos := make([]GSO, len(batch))
+	for {
+		select {
+		case <-ns.link.ready:
+		case <-ns.stopping:
+			return
+		}
+		for {
+			n := ns.link.dequeue(batch)
+			if n == 0 {
+				break
+			}
+			for i, p := range batch[:n] {
+				pkts[i] = packetBytes(p)
+				gsos[i] = gsoOf(p)
+				p.DecRef()
+				batch[i] = nil
+			}
+			_, err := dev.WritePacketsGSO(pkts[:n], gsos[:n])
+			for i := range pkts[:n] {
+				recyclePacket(pkts[i])
+				pkts[i] = nil
+			}
+			if err != nil {
+				return
+			}
+		}
+	}
+}
+
+// pumpInGRO is pumpIn for an OffloadDevice: each batch read is validated
+// and its TCP segments coalesced.
+func (ns *Netstack) pumpInGRO(dev Device) {
+	bufs, sizes := makeBufs(max(1, dev.BatchSize()), max(ns.cfg.MTU, 1<<16))
+	var g gro.GRO
+	g.Init(true)
+	for {
+		n, err := dev.ReadPackets(bufs, sizes)
+		ns.link.deliverGRO(&g, bufs[:n], sizes)
+		if err != nil {
+			return
+		}
+	}
+}
+
+// deliverGRO hands a batch of inbound packets to gVisor: TCP segments whose
+// IP and TCP checksums are valid through g (coalesced, and delivered as
+// validated), all others as deliver does (gVisor checks them).
+func (l *linkEP) deliverGRO(g *gro.GRO, bufs [][]byte, sizes []int) {
+	l.dispMu.RLock()
+	d := l.dispatcher
+	l.dispMu.RUnlock()
+	if d == nil || len(bufs) == 0 {
+		return
+	}
+	g.Dispatcher = d
+	l.off.rxMu.Lock()
+	defer l.off.rxMu.Unlock()
+	for i := range bufs {
+		b := bufs[i][:sizes[i]]
+		proto, ok := networkProto(b)
+		if !ok {
+			l.invalidIn.Add(1)
+			continue
+		}
+		l.packetsIn.Add(1)
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+		pkt.NetworkProtocolNumber = proto
+		valid := validTCP(b)
+		l.off.trusted.Store(valid)
+		if valid {
+			pkt.RXChecksumValidated = true
+			g.Enqueue(pkt)
+		} else {
+			d.DeliverNetworkPacket(proto, pkt)
+		}
+		pkt.DecRef()
+	}
+	l.off.trusted.Store(true)
+	g.Flush()
+	l.off.trusted.Store(false)
+}
+
+// networkProto is the network protocol of IP packet b.
+func networkProto(b []byte) (tcpip.NetworkProtocolNumber, bool) {
+	switch header.IPVersion(b) {
+	case header.IPv4Version:
+		return header.IPv4ProtocolNumber, true
+	case header.IPv6Version:
+		return header.IPv6ProtocolNumber, true
+	}
+	return 0, false
+}
+
+// validTCP reports whether b is an unfragmented TCP segment with valid IP
+// header and TCP checksums.
+func validTCP(b []byte) bool {
+	var src, dst tcpip.Address
+	var seg []byte
+	switch header.IPVersion(b) {
+	case header.IPv4Version:
+		ip := header.IPv4(b)
+		if !ip.IsValid(len(b)) || !ip.IsChecksumValid() || ip.TransportProtocol() != header.TCPProtocolNumber ||
+			ip.More() || ip.FragmentOffset() != 0 {
+			return false
+		}
+		src, dst, seg = ip.SourceAddress(), ip.DestinationAddress(), b[ip.HeaderLength():ip.TotalLength()]
+	case header.IPv6Version:
+		ip := header.IPv6(b)
+		if len(b) < header.IPv6MinimumSize || ip.TransportProtocol() != header.TCPProtocolNumber {
+			return false
+		}
+		end := header.IPv6MinimumSize + int(ip.PayloadLength())
+		if end > len(b) {
+			return false
+		}
+		src, dst, seg = ip.SourceAddress(), ip.DestinationAddress(), b[header.IPv6MinimumSize:end]
+	default:
+		return false
+	}
+	if len(seg) < header.TCPMinimumSize {
+		return false
+	}
+	if off := int(header.TCP(seg).DataOffset()); off < header.TCPMinimumSize || off > len(seg) {
+		return false
+	}
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(len(seg)))
+	return checksum.Checksum(seg, xsum) == 0xffff
+}

@@ -53,8 +53,10 @@ type GSO struct {
 type OffloadDevice interface {
 	Device
 	// WritePacketsGSO is WritePackets with the segmentation metadata of
-	// each packet: gso[i] describes pkts[i]. It must not keep pkts or
-	// their bytes after it returns.
+	// each packet: gso[i] describes pkts[i]. To spare a copy it may keep
+	// a packet's slice if it puts another slice in its place, pkts[i],
+	// which the stack then owns (and may reuse); it must keep nothing
+	// else after it returns.
 	WritePacketsGSO(pkts [][]byte, gso []GSO) (int, error)
 }
 

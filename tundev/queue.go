@@ -19,7 +19,8 @@ type batchQueue struct {
 	mu       sync.Mutex
 	notEmpty sync.Cond
 	notFull  sync.Cond
-	slots    [][]byte   // ring; each slot keeps its buffer for reuse
+	slots    [][]byte   // ring of packets, each within bufs[i]
+	bufs     [][]byte   // each slot's buffer, kept for reuse
 	gso      []core.GSO // metadata of each slot's packet
 	scratch  [][]byte   // pop's view of the reader's buffers, under mu
 	head, n  int
@@ -29,7 +30,7 @@ type batchQueue struct {
 }
 
 func newBatchQueue(capacity int) *batchQueue {
-	q := &batchQueue{slots: make([][]byte, capacity), gso: make([]core.GSO, capacity)}
+	q := &batchQueue{slots: make([][]byte, capacity), bufs: make([][]byte, capacity), gso: make([]core.GSO, capacity)}
 	q.notEmpty.L = &q.mu
 	q.notFull.L = &q.mu
 	return q
@@ -37,7 +38,9 @@ func newBatchQueue(capacity int) *batchQueue {
 
 // push appends bufs[i][offset:] for every i, waiting for room, and returns
 // how many it took. Empty packets are skipped (and counted as taken).
-// gso, if not nil, holds each packet's metadata.
+// gso, if not nil, holds each packet's metadata, and then push takes the
+// packets' slices instead of copying them, leaving the slots' old buffers
+// in bufs in their place (core.OffloadDevice's contract).
 func (q *batchQueue) push(bufs [][]byte, offset int, gso []core.GSO) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
@@ -65,11 +68,14 @@ func (q *batchQueue) pushSomeLocked(bufs [][]byte, offset int, gso []core.GSO, b
 			continue
 		}
 		i := (q.head + q.n) % len(q.slots)
-		q.slots[i] = append(q.slots[i][:0], pkt...)
 		q.gso[i] = core.GSO{}
 		if gso != nil {
 			q.gso[i] = gso[base+k]
+			bufs[k], q.bufs[i] = q.bufs[i][:0], pkt
+		} else {
+			q.bufs[i] = append(q.bufs[i][:0], pkt...)
 		}
+		q.slots[i] = q.bufs[i]
 		q.n++
 	}
 	return k

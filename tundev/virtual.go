@@ -105,8 +105,9 @@ func (v *Virtual) WritePackets(pkts [][]byte) (int, error) {
 }
 
 // WritePacketsGSO implements core.OffloadDevice: it queues the stack's
-// outbound packets, TCP super-segments included, with their metadata.
-// Read cuts them into wire-sized packets with final checksums.
+// outbound packets, TCP super-segments included, with their metadata,
+// taking their slices and handing back spare ones in pkts. Read cuts them
+// into wire-sized packets with final checksums.
 func (v *Virtual) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
 	return v.out.push(pkts, 0, gso)
 }

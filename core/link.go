@@ -162,13 +162,31 @@ func (l *linkEP) deliverPacket(pkt *stack.PacketBuffer) bool {
 	if d == nil {
 		return true
 	}
-	buf := pkt.ToBuffer()
-	in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buf.DeepClone()})
-	buf.Release()
+	in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: peerCopy(pkt)})
 	l.packetsIn.Add(1)
 	d.DeliverNetworkPacket(pkt.NetworkProtocolNumber, in)
 	in.DecRef()
 	return true
+}
+
+// peerCopy makes the bytes a peer stack receives for pkt: the headers are
+// copied, because gVisor writes IP and TCP headers in place as raw slices,
+// and the payload is shared, because gVisor's buffer views are reference
+// counted and copy on write (as gVisor's own link/pipe shares them).
+func peerCopy(pkt *stack.PacketBuffer) buffer.Buffer {
+	buf := pkt.ToBuffer()
+	hs := pkt.HeaderSize()
+	if hs <= 0 || int64(hs) > buf.Size() {
+		out := buf.DeepClone()
+		buf.Release()
+		return out
+	}
+	hdr := buffer.NewViewSize(hs)
+	buf.ReadAt(hdr.AsSlice(), 0)
+	buf.TrimFront(int64(hs))
+	out := buffer.MakeWithView(hdr)
+	out.Merge(&buf)
+	return out
 }
 
 // flushToPeer delivers every queued packet to peer, in order. It fails

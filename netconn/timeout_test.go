@@ -62,7 +62,7 @@ func TestWriteTimeout(t *testing.T) {
 	start := time.Now()
 	n, err := cli.Write(big)
 	checkOpError(t, err, "write", os.ErrDeadlineExceeded)
-	if n == 0 || n == len(big) {
+	if n == len(big) { // n == 0 is possible on a loaded machine
 		t.Fatalf("Write cut by deadline wrote %d of %d", n, len(big))
 	}
 	if d := time.Since(start); d > 5*time.Second {

@@ -50,8 +50,13 @@ func joinWireGuard(a, b *core.Netstack) (*wgTunnel, error) {
 	allowed := [2]string{addrB.Addr().String() + "/32", addrA.Addr().String() + "/32"}
 	for i := range 2 {
 		peer := 1 - i
-		cfg := fmt.Sprintf("public_key=%s\nendpoint=127.0.0.1:%d\nallowed_ip=%s\npersistent_keepalive_interval=25\n",
+		cfg := fmt.Sprintf("public_key=%s\nendpoint=127.0.0.1:%d\nallowed_ip=%s\n",
 			hex.EncodeToString(publicKey(keys[peer])), t.ports[peer], allowed[i])
+		if i == 0 {
+			// Only A keeps the tunnel alive, so only A starts the first
+			// handshake: no crossed handshakes to sort out.
+			cfg += "persistent_keepalive_interval=25\n"
+		}
 		if err := t.devs[i].IpcSet(cfg); err != nil {
 			t.Close()
 			return nil, fmt.Errorf("wireguard peer config: %w", err)
@@ -91,8 +96,8 @@ func (t *wgTunnel) get(i int, key string) (string, error) {
 	return "", nil
 }
 
-// waitHandshake waits until device 0 has completed a handshake. The
-// persistent keep-alive starts one as soon as the devices are up.
+// waitHandshake waits until device 0 has completed a handshake. A's
+// persistent keep-alive starts one as soon as it is configured.
 func (t *wgTunnel) waitHandshake(ctx context.Context, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {

@@ -48,7 +48,8 @@ type Config struct {
 	TCPSendBuffer, TCPRecvBuffer int
 
 	// UDPRecvBuffer is each UDP and raw socket's receive buffer in bytes.
-	// Datagrams arriving past it are dropped. Default 256 KiB.
+	// Datagrams arriving past it are dropped and counted
+	// (Stats.UDPRecvErrors). Default 1 MiB.
 	UDPRecvBuffer int
 
 	// MaxSockets bounds the open sockets of all kinds; past it commands that
@@ -84,7 +85,7 @@ const (
 	defaultQueueLen    = 256
 	defaultOutboundLen = 4096
 	defaultTCPBuffer   = 1 << 20
-	defaultUDPBuffer   = 256 << 10
+	defaultUDPBuffer   = 1 << 20
 	defaultMaxSockets  = 65536
 	defaultMaxBacklog  = 1024
 )

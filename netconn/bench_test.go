@@ -1,22 +1,16 @@
 package netconn_test
 
 import (
-	"context"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 
+	"github.com/netcore-go/netcore/internal/gvisorpair"
 	"github.com/netcore-go/netcore/internal/testnet"
-	"gvisor.dev/gvisor/pkg/buffer"
-	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
-	"gvisor.dev/gvisor/pkg/tcpip/stack"
-	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 // The benchmarks run the same two workloads over netconn (two netcore
@@ -102,78 +96,24 @@ func benchRR(b *testing.B, conns func(*testing.B) (net.Conn, net.Conn)) {
 
 // gonetConns returns a connected gonet pair over two gVisor stacks.
 func gonetConns(b *testing.B) (cli, srv net.Conn) {
-	sa, ea := newGStack(b, testnet.AddrA.AsSlice())
-	sb, eb := newGStack(b, testnet.AddrB.AsSlice())
-	ctx, cancel := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	wg.Go(func() { forward(ctx, ea, eb) })
-	wg.Go(func() { forward(ctx, eb, ea) })
-	b.Cleanup(func() {
-		cancel()
-		wg.Wait()
-		for _, s := range []*stack.Stack{sa, sb} {
-			s.Close()
-			s.Wait()
-		}
-	})
-	addrB := tcpip.FullAddress{NIC: 1, Addr: tcpip.AddrFromSlice(testnet.AddrB.AsSlice()), Port: 80}
-	ln, err := gonet.ListenTCP(sb, addrB, ipv4.ProtocolNumber)
+	p, err := gvisorpair.New(testnet.AddrA, testnet.AddrB, 1500)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(p.Close)
+	addrB := gvisorpair.FullAddr(netip.AddrPortFrom(testnet.AddrB, 80))
+	ln, err := gonet.ListenTCP(p.B, addrB, ipv4.ProtocolNumber)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer ln.Close()
 	acc := make(chan net.Conn, 1)
 	go func() { c, _ := ln.Accept(); acc <- c }()
-	cli, err = gonet.DialTCP(sa, addrB, ipv4.ProtocolNumber)
+	cli, err = gonet.DialTCP(p.A, addrB, ipv4.ProtocolNumber)
 	if err != nil {
 		b.Fatal(err)
 	}
 	srv = <-acc
 	b.Cleanup(func() { cli.Close(); srv.Close() })
 	return cli, srv
-}
-
-// newGStack makes a gVisor stack configured as core configures its own:
-// SACK, 1 MiB default buffers growing to 8 MiB, a 4096-packet queue.
-func newGStack(b *testing.B, addr []byte) (*stack.Stack, *channel.Endpoint) {
-	s := stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
-		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol},
-	})
-	sack := tcpip.TCPSACKEnabled(true)
-	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: 1 << 20, Max: 8 << 20}
-	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: 1 << 20, Max: 8 << 20}
-	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &snd, &rcv} {
-		if err := s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
-			b.Fatal(err)
-		}
-	}
-	ep := channel.New(4096, 1500, "")
-	if err := s.CreateNIC(1, ep); err != nil {
-		b.Fatal(err)
-	}
-	pa := tcpip.ProtocolAddress{
-		Protocol:          ipv4.ProtocolNumber,
-		AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpip.AddrFromSlice(addr), PrefixLen: 24},
-	}
-	if err := s.AddProtocolAddress(1, pa, stack.AddressProperties{}); err != nil {
-		b.Fatal(err)
-	}
-	s.SetRouteTable([]tcpip.Route{{Destination: header.IPv4EmptySubnet, NIC: 1}})
-	return s, ep
-}
-
-// forward copies every packet from's stack sends into to's stack.
-func forward(ctx context.Context, from, to *channel.Endpoint) {
-	for {
-		pkt := from.ReadContext(ctx)
-		if pkt == nil {
-			return
-		}
-		v := pkt.ToView()
-		in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
-		to.InjectInbound(pkt.NetworkProtocolNumber, in)
-		in.DecRef()
-		pkt.DecRef()
-	}
 }

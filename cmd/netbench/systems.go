@@ -10,6 +10,7 @@ import (
 
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/dialer"
+	"github.com/netcore-go/netcore/internal/gvisorpair"
 	"github.com/netcore-go/netcore/listener"
 	"github.com/netcore-go/netcore/tundev"
 )
@@ -84,8 +85,8 @@ func startKernel() (*env, error) {
 }
 
 // udpRecvBuffer is the UDP receive buffer every system gets where it can be
-// set: netcore's default.
-const udpRecvBuffer = 256 << 10
+// set: netcore's default (the kernel caps it at net.core.rmem_max).
+const udpRecvBuffer = gvisorpair.UDPRecvBuffer
 
 var (
 	addrA = netip.MustParseAddr("192.0.2.1")

@@ -38,6 +38,29 @@ type PollDevice interface {
 	TryWritePackets(pkts [][]byte) (int, error)
 }
 
+// SwapReader is an optional Device ability that spares a copy on the way
+// in. ReadPacketsSwap is ReadPackets, except that instead of copying a
+// packet into bufs[i] the device may exchange slices: bufs[i] then holds
+// the packet (sizes[i] its length) and the device keeps the slice that was
+// there, to reuse as it likes. The stack hands the slices it gets back to
+// the next call; it reslices each to its capacity first.
+type SwapReader interface {
+	ReadPacketsSwap(bufs [][]byte, sizes []int) (int, error)
+}
+
+// readFunc is dev's batch read: ReadPacketsSwap where the device has it.
+func readFunc(dev Device) func(bufs [][]byte, sizes []int) (int, error) {
+	if sr, ok := dev.(SwapReader); ok {
+		return func(bufs [][]byte, sizes []int) (int, error) {
+			for i, b := range bufs {
+				bufs[i] = b[:cap(b)]
+			}
+			return sr.ReadPacketsSwap(bufs, sizes)
+		}
+	}
+	return dev.ReadPackets
+}
+
 // ownedWriter is a device that takes ownership of the packets written to
 // it, which spares a copy. The outbound pump hands such devices fresh
 // slices.

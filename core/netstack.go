@@ -482,8 +482,9 @@ func (ns *Netstack) pumpIn(dev Device) {
 		return
 	}
 	bufs, sizes := makeBufs(size, max(ns.cfg.MTU, 1<<16))
+	read := readFunc(dev)
 	for {
-		n, err := dev.ReadPackets(bufs, sizes)
+		n, err := read(bufs, sizes)
 		for i := range n {
 			ns.link.deliver(bufs[i][:sizes[i]])
 		}

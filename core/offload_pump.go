@@ -74,10 +74,11 @@ func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 // and its TCP segments coalesced.
 func (ns *Netstack) pumpInGRO(dev Device) {
 	bufs, sizes := makeBufs(max(1, dev.BatchSize()), max(ns.cfg.MTU, 1<<16))
+	read := readFunc(dev)
 	var g gro.GRO
 	g.Init(true)
 	for {
-		n, err := dev.ReadPackets(bufs, sizes)
+		n, err := read(bufs, sizes)
 		ns.link.deliverGRO(&g, bufs[:n], sizes)
 		if err != nil {
 			return

@@ -101,6 +101,46 @@ func (q *batchQueue) pop(bufs [][]byte, sizes []int, offset int) (int, error) {
 	}
 }
 
+// popSwap is pop at offset 0, except that plain packets are not copied:
+// bufs[i] and the packet's slot buffer change places.
+func (q *batchQueue) popSwap(bufs [][]byte, sizes []int) (int, error) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		for q.n == 0 && !q.closed {
+			q.notEmpty.Wait()
+		}
+		if q.closed {
+			return 0, ErrClosed
+		}
+		k := 0
+		for k < len(bufs) && q.n > 0 && q.swappableLocked() {
+			h := q.head
+			sizes[k] = len(q.slots[h])
+			bufs[k], q.bufs[h] = q.slots[h], bufs[k][:0]
+			q.slots[h] = nil
+			q.advanceLocked()
+			k++
+		}
+		if k < len(bufs) && q.n > 0 && !q.swappableLocked() {
+			k += q.popSomeLocked(bufs[k:], sizes[k:], 0)
+		}
+		if k > 0 {
+			q.notFull.Broadcast()
+			return k, nil
+		}
+	}
+}
+
+// swappableLocked reports whether the head slot is a plain packet held in
+// its slot buffer, which popSwap may hand out whole.
+func (q *batchQueue) swappableLocked() bool {
+	h := q.head
+	g := q.gso[h]
+	return g.Kind == core.GSONone && !g.NeedsCsum && len(q.slots[h]) > 0 &&
+		cap(q.bufs[h]) > 0 && &q.slots[h][0] == &q.bufs[h][:1][0]
+}
+
 func (q *batchQueue) popSomeLocked(bufs [][]byte, sizes []int, offset int) int {
 	k := 0
 	for k < len(bufs) && q.n > 0 {

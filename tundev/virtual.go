@@ -75,6 +75,7 @@ type Virtual struct {
 var (
 	_ core.Device        = (*Virtual)(nil)
 	_ core.OffloadDevice = (*Virtual)(nil)
+	_ core.SwapReader    = (*Virtual)(nil)
 	_ tun.Device         = (*Virtual)(nil)
 )
 
@@ -96,6 +97,13 @@ func NewVirtual(cfg VirtualConfig) *Virtual {
 // tun.Device side and copies up to len(bufs) of them.
 func (v *Virtual) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 	return v.in.pop(bufs, sizes, 0)
+}
+
+// ReadPacketsSwap implements core.SwapReader: as ReadPackets, but it hands
+// the stack its queued packets' slices in exchange for the stack's, instead
+// of copying.
+func (v *Virtual) ReadPacketsSwap(bufs [][]byte, sizes []int) (int, error) {
+	return v.in.popSwap(bufs, sizes)
 }
 
 // WritePackets implements core.Device: it queues the stack's outbound

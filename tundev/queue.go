@@ -86,24 +86,18 @@ func (q *batchQueue) pushSomeLocked(bufs [][]byte, offset int, gso []core.GSO, b
 // large for its buffer is dropped and counted. After close it returns
 // ErrClosed, even with packets left.
 func (q *batchQueue) pop(bufs [][]byte, sizes []int, offset int) (int, error) {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	for {
-		for q.n == 0 && !q.closed {
-			q.notEmpty.Wait()
-		}
-		if q.closed {
-			return 0, ErrClosed
-		}
-		if k := q.popSomeLocked(bufs, sizes, offset); k > 0 {
-			return k, nil
-		}
-	}
+	return q.popWhenReady(func() int { return q.popSomeLocked(bufs, sizes, offset) })
 }
 
 // popSwap is pop at offset 0, except that plain packets are not copied:
 // bufs[i] and the packet's slot buffer change places.
 func (q *batchQueue) popSwap(bufs [][]byte, sizes []int) (int, error) {
+	return q.popWhenReady(func() int { return q.swapSomeLocked(bufs, sizes) })
+}
+
+// popWhenReady waits for packets and runs take, under the lock, until it
+// moves at least one; it fails with ErrClosed once the queue is closed.
+func (q *batchQueue) popWhenReady(take func() int) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
@@ -113,23 +107,31 @@ func (q *batchQueue) popSwap(bufs [][]byte, sizes []int) (int, error) {
 		if q.closed {
 			return 0, ErrClosed
 		}
-		k := 0
-		for k < len(bufs) && q.n > 0 && q.swappableLocked() {
-			h := q.head
-			sizes[k] = len(q.slots[h])
-			bufs[k], q.bufs[h] = q.slots[h], bufs[k][:0]
-			q.slots[h] = nil
-			q.advanceLocked()
-			k++
-		}
-		if k < len(bufs) && q.n > 0 && !q.swappableLocked() {
-			k += q.popSomeLocked(bufs[k:], sizes[k:], 0)
-		}
-		if k > 0 {
-			q.notFull.Broadcast()
+		if k := take(); k > 0 {
 			return k, nil
 		}
 	}
+}
+
+// swapSomeLocked hands out swappable head packets by exchanging slices,
+// then copies what follows with popSomeLocked if bufs has room left.
+func (q *batchQueue) swapSomeLocked(bufs [][]byte, sizes []int) int {
+	k := 0
+	for k < len(bufs) && q.n > 0 && q.swappableLocked() {
+		h := q.head
+		sizes[k] = len(q.slots[h])
+		bufs[k], q.bufs[h] = q.slots[h], bufs[k][:0]
+		q.slots[h] = nil
+		q.advanceLocked()
+		k++
+	}
+	if k < len(bufs) && q.n > 0 {
+		return k + q.popSomeLocked(bufs[k:], sizes[k:], 0)
+	}
+	if k > 0 {
+		q.notFull.Broadcast()
+	}
+	return k
 }
 
 // swappableLocked reports whether the head slot is a plain packet held in

@@ -4,12 +4,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
-	"gvisor.dev/gvisor/pkg/tcpip/stack/gro"
 )
 
 // offloadState is the link's side of an attached OffloadDevice.
@@ -75,11 +73,10 @@ func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 func (ns *Netstack) pumpInGRO(dev Device) {
 	bufs, sizes := makeBufs(max(1, dev.BatchSize()), max(ns.cfg.MTU, 1<<16))
 	read := readFunc(dev)
-	var g gro.GRO
-	g.Init(true)
+	var c coalescer
 	for {
 		n, err := read(bufs, sizes)
-		ns.link.deliverGRO(&g, bufs[:n], sizes)
+		ns.link.deliverGRO(&c, bufs[:n], sizes)
 		if err != nil {
 			return
 		}
@@ -87,40 +84,34 @@ func (ns *Netstack) pumpInGRO(dev Device) {
 }
 
 // deliverGRO hands a batch of inbound packets to gVisor: TCP segments whose
-// IP and TCP checksums are valid through g (coalesced, and delivered as
+// IP and TCP checksums are valid through c (coalesced, and delivered as
 // validated), all others as deliver does (gVisor checks them).
-func (l *linkEP) deliverGRO(g *gro.GRO, bufs [][]byte, sizes []int) {
+func (l *linkEP) deliverGRO(c *coalescer, bufs [][]byte, sizes []int) {
 	l.dispMu.RLock()
 	d := l.dispatcher
 	l.dispMu.RUnlock()
 	if d == nil || len(bufs) == 0 {
 		return
 	}
-	g.Dispatcher = d
+	c.d, c.trusted = d, &l.off.trusted
 	l.off.rxMu.Lock()
 	defer l.off.rxMu.Unlock()
+	rest := 0
+	for i := range bufs {
+		rest += sizes[i]
+	}
 	for i := range bufs {
 		b := bufs[i][:sizes[i]]
+		rest -= len(b)
 		proto, ok := networkProto(b)
 		if !ok {
 			l.invalidIn.Add(1)
 			continue
 		}
 		l.packetsIn.Add(1)
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
-		pkt.NetworkProtocolNumber = proto
-		valid := validTCP(b)
-		l.off.trusted.Store(valid)
-		if valid {
-			pkt.RXChecksumValidated = true
-			g.Enqueue(pkt)
-		} else {
-			d.DeliverNetworkPacket(proto, pkt)
-		}
-		pkt.DecRef()
+		c.add(b, proto, rest)
 	}
-	l.off.trusted.Store(true)
-	g.Flush()
+	c.flush()
 	l.off.trusted.Store(false)
 }
 
@@ -135,38 +126,43 @@ func networkProto(b []byte) (tcpip.NetworkProtocolNumber, bool) {
 	return 0, false
 }
 
-// validTCP reports whether b is an unfragmented TCP segment with valid IP
-// header and TCP checksums.
-func validTCP(b []byte) bool {
+// parseValidTCP reports whether b is an unfragmented TCP segment with
+// valid IP header and TCP checksums, and where its parts lie.
+func parseValidTCP(b []byte) (segInfo, bool) {
+	var info segInfo
 	var src, dst tcpip.Address
-	var seg []byte
 	switch header.IPVersion(b) {
 	case header.IPv4Version:
 		ip := header.IPv4(b)
 		if !ip.IsValid(len(b)) || !ip.IsChecksumValid() || ip.TransportProtocol() != header.TCPProtocolNumber ||
 			ip.More() || ip.FragmentOffset() != 0 {
-			return false
+			return info, false
 		}
-		src, dst, seg = ip.SourceAddress(), ip.DestinationAddress(), b[ip.HeaderLength():ip.TotalLength()]
+		info = segInfo{proto: header.IPv4ProtocolNumber, l3Len: int(ip.HeaderLength()), end: int(ip.TotalLength())}
+		src, dst = ip.SourceAddress(), ip.DestinationAddress()
 	case header.IPv6Version:
 		ip := header.IPv6(b)
 		if len(b) < header.IPv6MinimumSize || ip.TransportProtocol() != header.TCPProtocolNumber {
-			return false
+			return info, false
 		}
-		end := header.IPv6MinimumSize + int(ip.PayloadLength())
-		if end > len(b) {
-			return false
+		info = segInfo{proto: header.IPv6ProtocolNumber, l3Len: header.IPv6MinimumSize,
+			end: header.IPv6MinimumSize + int(ip.PayloadLength())}
+		if info.end > len(b) {
+			return info, false
 		}
-		src, dst, seg = ip.SourceAddress(), ip.DestinationAddress(), b[header.IPv6MinimumSize:end]
+		src, dst = ip.SourceAddress(), ip.DestinationAddress()
 	default:
-		return false
+		return info, false
 	}
+	seg := b[info.l3Len:info.end]
 	if len(seg) < header.TCPMinimumSize {
-		return false
+		return info, false
 	}
-	if off := int(header.TCP(seg).DataOffset()); off < header.TCPMinimumSize || off > len(seg) {
-		return false
+	off := int(header.TCP(seg).DataOffset())
+	if off < header.TCPMinimumSize || off > len(seg) {
+		return info, false
 	}
+	info.hdrLen = info.l3Len + off
 	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(len(seg)))
-	return checksum.Checksum(seg, xsum) == 0xffff
+	return info, checksum.Checksum(seg, xsum) == 0xffff
 }

@@ -1,0 +1,257 @@
+package core
+
+import (
+	"bytes"
+	"encoding/binary"
+	"sync/atomic"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// maxRuns is how many flows a coalescer keeps a run open for at once.
+const maxRuns = 8
+
+// maxCoalesced is the largest packet a coalescer builds: the most an IP
+// length field (and one pooled gVisor chunk) holds.
+const maxCoalesced = 0xffff
+
+// coalescer merges runs of in-order TCP segments of one flow, read in one
+// batch, into single large packets before gVisor sees them: the GRO a NIC
+// driver does. Unlike gVisor's own GRO, which chains one chunk per segment,
+// it copies each payload once into one large buffer, so gVisor (and the
+// reader after it) handles one packet and one chunk per run instead of one
+// per segment. Only segments whose checksums were verified are merged, and
+// a merged packet is delivered as validated.
+//
+// A run is any number of segments with identical IP and TCP headers except
+// for lengths, IPv4 ID and checksums, each starting where the last ended,
+// carrying data, and flagged ACK or ACK|PSH (PSH ends the run). Everything
+// else is delivered alone, after the run of its flow, so a flow's order is
+// kept.
+type coalescer struct {
+	runs [maxRuns]run
+	next int // the slot to evict when all are taken
+
+	// d receives the packets; trusted is set while a validated one is
+	// delivered (see offloadState).
+	d       stack.NetworkDispatcher
+	trusted *atomic.Bool
+}
+
+// run is one open run. It refers to its first segment in the batch's
+// buffers until a second one joins; only then is a large view allocated.
+type run struct {
+	first  []byte       // the first segment while it is alone
+	view   *buffer.View // the merged packet once there are two or more
+	proto  tcpip.NetworkProtocolNumber
+	hdrLen int    // IP and TCP headers
+	next   uint32 // the sequence number the next segment must have
+	closed bool   // ended by PSH
+}
+
+// segInfo is what validTCP learns about a segment.
+type segInfo struct {
+	proto  tcpip.NetworkProtocolNumber
+	l3Len  int
+	hdrLen int
+	end    int // end of the segment in its buffer
+}
+
+// add takes the next packet of the batch; rest is the number of bytes of
+// the packets after it (a bound on what may still join a run).
+func (c *coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {
+	info, valid := parseValidTCP(b)
+	if !valid {
+		if proto == header.IPv4ProtocolNumber && header.IPv4(b).TransportProtocol() == header.TCPProtocolNumber ||
+			proto == header.IPv6ProtocolNumber && len(b) >= header.IPv6MinimumSize &&
+				header.IPv6(b).TransportProtocol() == header.TCPProtocolNumber {
+			c.flush() // a TCP packet gVisor must check: keep every flow's order
+		}
+		c.emitBytes(b, proto, false)
+		return
+	}
+	b = b[:info.end]
+	slot := c.find(b, info)
+	if slot >= 0 {
+		r := &c.runs[slot]
+		if r.accepts(b, info) {
+			r.append(b, info, rest)
+			return
+		}
+		c.flushRun(r)
+	}
+	if !mergeable(b, info) {
+		c.emitBytes(b, info.proto, true)
+		return
+	}
+	if slot < 0 {
+		slot = c.free()
+	}
+	c.runs[slot] = run{first: b, proto: info.proto, hdrLen: info.hdrLen, next: nextSeq(b, info)}
+}
+
+// find returns the slot of the open run of b's flow, or -1.
+func (c *coalescer) find(b []byte, info segInfo) int {
+	for i := range c.runs {
+		r := &c.runs[i]
+		if r.proto == info.proto && sameFlow(r.header(), b, info) {
+			return i
+		}
+	}
+	return -1
+}
+
+// free returns an empty slot, flushing the oldest-placed run if none is.
+func (c *coalescer) free() int {
+	for i := range c.runs {
+		if c.runs[i].proto == 0 {
+			return i
+		}
+	}
+	i := c.next
+	c.next = (c.next + 1) % maxRuns
+	c.flushRun(&c.runs[i])
+	return i
+}
+
+// flush delivers every open run.
+func (c *coalescer) flush() {
+	for i := range c.runs {
+		if c.runs[i].proto != 0 {
+			c.flushRun(&c.runs[i])
+		}
+	}
+}
+
+// flushRun delivers r and empties its slot.
+func (c *coalescer) flushRun(r *run) {
+	if r.view == nil {
+		c.emitBytes(r.first, r.proto, true)
+	} else {
+		finishMerged(r.view.AsSlice(), r.proto)
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(r.view)})
+		c.emitPacket(pkt, r.proto, true)
+	}
+	*r = run{}
+}
+
+// emitBytes delivers packet b alone.
+func (c *coalescer) emitBytes(b []byte, proto tcpip.NetworkProtocolNumber, validated bool) {
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	c.emitPacket(pkt, proto, validated)
+}
+
+func (c *coalescer) emitPacket(pkt *stack.PacketBuffer, proto tcpip.NetworkProtocolNumber, validated bool) {
+	pkt.NetworkProtocolNumber = proto
+	pkt.RXChecksumValidated = validated
+	c.trusted.Store(validated)
+	c.d.DeliverNetworkPacket(proto, pkt)
+	pkt.DecRef()
+}
+
+// header is the first segment's IP and TCP headers.
+func (r *run) header() []byte {
+	if r.view != nil {
+		return r.view.AsSlice()[:r.hdrLen]
+	}
+	return r.first[:r.hdrLen]
+}
+
+// size is the length of the run's packet so far.
+func (r *run) size() int {
+	if r.view != nil {
+		return r.view.Size()
+	}
+	return len(r.first)
+}
+
+// accepts reports whether segment b continues r.
+func (r *run) accepts(b []byte, info segInfo) bool {
+	if r.closed || info.hdrLen != r.hdrLen || !mergeable(b, info) ||
+		header.TCP(b[info.l3Len:]).SequenceNumber() != r.next ||
+		r.size()+len(b)-info.hdrLen > maxCoalesced {
+		return false
+	}
+	h := r.header()
+	tcp, rtcp := b[info.l3Len:info.hdrLen], h[info.l3Len:]
+	// Acknowledgment, data offset, window and options must match; flags
+	// may differ in PSH only.
+	if !bytes.Equal(tcp[8:13], rtcp[8:13]) || !bytes.Equal(tcp[14:16], rtcp[14:16]) ||
+		!bytes.Equal(tcp[header.TCPMinimumSize:], rtcp[header.TCPMinimumSize:]) {
+		return false
+	}
+	return sameIPFields(h, b, info)
+}
+
+// append adds segment b's payload to r.
+func (r *run) append(b []byte, info segInfo, rest int) {
+	if r.view == nil {
+		hint := min(maxCoalesced, len(r.first)+len(b)-info.hdrLen+rest)
+		r.view = buffer.NewView(hint)
+		r.view.Write(r.first)
+		r.first = nil
+	}
+	r.view.Write(b[info.hdrLen:])
+	r.next += uint32(len(b) - info.hdrLen)
+	if header.TCP(b[info.l3Len:]).Flags()&header.TCPFlagPsh != 0 {
+		r.closed = true
+		tcp := header.TCP(r.view.AsSlice()[info.l3Len:])
+		tcp.SetFlags(uint8(tcp.Flags() | header.TCPFlagPsh))
+	}
+}
+
+// finishMerged fixes the IP length (and IPv4 header checksum) of a merged
+// packet. Its TCP checksum is left stale: the packet is delivered as
+// validated, each segment having been checked.
+func finishMerged(p []byte, proto tcpip.NetworkProtocolNumber) {
+	if proto == header.IPv4ProtocolNumber {
+		ip := header.IPv4(p)
+		ip.SetTotalLength(uint16(len(p)))
+		ip.SetChecksum(0)
+		ip.SetChecksum(^ip.CalculateChecksum())
+		return
+	}
+	header.IPv6(p).SetPayloadLength(uint16(len(p) - header.IPv6MinimumSize))
+}
+
+// mergeable reports whether segment b may be part of a run: it carries
+// data and no flag but ACK and PSH, and no IPv4 options.
+func mergeable(b []byte, info segInfo) bool {
+	return len(b) > info.hdrLen && (info.proto == header.IPv6ProtocolNumber || info.l3Len == header.IPv4MinimumSize) &&
+		header.TCP(b[info.l3Len:]).Flags()&^header.TCPFlagPsh == header.TCPFlagAck
+}
+
+// nextSeq is the sequence number that follows segment b.
+func nextSeq(b []byte, info segInfo) uint32 {
+	return header.TCP(b[info.l3Len:]).SequenceNumber() + uint32(len(b)-info.hdrLen)
+}
+
+// sameFlow reports whether headers h and segment b have the same
+// addresses and ports (h being of the same IP version).
+func sameFlow(h, b []byte, info segInfo) bool {
+	if len(h) < info.l3Len+4 {
+		return false
+	}
+	if info.proto == header.IPv4ProtocolNumber {
+		if !bytes.Equal(h[12:20], b[12:20]) {
+			return false
+		}
+	} else if !bytes.Equal(h[8:40], b[8:40]) {
+		return false
+	}
+	return binary.BigEndian.Uint32(h[info.l3Len:]) == binary.BigEndian.Uint32(b[info.l3Len:])
+}
+
+// sameIPFields reports whether the IP fields other than lengths, IPv4 ID
+// and checksum of h and b are equal.
+func sameIPFields(h, b []byte, info segInfo) bool {
+	if info.proto == header.IPv4ProtocolNumber {
+		// Version, header length, TOS; flags, fragment offset, TTL, protocol.
+		return bytes.Equal(h[0:2], b[0:2]) && bytes.Equal(h[6:10], b[6:10])
+	}
+	// Version, traffic class, flow label; next header, hop limit.
+	return bytes.Equal(h[0:4], b[0:4]) && bytes.Equal(h[6:8], b[6:8])
+}

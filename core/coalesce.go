@@ -90,7 +90,8 @@ func (c *coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {
 	if slot < 0 {
 		slot = c.free()
 	}
-	c.runs[slot] = run{first: b, proto: info.proto, hdrLen: info.hdrLen, next: nextSeq(b, info)}
+	c.runs[slot] = run{first: b, proto: info.proto, hdrLen: info.hdrLen, next: nextSeq(b, info),
+		closed: header.TCP(b[info.l3Len:]).Flags()&header.TCPFlagPsh != 0}
 }
 
 // find returns the slot of the open run of b's flow, or -1.

@@ -58,9 +58,12 @@ const maxPacket = 65535
 // wireguard-go tun.Device. Attach it with core.Netstack.AttachDevice; the
 // stack then owns it and closes it on Close.
 //
-// With offloads on, a read may return many packets split from one
-// super-packet the kernel sent (TSO), and a batch written is coalesced
-// (GRO) into fewer, larger packets for the kernel.
+// A TUN is a core.OffloadDevice: the stack hands it TCP super-segments,
+// which it cuts into wire-sized segments itself, and coalesces the TCP
+// segments it reads before gVisor sees them. With offloads on, a read may
+// also return many packets split from one super-packet the kernel sent
+// (TSO), and a batch written is coalesced (GRO) into fewer, larger packets
+// for the kernel.
 type TUN struct {
 	dev  tun.Device
 	name string
@@ -68,6 +71,8 @@ type TUN struct {
 
 	wbufs [][]byte // per-slot write buffers with headroom; writer only
 	wpkts [][]byte
+	wseg  [][]byte // SplitGSO's output: wbufs past the headroom
+	wsize []int
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -76,7 +81,11 @@ type TUN struct {
 	writeErrs atomic.Uint64
 }
 
-var _ core.Device = (*TUN)(nil)
+var _ core.OffloadDevice = (*TUN)(nil)
+
+// minWriteBufs is how many write buffers a TUN keeps at least: enough for
+// the segments of one 64 KiB super-segment at IPv4's smallest MSS (536).
+const minWriteBufs = 128
 
 // Open creates (or, with Config.File, adopts) a kernel TUN device in the
 // network namespace of the calling OS thread and sets up its host side as
@@ -161,8 +170,10 @@ func Wrap(dev tun.Device) (*TUN, error) {
 		dev:     dev,
 		name:    name,
 		mtu:     mtu,
-		wbufs:   make([][]byte, max(1, dev.BatchSize())),
-		wpkts:   make([][]byte, 0, max(1, dev.BatchSize())),
+		wbufs:   make([][]byte, max(minWriteBufs, dev.BatchSize())),
+		wpkts:   make([][]byte, 0, max(minWriteBufs, dev.BatchSize())),
+		wseg:    make([][]byte, max(minWriteBufs, dev.BatchSize())),
+		wsize:   make([]int, max(minWriteBufs, dev.BatchSize())),
 		drained: make(chan struct{}),
 	}
 	go t.drainEvents(dev.Events())
@@ -241,13 +252,67 @@ func (t *TUN) WritePackets(pkts [][]byte) (int, error) {
 func (t *TUN) writeBatch(pkts [][]byte) error {
 	bufs := t.wpkts[:0]
 	for i, p := range pkts {
-		if cap(t.wbufs[i]) < writeOffset+len(p) {
-			t.wbufs[i] = make([]byte, 0, writeOffset+max(len(p), t.bufCap()))
-		}
-		b := t.wbufs[i][:writeOffset+len(p)]
+		b := t.wbuf(i, len(p))[:writeOffset+len(p)]
 		copy(b[writeOffset:], p)
 		bufs = append(bufs, b)
 	}
+	return t.write(bufs)
+}
+
+// WritePacketsGSO implements core.OffloadDevice: TCP super-segments from
+// the stack are cut into wire-sized segments (core.SplitGSO) straight into
+// the write buffers, which spares gVisor making each segment a packet of
+// its own; with offloads on, the kernel then gets them coalesced again. A
+// packet that does not match its metadata is dropped and counted.
+func (t *TUN) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
+	bufs, start := t.wpkts[:0], 0
+	for i, p := range pkts {
+		segs := gso[i].Segments(len(p))
+		if len(bufs)+segs > len(t.wbufs) && len(bufs) > 0 {
+			if err := t.write(bufs); err != nil {
+				return start, err
+			}
+			bufs, start = t.wpkts[:0], i
+		}
+		if segs > len(t.wbufs) {
+			t.writeErrs.Add(1)
+			continue
+		}
+		at, size := len(bufs), len(p)
+		if gso[i].Kind != core.GSONone {
+			size = min(size, gso[i].HdrLen+gso[i].MSS)
+		}
+		for j := range segs {
+			t.wseg[j] = t.wbuf(at+j, size)[writeOffset:]
+		}
+		n, err := core.SplitGSO(p, gso[i], t.wseg[:segs], t.wsize)
+		if err != nil {
+			t.writeErrs.Add(1)
+			continue
+		}
+		for j := range n {
+			bufs = append(bufs, t.wbufs[at+j][:writeOffset+t.wsize[j]])
+		}
+	}
+	if len(bufs) > 0 {
+		if err := t.write(bufs); err != nil {
+			return start, err
+		}
+	}
+	return len(pkts), nil
+}
+
+// wbuf returns write buffer i, with room for the headroom and a packet of
+// size bytes (and, with offloads, for the packets coalesced into it).
+func (t *TUN) wbuf(i, size int) []byte {
+	if cap(t.wbufs[i]) < writeOffset+size {
+		t.wbufs[i] = make([]byte, writeOffset+max(size, t.bufCap()))
+	}
+	return t.wbufs[i][:cap(t.wbufs[i])]
+}
+
+// write writes bufs (packets behind writeOffset bytes) as one batch.
+func (t *TUN) write(bufs [][]byte) error {
 	_, err := t.dev.Write(bufs, writeOffset)
 	clear(bufs)
 	switch {

@@ -42,10 +42,15 @@ type coalescer struct {
 }
 
 // run is one open run. It refers to its first segment in the batch's
-// buffers until a second one joins; only then is a large view allocated.
+// buffers until a second one joins; only then are views allocated: a small
+// one for the headers and a large one for the payload. Keeping them apart
+// matters: gVisor's IP layer holds a reference to the header's chunk while
+// it reads the header again, which copies a shared chunk whole (copy on
+// write); a 64-byte chunk is cheap to copy, a 64 KiB one is not.
 type run struct {
 	first  []byte       // the first segment while it is alone
-	view   *buffer.View // the merged packet once there are two or more
+	hdr    *buffer.View // the headers once there are two or more
+	data   *buffer.View // the payload once there are two or more
 	proto  tcpip.NetworkProtocolNumber
 	hdrLen int    // IP and TCP headers
 	next   uint32 // the sequence number the next segment must have
@@ -129,11 +134,13 @@ func (c *coalescer) flush() {
 
 // flushRun delivers r and empties its slot.
 func (c *coalescer) flushRun(r *run) {
-	if r.view == nil {
+	if r.hdr == nil {
 		c.emitBytes(r.first, r.proto, true)
 	} else {
-		finishMerged(r.view.AsSlice(), r.proto)
-		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithView(r.view)})
+		finishMerged(r.hdr.AsSlice(), r.size(), r.proto)
+		payload := buffer.MakeWithView(r.data)
+		payload.Prepend(r.hdr)
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: payload})
 		c.emitPacket(pkt, r.proto, true)
 	}
 	*r = run{}
@@ -155,16 +162,16 @@ func (c *coalescer) emitPacket(pkt *stack.PacketBuffer, proto tcpip.NetworkProto
 
 // header is the first segment's IP and TCP headers.
 func (r *run) header() []byte {
-	if r.view != nil {
-		return r.view.AsSlice()[:r.hdrLen]
+	if r.hdr != nil {
+		return r.hdr.AsSlice()
 	}
 	return r.first[:r.hdrLen]
 }
 
 // size is the length of the run's packet so far.
 func (r *run) size() int {
-	if r.view != nil {
-		return r.view.Size()
+	if r.hdr != nil {
+		return r.hdr.Size() + r.data.Size()
 	}
 	return len(r.first)
 }
@@ -189,33 +196,34 @@ func (r *run) accepts(b []byte, info segInfo) bool {
 
 // append adds segment b's payload to r.
 func (r *run) append(b []byte, info segInfo, rest int) {
-	if r.view == nil {
-		hint := min(maxCoalesced, len(r.first)+len(b)-info.hdrLen+rest)
-		r.view = buffer.NewView(hint)
-		r.view.Write(r.first)
+	if r.hdr == nil {
+		r.hdr = buffer.NewViewWithData(r.first[:r.hdrLen])
+		r.data = buffer.NewView(min(maxCoalesced, len(r.first)+len(b)+rest) - 2*r.hdrLen)
+		r.data.Write(r.first[r.hdrLen:])
 		r.first = nil
 	}
-	r.view.Write(b[info.hdrLen:])
+	r.data.Write(b[info.hdrLen:])
 	r.next += uint32(len(b) - info.hdrLen)
 	if header.TCP(b[info.l3Len:]).Flags()&header.TCPFlagPsh != 0 {
 		r.closed = true
-		tcp := header.TCP(r.view.AsSlice()[info.l3Len:])
+		tcp := header.TCP(r.hdr.AsSlice()[info.l3Len:])
 		tcp.SetFlags(uint8(tcp.Flags() | header.TCPFlagPsh))
 	}
 }
 
-// finishMerged fixes the IP length (and IPv4 header checksum) of a merged
-// packet. Its TCP checksum is left stale: the packet is delivered as
-// validated, each segment having been checked.
-func finishMerged(p []byte, proto tcpip.NetworkProtocolNumber) {
+// finishMerged sets the IP length (and IPv4 header checksum) in the
+// headers h of a merged packet of size bytes. Its TCP checksum is left
+// stale: the packet is delivered as validated, each segment having been
+// checked.
+func finishMerged(h []byte, size int, proto tcpip.NetworkProtocolNumber) {
 	if proto == header.IPv4ProtocolNumber {
-		ip := header.IPv4(p)
-		ip.SetTotalLength(uint16(len(p)))
+		ip := header.IPv4(h)
+		ip.SetTotalLength(uint16(size))
 		ip.SetChecksum(0)
 		ip.SetChecksum(^ip.CalculateChecksum())
 		return
 	}
-	header.IPv6(p).SetPayloadLength(uint16(len(p) - header.IPv6MinimumSize))
+	header.IPv6(h).SetPayloadLength(uint16(size - header.IPv6MinimumSize))
 }
 
 // mergeable reports whether segment b may be part of a run: it carries

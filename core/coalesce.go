@@ -57,7 +57,7 @@ type run struct {
 	closed bool   // ended by PSH
 }
 
-// segInfo is what validTCP learns about a segment.
+// segInfo is what parseValidTCP learns about a segment.
 type segInfo struct {
 	proto  tcpip.NetworkProtocolNumber
 	l3Len  int

@@ -13,12 +13,13 @@ import (
 // offloadState is the link's side of an attached OffloadDevice.
 //
 // gVisor's NIC marks every inbound packet checksum-validated or not from
-// the link's CapabilityRXChecksumOffload, read per packet. GRO's coalesced
-// segments carry the first segment's TCP checksum, so they must be
-// delivered as validated; everything else must not be. So the link
-// reports the capability only while trusted is set, and trusted is only
-// set by a GRO delivery holding rxMu's write side, after it validated the
-// packets itself; every other delivery into the NIC holds the read side.
+// the link's CapabilityRXChecksumOffload, read per packet. Coalesced
+// segments (see coalescer) carry the first segment's TCP checksum, so they
+// must be delivered as validated; anything not checked must not be. So the
+// link reports the capability only while trusted is set, and trusted is
+// only set by a coalescing delivery holding rxMu's write side, for packets
+// it validated itself; every other delivery into the NIC holds the read
+// side.
 type offloadState struct {
 	gso     atomic.Bool // the attached device takes TCP super-segments
 	trusted atomic.Bool // the packets being delivered now are validated
@@ -68,8 +69,8 @@ func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 	}
 }
 
-// pumpInGRO is pumpIn for an OffloadDevice: each batch read is validated
-// and its TCP segments coalesced.
+// pumpInGRO is pumpIn for an OffloadDevice: the TCP segments of each batch
+// read are validated and coalesced (a coalescer is the stack's GRO).
 func (ns *Netstack) pumpInGRO(dev Device) {
 	bufs, sizes := makeBufs(max(1, dev.BatchSize()), max(ns.cfg.MTU, 1<<16))
 	read := readFunc(dev)

@@ -1,11 +1,14 @@
 // Package tundev connects netcore stacks to TUN devices, both ways round.
 //
 // A TUN (Open, Wrap) is a real Linux TUN interface seen from a Netstack: it
-// implements core.Device on top of wireguard-go's tun.Device, reading and
-// writing packets in batches with the kernel's TSO/USO and checksum
+// implements core.OffloadDevice on top of wireguard-go's tun.Device, reading
+// and writing packets in batches with the kernel's TSO/USO and checksum
 // offloads where they are on (wireguard-go splits inbound super-packets and
-// coalesces outbound segments). Open can also set up the kernel side of the
-// link: bring it up, add addresses and routes, through netlink.
+// coalesces outbound segments). The stack hands it TCP super-segments,
+// which it cuts into segments itself, and coalesces the segments it reads,
+// so gVisor handles one packet per 64 KiB either way. Open can also set up
+// the kernel side of the link: bring it up, add addresses and routes,
+// through netlink.
 //
 // A Virtual is the opposite: a tun.Device backed by a Netstack, for
 // wireguard-go's device.NewDevice. Its tun.Device side returns the stack's

@@ -70,9 +70,7 @@ type segInfo struct {
 func (c *coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {
 	info, valid := parseValidTCP(b)
 	if !valid {
-		if proto == header.IPv4ProtocolNumber && header.IPv4(b).TransportProtocol() == header.TCPProtocolNumber ||
-			proto == header.IPv6ProtocolNumber && len(b) >= header.IPv6MinimumSize &&
-				header.IPv6(b).TransportProtocol() == header.TCPProtocolNumber {
+		if claimsTCP(b, proto) {
 			c.flush() // a TCP packet gVisor must check: keep every flow's order
 		}
 		c.emitBytes(b, proto, false)
@@ -224,6 +222,18 @@ func finishMerged(h []byte, size int, proto tcpip.NetworkProtocolNumber) {
 		return
 	}
 	header.IPv6(h).SetPayloadLength(uint16(size - header.IPv6MinimumSize))
+}
+
+// claimsTCP reports whether packet b, of network protocol proto, has a
+// header long enough to say it carries TCP, and says so.
+func claimsTCP(b []byte, proto tcpip.NetworkProtocolNumber) bool {
+	switch proto {
+	case header.IPv4ProtocolNumber:
+		return len(b) >= header.IPv4MinimumSize && header.IPv4(b).TransportProtocol() == header.TCPProtocolNumber
+	case header.IPv6ProtocolNumber:
+		return len(b) >= header.IPv6MinimumSize && header.IPv6(b).TransportProtocol() == header.TCPProtocolNumber
+	}
+	return false
 }
 
 // mergeable reports whether segment b may be part of a run: it carries

@@ -92,7 +92,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 }
 
 // TestOffloadDeviceDropsCorruptedPackets injects packets with one byte
-// flipped through an OffloadDevice (whose inbound path validates and
+// flipped, and truncated ones, through an OffloadDevice (whose inbound path validates and
 // coalesces with GRO): they must be dropped and counted, and good packets
 // around them delivered.
 func TestOffloadDeviceDropsCorruptedPackets(t *testing.T) {
@@ -126,6 +126,8 @@ func TestOffloadDeviceDropsCorruptedPackets(t *testing.T) {
 	bad := udpPacket("corrupted")
 	bad[len(bad)-1] ^= 0x40
 	dev.in <- bad
+	dev.in <- []byte{0x45}             // too short to say what it carries
+	dev.in <- []byte{0x60, 0, 0, 0, 0} // the same for IPv6
 	dev.in <- udpPacket("good")
 	buf := make([]byte, 64)
 	resp, err = ch.Request(ctx, h, UDPRecv{Buf: buf})

@@ -248,20 +248,18 @@ func nextSeq(b []byte, info segInfo) uint32 {
 	return header.TCP(b[info.l3Len:]).SequenceNumber() + uint32(len(b)-info.hdrLen)
 }
 
-// sameFlow reports whether headers h and segment b have the same
-// addresses and ports (h being of the same IP version).
+// sameFlow reports whether run headers h (whose IP header has no options)
+// and segment b have the same addresses and ports.
 func sameFlow(h, b []byte, info segInfo) bool {
-	if len(h) < info.l3Len+4 {
-		return false
-	}
+	l3 := header.IPv4MinimumSize
 	if info.proto == header.IPv4ProtocolNumber {
 		if !bytes.Equal(h[12:20], b[12:20]) {
 			return false
 		}
-	} else if !bytes.Equal(h[8:40], b[8:40]) {
+	} else if l3 = header.IPv6MinimumSize; !bytes.Equal(h[8:40], b[8:40]) {
 		return false
 	}
-	return binary.BigEndian.Uint32(h[info.l3Len:]) == binary.BigEndian.Uint32(b[info.l3Len:])
+	return binary.BigEndian.Uint32(h[l3:]) == binary.BigEndian.Uint32(b[info.l3Len:])
 }
 
 // sameIPFields reports whether the IP fields other than lengths, IPv4 ID

@@ -61,6 +61,7 @@ type segSpec struct {
 	flags   header.TCPFlags
 	payload []byte
 	opts    []byte
+	ipOpts  bool // IPv4 only: a 4-byte options field of no-ops
 }
 
 // segment builds a valid TCP segment from s.
@@ -68,6 +69,8 @@ func segment(s segSpec) []byte {
 	l3 := header.IPv4MinimumSize
 	if s.v6 {
 		l3 = header.IPv6MinimumSize
+	} else if s.ipOpts {
+		l3 += 4
 	}
 	tcpLen := header.TCPMinimumSize + len(s.opts)
 	pkt := make([]byte, l3+tcpLen+len(s.payload))
@@ -85,6 +88,10 @@ func segment(s segSpec) []byte {
 			TotalLength: uint16(len(pkt)), ID: uint16(s.seq), TTL: 64,
 			Protocol: uint8(header.TCPProtocolNumber), SrcAddr: src, DstAddr: dst,
 		})
+		if s.ipOpts {
+			pkt[0] = 0x46
+			copy(pkt[header.IPv4MinimumSize:], []byte{1, 1, 1, 0})
+		}
 		ip.SetChecksum(^ip.CalculateChecksum())
 	}
 	header.TCP(pkt[l3:]).Encode(&header.TCPFields{
@@ -152,6 +159,9 @@ func TestCoalescerRuns(t *testing.T) {
 			[]string{"1:100+20 A v", "2:500+20 A v"}},
 		{"pure ACK flushes its flow", [][]byte{seg(1, 100, ack, 10), seg(2, 500, ack, 10), seg(1, 110, ack, 0), seg(1, 110, ack, 10)},
 			[]string{"1:100+10 A v", "1:110+0 A v", "1:110+10 A v", "2:500+10 A v"}},
+		{"IPv4 options alone after its run", [][]byte{seg(1, 100, ack, 10), seg(1, 110, ack, 10),
+			segment(segSpec{port: 1, seq: 120, ack: 9, flags: ack, payload: data(10), ipOpts: true}), seg(1, 130, ack, 10)},
+			[]string{"1:100+20 A v", "1:120+10 A v", "1:130+10 A v"}},
 		{"FIN alone after its run", [][]byte{seg(1, 100, ack, 10), seg(1, 110, ack|header.TCPFlagFin, 10)},
 			[]string{"1:100+10 A v", "1:110+10 FA v"}},
 		{"corrupted segment", [][]byte{seg(1, 100, ack, 10), corrupt(seg(1, 110, ack, 10)), seg(1, 120, ack, 10), seg(1, 130, ack, 10)},

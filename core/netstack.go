@@ -377,7 +377,8 @@ func (ns *Netstack) drainClosed() {
 
 // AttachDevice connects dev to the stack's NIC and starts two goroutines,
 // owned by the stack, that pump packets between them in batches: one
-// writes the stack's outbound packets to dev, one delivers what dev reads.
+// writes the stack's outbound packets to dev, one delivers what dev reads
+// (none for a PushDevice, which delivers them itself through a Receiver).
 // The stack takes ownership of dev and closes it on Close.
 func (ns *Netstack) AttachDevice(dev Device) error {
 	ns.devMu.Lock()
@@ -394,8 +395,15 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 	if o, ok := dev.(offloader); ok && o.offload() {
 		ns.link.offload.Store(true)
 	}
-	if _, ok := dev.(OffloadDevice); ok {
+	_, offload := dev.(OffloadDevice)
+	if offload {
 		ns.link.off.gso.Store(true)
+	}
+	if pd, ok := dev.(PushDevice); ok {
+		pd.SetReceiver(&receiver{link: ns.link, offload: offload})
+		ns.pumps.Add(1)
+		go ns.pumpOut(dev)
+		return nil
 	}
 	ns.pumps.Add(2)
 	go ns.pumpOut(dev)

@@ -74,10 +74,14 @@ func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 func (ns *Netstack) pumpInGRO(dev Device) {
 	bufs, sizes := makeBufs(max(1, dev.BatchSize()), max(ns.cfg.MTU, 1<<16))
 	read := readFunc(dev)
+	pkts := make([][]byte, len(bufs))
 	var c coalescer
 	for {
 		n, err := read(bufs, sizes)
-		ns.link.deliverGRO(&c, bufs[:n], sizes)
+		for i := range n {
+			pkts[i] = bufs[i][:sizes[i]]
+		}
+		ns.link.deliverGRO(&c, pkts[:n])
 		if err != nil {
 			return
 		}
@@ -87,22 +91,21 @@ func (ns *Netstack) pumpInGRO(dev Device) {
 // deliverGRO hands a batch of inbound packets to gVisor: TCP segments whose
 // IP and TCP checksums are valid through c (coalesced, and delivered as
 // validated), all others as deliver does (gVisor checks them).
-func (l *linkEP) deliverGRO(c *coalescer, bufs [][]byte, sizes []int) {
+func (l *linkEP) deliverGRO(c *coalescer, pkts [][]byte) {
 	l.dispMu.RLock()
 	d := l.dispatcher
 	l.dispMu.RUnlock()
-	if d == nil || len(bufs) == 0 {
+	if d == nil || len(pkts) == 0 {
 		return
 	}
 	c.d, c.trusted = d, &l.off.trusted
 	l.off.rxMu.Lock()
 	defer l.off.rxMu.Unlock()
 	rest := 0
-	for i := range bufs {
-		rest += sizes[i]
+	for _, b := range pkts {
+		rest += len(b)
 	}
-	for i := range bufs {
-		b := bufs[i][:sizes[i]]
+	for _, b := range pkts {
 		rest -= len(b)
 		proto, ok := networkProto(b)
 		if !ok {

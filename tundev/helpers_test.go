@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/listener"
 	"github.com/netcore-go/netcore/netconn"
 	"go.uber.org/goleak"
 )
@@ -57,4 +58,15 @@ func listenStack(tb testing.TB, ch core.Channel, local netip.AddrPort) net.Liste
 // dialStack dials from a stack.
 func dialStack(ctx context.Context, ch core.Channel, remote netip.AddrPort) (net.Conn, error) {
 	return netconn.DialTCP(ctx, ch, "tcp", netip.AddrPort{}, remote)
+}
+
+// listenUDP binds a UDP socket on a stack; it is closed when tb ends.
+func listenUDP(tb testing.TB, ch core.Channel, local netip.AddrPort) net.PacketConn {
+	tb.Helper()
+	pc, err := listener.ListenPacket(ch, "udp", local.String())
+	if err != nil {
+		tb.Fatalf("ListenPacket %v: %v", local, err)
+	}
+	tb.Cleanup(func() { pc.Close() })
+	return pc
 }

@@ -200,6 +200,21 @@ func (q *batchQueue) splitHeadLocked(bufs [][]byte, sizes []int, offset int) (in
 	return 0, true
 }
 
+// drain hands every queued packet (plain packets only: the inbound queue
+// has no GSO metadata) to f, in order, under the lock, and empties the
+// queue. f gets them at offset 0 and must not keep them.
+func (q *batchQueue) drain(f func(pkts [][]byte)) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for q.n > 0 {
+		k := min(q.n, len(q.slots)-q.head)
+		f(q.slots[q.head : q.head+k])
+		q.head = (q.head + k) % len(q.slots)
+		q.n -= k
+	}
+	q.notFull.Broadcast()
+}
+
 // len returns the number of packets waiting.
 func (q *batchQueue) len() int {
 	q.mu.Lock()

@@ -3,6 +3,7 @@ package tundev
 import (
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/netcore-go/netcore/core"
 	"golang.zx2c4.com/wireguard/tun"
@@ -18,8 +19,8 @@ type VirtualConfig struct {
 	// BatchSize is the most packets one call moves on either side.
 	// Default 128 (wireguard-go's conn.IdealBatchSize).
 	BatchSize int
-	// QueueLen bounds the packets waiting in each direction; a full queue
-	// makes the writing side wait. Default: 1024 packets, fewer for MTUs
+	// QueueLen bounds the packets waiting in each direction (inbound, only
+	// until a stack is attached); a full queue makes the writing side wait. Default: 1024 packets, fewer for MTUs
 	// above 16 KiB so that one direction holds at most about 16 MiB, and
 	// never fewer than two batches.
 	QueueLen int
@@ -55,10 +56,14 @@ func (c VirtualConfig) withDefaults() VirtualConfig {
 // core.Netstack.AttachDevice) and a tun.Device for wireguard-go (pass it to
 // device.NewDevice).
 //
-// Outbound packets (stack to WireGuard) go from WritePackets to Read;
-// inbound ones (WireGuard to stack) from Write to ReadPackets. Each
-// direction is a bounded queue that moves whole batches and makes its
-// writer wait when full, so nothing is dropped between the two sides.
+// Outbound packets (stack to WireGuard) go from WritePackets to Read
+// through a bounded queue that moves whole batches and makes its writer
+// wait when full, so nothing is dropped between the two sides. Inbound
+// ones (WireGuard to stack) go from Write straight into an attached stack
+// (Virtual is a core.PushDevice: Write copies them into the stack's
+// buffers and returns, with no queue and no goroutine hand-off in between,
+// as a NIC hands packets to a kernel). Until a stack is attached they wait
+// in a bounded queue for ReadPackets instead.
 //
 // Close may be called by either owner (the stack closes attached devices;
 // wireguard-go closes its tun.Device), from any goroutine, while traffic
@@ -68,13 +73,16 @@ type Virtual struct {
 	cfg     VirtualConfig
 	out, in *batchQueue // out: stack → tun side; in: tun side → stack
 	events  chan tun.Event
+	recv    atomic.Pointer[core.Receiver] // set by SetReceiver
 
+	closed    atomic.Bool
 	closeOnce sync.Once
 }
 
 var (
 	_ core.Device        = (*Virtual)(nil)
 	_ core.OffloadDevice = (*Virtual)(nil)
+	_ core.PushDevice    = (*Virtual)(nil)
 	_ core.SwapReader    = (*Virtual)(nil)
 	_ tun.Device         = (*Virtual)(nil)
 )
@@ -130,10 +138,37 @@ func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	return v.out.pop(bufs, sizes, offset)
 }
 
-// Write implements tun.Device: it queues bufs[i][offset:] for the stack,
-// waiting while the queue is full, and returns how many it took.
+// Write implements tun.Device: it hands bufs[i][offset:] to the attached
+// stack, or, before one is attached, queues them for ReadPackets, waiting
+// while the queue is full; it returns how many it took.
 func (v *Virtual) Write(bufs [][]byte, offset int) (int, error) {
-	return v.in.push(bufs, offset, nil)
+	if r := v.recv.Load(); r != nil {
+		if v.closed.Load() {
+			return 0, ErrClosed
+		}
+		if err := (*r).Receive(bufs, offset); err != nil {
+			return 0, ErrClosed
+		}
+		return len(bufs), nil
+	}
+	n, err := v.in.push(bufs, offset, nil)
+	if v.recv.Load() != nil {
+		v.drainIn() // a stack came while this Write queued: hand it over
+	}
+	return n, err
+}
+
+// SetReceiver implements core.PushDevice: from now on Write hands packets
+// straight to r, and what is queued goes to r at once.
+func (v *Virtual) SetReceiver(r core.Receiver) {
+	v.recv.Store(&r)
+	v.drainIn()
+}
+
+// drainIn hands the packets queued for ReadPackets to the receiver.
+func (v *Virtual) drainIn() {
+	r := *v.recv.Load()
+	v.in.drain(func(pkts [][]byte) { r.Receive(pkts, 0) })
 }
 
 // BatchSize implements core.Device and tun.Device.
@@ -158,6 +193,7 @@ func (v *Virtual) Events() <-chan tun.Event { return v.events }
 func (v *Virtual) Close() error {
 	err := error(ErrClosed)
 	v.closeOnce.Do(func() {
+		v.closed.Store(true)
 		v.out.close()
 		v.in.close()
 		close(v.events)

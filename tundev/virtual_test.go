@@ -14,6 +14,9 @@ import (
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/tundev"
 	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
 func bufs(n, size int) ([][]byte, []int) {
@@ -225,5 +228,66 @@ func TestVirtualReadPacketsSwap(t *testing.T) {
 	}
 	if &c[0][0] != mine {
 		t.Error("the queue did not reuse the slice handed to it")
+	}
+}
+
+// udpTo builds an IPv4 UDP datagram from wgAddrB:2000 to dst carrying
+// payload, with valid checksums.
+func udpTo(dst netip.AddrPort, payload string) []byte {
+	pkt := make([]byte, header.IPv4MinimumSize+header.UDPMinimumSize+len(payload))
+	src := tcpip.AddrFrom4(wgAddrB.As4())
+	ip := header.IPv4(pkt)
+	ip.Encode(&header.IPv4Fields{
+		TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber),
+		SrcAddr: src, DstAddr: tcpip.AddrFrom4(dst.Addr().As4()),
+	})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	u := header.UDP(pkt[header.IPv4MinimumSize:])
+	u.Encode(&header.UDPFields{SrcPort: 2000, DstPort: dst.Port(), Length: uint16(len(u))})
+	copy(u.Payload(), payload)
+	xsum := header.PseudoHeaderChecksum(header.UDPProtocolNumber, src, tcpip.AddrFrom4(dst.Addr().As4()), uint16(len(u)))
+	u.SetChecksum(^checksum.Checksum(u, xsum))
+	return pkt
+}
+
+// TestVirtualPushesIntoStack checks Virtual as a core.PushDevice: a
+// datagram written before the stack is attached waits in the queue and is
+// handed over on attach, later ones go straight in, and once the Virtual or
+// the stack is closed Write fails with ErrClosed.
+func TestVirtualPushesIntoStack(t *testing.T) {
+	leakCheck(t)
+	ns := testnet.Start(t, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(wgAddrA, 24)}})
+	dst := netip.AddrPortFrom(wgAddrA, 7000)
+	conn := listenUDP(t, ns.CommandChannel(), dst)
+	v := tundev.NewVirtual(tundev.VirtualConfig{})
+	const offset = 16
+	write := func(payload string) error {
+		_, err := v.Write([][]byte{append(make([]byte, offset), udpTo(dst, payload)...)}, offset)
+		return err
+	}
+	if err := write("before"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ns.AttachDevice(v); err != nil {
+		t.Fatal(err)
+	}
+	if err := write("after"); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	for _, want := range []string{"before", "after"} {
+		conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		n, _, err := conn.ReadFrom(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Fatalf("ReadFrom = %q, %v; want %q", buf[:n], err, want)
+		}
+	}
+	if s := v.Stats(); s.Inbound != 0 {
+		t.Fatalf("%d packets left queued", s.Inbound)
+	}
+	conn.Close()
+	ns.Close()
+	if err := write("late"); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Write after the stack closed = %v, want ErrClosed", err)
 	}
 }

@@ -1,0 +1,67 @@
+package core
+
+import (
+	"fmt"
+	"sync"
+)
+
+// A PushDevice is a Device that hands its inbound packets to the stack
+// itself, from its own goroutines, instead of the stack reading them:
+// AttachDevice gives it a Receiver (calling SetReceiver once, before it
+// starts the outbound pump) and runs no inbound pump for it, so a packet
+// crosses one goroutine hand-off fewer and is copied straight from the
+// caller's buffer into gVisor's. ReadPackets is then not called by the
+// stack. tundev.Virtual is one: wireguard-go's writes go straight in.
+type PushDevice interface {
+	Device
+	// SetReceiver hands the device the Receiver its inbound packets go to
+	// from then on.
+	SetReceiver(r Receiver)
+}
+
+// A Receiver takes inbound packets for a stack; see PushDevice.
+type Receiver interface {
+	// Receive hands the stack packets bufs[i][offset:] (the layout of
+	// wireguard-go's tun.Device.Write). It copies what it keeps, so the
+	// buffers are the caller's again when it returns, and it never waits
+	// on the stack's engine. Malformed packets are dropped and counted, as
+	// from any device. It may be called from several goroutines; calls are
+	// serialised. Once the stack is closed it drops the packets and
+	// returns an error matching net.ErrClosed.
+	Receive(bufs [][]byte, offset int) error
+}
+
+// receiver is a stack's Receiver.
+type receiver struct {
+	link    *linkEP
+	offload bool // the device is an OffloadDevice: validate and coalesce
+
+	mu   sync.Mutex
+	c    coalescer
+	pkts [][]byte // scratch under mu
+}
+
+// Receive implements Receiver.
+func (r *receiver) Receive(bufs [][]byte, offset int) error {
+	l := r.link
+	l.inMu.RLock()
+	defer l.inMu.RUnlock()
+	if l.inClosed {
+		return fmt.Errorf("netcore: receive: %w", ErrClosed)
+	}
+	if !r.offload {
+		for _, b := range bufs {
+			l.deliver(b[offset:])
+		}
+		return nil
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.pkts = r.pkts[:0]
+	for _, b := range bufs {
+		r.pkts = append(r.pkts, b[offset:])
+	}
+	l.deliverGRO(&r.c, r.pkts)
+	clear(r.pkts)
+	return nil
+}

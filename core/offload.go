@@ -93,10 +93,11 @@ func SplitGSO(pkt []byte, g GSO, out [][]byte, sizes []int) (int, error) {
 	if len(out) == 0 || len(sizes) < len(out) {
 		return 0, ErrGSOBuffers
 	}
+	parts := [][]byte{pkt}
 	if g.Kind == GSONone {
-		return finishPacket(pkt, g, out[0], sizes)
+		return finishPacket(parts, len(pkt), g, out[0], sizes)
 	}
-	if err := g.check(pkt); err != nil {
+	if err := g.check(pkt, len(pkt)); err != nil {
 		return 0, err
 	}
 	n := g.Segments(len(pkt))
@@ -104,19 +105,26 @@ func SplitGSO(pkt []byte, g GSO, out [][]byte, sizes []int) (int, error) {
 		return 0, ErrGSOBuffers
 	}
 	for i := range n {
-		start := g.HdrLen + i*g.MSS
-		end := min(start+g.MSS, len(pkt))
-		if len(out[i]) < g.HdrLen+end-start {
+		if len(out[i]) < g.segmentSize(i, len(pkt)) {
 			return 0, ErrGSOBuffers
 		}
-		sizes[i] = g.segment(out[i], pkt, start, end, i, n)
+	}
+	for i := range n {
+		sizes[i] = g.segment(out[i], pkt[:g.HdrLen], parts, len(pkt), i, n)
 	}
 	return n, nil
 }
 
-// check reports whether pkt is a TCP super-segment that g describes.
-func (g GSO) check(pkt []byte) error {
-	if g.MSS <= 0 || g.L3Len <= 0 || g.HdrLen < g.L3Len+header.TCPMinimumSize || len(pkt) < g.HdrLen {
+// segmentSize is the length of segment i of a super-segment of total bytes.
+func (g GSO) segmentSize(i, total int) int {
+	start := g.HdrLen + i*g.MSS
+	return g.HdrLen + min(start+g.MSS, total) - start
+}
+
+// check reports whether a packet of total bytes that starts with pkt (its
+// headers at least) is a TCP super-segment that g describes.
+func (g GSO) check(pkt []byte, total int) error {
+	if g.MSS <= 0 || g.L3Len <= 0 || g.HdrLen < g.L3Len+header.TCPMinimumSize || total < g.HdrLen || len(pkt) < g.HdrLen {
 		return ErrBadGSO
 	}
 	if g.HdrLen+g.MSS > 0xffff {
@@ -143,13 +151,16 @@ func (g GSO) check(pkt []byte) error {
 	return nil
 }
 
-// segment writes segment i of n (payload pkt[start:end]) into b and
+// segment writes segment i of n of a super-segment of total bytes, whose
+// headers are hdr and whose bytes are parts (laid end to end), into b and
 // returns its length.
-func (g GSO) segment(b, pkt []byte, start, end, i, n int) int {
+func (g GSO) segment(b, hdr []byte, parts [][]byte, total, i, n int) int {
+	start := g.HdrLen + i*g.MSS
+	end := min(start+g.MSS, total)
 	size := g.HdrLen + end - start
 	b = b[:size]
-	copy(b, pkt[:g.HdrLen])
-	copy(b[g.HdrLen:], pkt[start:end])
+	copy(b, hdr[:g.HdrLen])
+	copyRange(b[g.HdrLen:], parts, start)
 	var src, dst tcpip.Address
 	if g.Kind == GSOTCPv4 {
 		ip := header.IPv4(b)
@@ -177,21 +188,38 @@ func (g GSO) segment(b, pkt []byte, start, end, i, n int) int {
 	return size
 }
 
-// finishPacket copies a packet that is not a super-segment into b and
-// completes its TCP or UDP checksum if g asks for it.
-func finishPacket(pkt []byte, g GSO, b []byte, sizes []int) (int, error) {
-	if len(b) < len(pkt) {
+// finishPacket copies a packet of total bytes that is not a super-segment,
+// parts laid end to end, into b and completes its TCP or UDP checksum if g
+// asks for it.
+func finishPacket(parts [][]byte, total int, g GSO, b []byte, sizes []int) (int, error) {
+	if len(b) < total {
 		return 0, ErrGSOBuffers
 	}
-	b = b[:len(pkt)]
-	copy(b, pkt)
+	b = b[:total]
+	copyRange(b, parts, 0)
 	if g.NeedsCsum {
 		if err := finishChecksum(b, g); err != nil {
 			return 0, err
 		}
 	}
-	sizes[0] = len(pkt)
+	sizes[0] = total
 	return 1, nil
+}
+
+// copyRange fills dst from the bytes of parts, laid end to end, starting
+// at off.
+func copyRange(dst []byte, parts [][]byte, off int) {
+	for _, p := range parts {
+		if off >= len(p) {
+			off -= len(p)
+			continue
+		}
+		n := copy(dst, p[off:])
+		dst, off = dst[n:], 0
+		if len(dst) == 0 {
+			return
+		}
+	}
 }
 
 // finishChecksum computes the TCP or UDP checksum of packet b in place.

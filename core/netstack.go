@@ -60,6 +60,7 @@ type Netstack struct {
 	devMu   sync.Mutex
 	devices []Device
 	pumps   sync.WaitGroup
+	src     *source // the attached PullDevice's Source, if any
 }
 
 // New makes a stack from cfg (the zero Config works; see its fields for
@@ -350,6 +351,9 @@ func (ns *Netstack) shutdown() {
 		d.Close()
 	}
 	ns.pumps.Wait()
+	if ns.src != nil {
+		ns.src.close()
+	}
 	ns.s.Close()
 	ns.s.Wait()
 }
@@ -399,15 +403,19 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 	if offload {
 		ns.link.off.gso.Store(true)
 	}
-	if pd, ok := dev.(PushDevice); ok {
-		pd.SetReceiver(&receiver{link: ns.link, offload: offload})
+	if pd, ok := dev.(PullDevice); ok {
+		ns.src = &source{link: ns.link, stopping: ns.stopping}
+		pd.SetSource(ns.src)
+	} else {
 		ns.pumps.Add(1)
 		go ns.pumpOut(dev)
-		return nil
 	}
-	ns.pumps.Add(2)
-	go ns.pumpOut(dev)
-	go ns.pumpIn(dev)
+	if pd, ok := dev.(PushDevice); ok {
+		pd.SetReceiver(&receiver{link: ns.link, offload: offload})
+	} else {
+		ns.pumps.Add(1)
+		go ns.pumpIn(dev)
+	}
 	return nil
 }
 

@@ -1,6 +1,7 @@
 package tundev
 
 import (
+	"errors"
 	"sync"
 	"sync/atomic"
 
@@ -25,6 +26,7 @@ type batchQueue struct {
 	scratch  [][]byte   // pop's view of the reader's buffers, under mu
 	head, n  int
 	closed   bool
+	moved    bool // readers went elsewhere (see move)
 
 	oversized atomic.Uint64 // packets pop dropped: too large for the reader's buffer, or malformed
 }
@@ -101,11 +103,14 @@ func (q *batchQueue) popWhenReady(take func() int) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
-		for q.n == 0 && !q.closed {
+		for q.n == 0 && !q.closed && !q.moved {
 			q.notEmpty.Wait()
 		}
 		if q.closed {
 			return 0, ErrClosed
+		}
+		if q.n == 0 {
+			return 0, errMoved
 		}
 		if k := take(); k > 0 {
 			return k, nil
@@ -213,6 +218,18 @@ func (q *batchQueue) drain(f func(pkts [][]byte)) {
 		q.n -= k
 	}
 	q.notFull.Broadcast()
+}
+
+// errMoved is what pop returns once the queue is empty after move.
+var errMoved = errors.New("tundev: queue readers moved")
+
+// move makes readers waiting on an empty queue, and later ones once it is
+// empty, return errMoved: packets come from elsewhere now.
+func (q *batchQueue) move() {
+	q.mu.Lock()
+	q.moved = true
+	q.mu.Unlock()
+	q.notEmpty.Broadcast()
 }
 
 // len returns the number of packets waiting.

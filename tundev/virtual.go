@@ -1,6 +1,7 @@
 package tundev
 
 import (
+	"errors"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -56,14 +57,17 @@ func (c VirtualConfig) withDefaults() VirtualConfig {
 // core.Netstack.AttachDevice) and a tun.Device for wireguard-go (pass it to
 // device.NewDevice).
 //
-// Outbound packets (stack to WireGuard) go from WritePackets to Read
-// through a bounded queue that moves whole batches and makes its writer
-// wait when full, so nothing is dropped between the two sides. Inbound
-// ones (WireGuard to stack) go from Write straight into an attached stack
-// (Virtual is a core.PushDevice: Write copies them into the stack's
-// buffers and returns, with no queue and no goroutine hand-off in between,
-// as a NIC hands packets to a kernel). Until a stack is attached they wait
-// in a bounded queue for ReadPackets instead.
+// Attached to a stack, a Virtual has no queue and no goroutine of its own
+// in either direction: Read takes the stack's outbound packets straight
+// from it (a core.PullDevice), cutting TCP super-segments into wire-sized
+// segments in the reader's buffers, and Write hands inbound ones straight
+// to it (a core.PushDevice), which validates, coalesces and copies them
+// into its own buffers. Each packet is copied once each way, as a NIC's
+// DMA would. Until a stack is attached, and for a stack that reads and
+// writes it itself (PollDeviceIO), each direction is a bounded queue that
+// moves whole batches and makes its writer wait when full, so nothing is
+// dropped between the two sides; what waits in the inbound queue is handed
+// over on attach.
 //
 // Close may be called by either owner (the stack closes attached devices;
 // wireguard-go closes its tun.Device), from any goroutine, while traffic
@@ -74,6 +78,8 @@ type Virtual struct {
 	out, in *batchQueue // out: stack → tun side; in: tun side → stack
 	events  chan tun.Event
 	recv    atomic.Pointer[core.Receiver] // set by SetReceiver
+	src     atomic.Pointer[core.Source]   // set by SetSource
+	done    chan struct{}                 // closed by Close
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -83,6 +89,7 @@ var (
 	_ core.Device        = (*Virtual)(nil)
 	_ core.OffloadDevice = (*Virtual)(nil)
 	_ core.PushDevice    = (*Virtual)(nil)
+	_ core.PullDevice    = (*Virtual)(nil)
 	_ core.SwapReader    = (*Virtual)(nil)
 	_ tun.Device         = (*Virtual)(nil)
 )
@@ -96,6 +103,7 @@ func NewVirtual(cfg VirtualConfig) *Virtual {
 		out:    newBatchQueue(cfg.QueueLen),
 		in:     newBatchQueue(cfg.QueueLen),
 		events: make(chan tun.Event, 1),
+		done:   make(chan struct{}),
 	}
 	v.events <- tun.EventUp
 	return v
@@ -135,7 +143,30 @@ func (v *Virtual) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
 // the rest waits for the next Read). A packet larger than its buffer is
 // dropped (see Stats).
 func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
-	return v.out.pop(bufs, sizes, offset)
+	if src := v.src.Load(); src != nil {
+		return v.pull(*src, bufs, sizes, offset)
+	}
+	n, err := v.out.pop(bufs, sizes, offset)
+	if errors.Is(err, errMoved) {
+		return v.pull(*v.src.Load(), bufs, sizes, offset)
+	}
+	return n, err
+}
+
+// pull reads the stack's outbound packets straight from src.
+func (v *Virtual) pull(src core.Source, bufs [][]byte, sizes []int, offset int) (int, error) {
+	n, err := src.ReadPackets(v.done, bufs, sizes, offset)
+	if err != nil {
+		return n, ErrClosed
+	}
+	return n, nil
+}
+
+// SetSource implements core.PullDevice: from now on Read takes the stack's
+// packets straight from s, and a Read waiting on the queue moves over.
+func (v *Virtual) SetSource(s core.Source) {
+	v.src.Store(&s)
+	v.out.move()
 }
 
 // Write implements tun.Device: it hands bufs[i][offset:] to the attached
@@ -194,6 +225,7 @@ func (v *Virtual) Close() error {
 	err := error(ErrClosed)
 	v.closeOnce.Do(func() {
 		v.closed.Store(true)
+		close(v.done)
 		v.out.close()
 		v.in.close()
 		close(v.events)

@@ -3,6 +3,7 @@ package tundev_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -168,10 +169,17 @@ func joinVirtual(a, b tun.Device) (wait func()) {
 
 // virtualPair is two stacks, each with a Virtual, joined by shuttles.
 func virtualPair(tb testing.TB, mtu int) (a, b core.Channel) {
+	return virtualPairBatch(tb, mtu, 0)
+}
+
+// virtualPairBatch is virtualPair with Virtuals of the given batch size
+// (0: the default).
+func virtualPairBatch(tb testing.TB, mtu, batch int) (a, b core.Channel) {
 	tb.Helper()
 	sa := testnet.Start(tb, core.Config{MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(wgAddrA, 24)}})
 	sb := testnet.Start(tb, core.Config{MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(wgAddrB, 24)}})
-	va, vb := tundev.NewVirtual(tundev.VirtualConfig{MTU: mtu}), tundev.NewVirtual(tundev.VirtualConfig{MTU: mtu})
+	cfg := tundev.VirtualConfig{MTU: mtu, BatchSize: batch}
+	va, vb := tundev.NewVirtual(cfg), tundev.NewVirtual(cfg)
 	if err := errors.Join(sa.AttachDevice(va), sb.AttachDevice(vb)); err != nil {
 		tb.Fatal(err)
 	}
@@ -181,8 +189,17 @@ func virtualPair(tb testing.TB, mtu int) (a, b core.Channel) {
 }
 
 func TestVirtualPairTCP(t *testing.T) {
+	for _, batch := range []int{0, 3} {
+		t.Run(fmt.Sprintf("batch=%d", batch), func(t *testing.T) { testVirtualPairTCP(t, batch) })
+	}
+}
+
+// testVirtualPairTCP moves 8 MiB each way between two stacks on Virtuals
+// of the given batch size (3: each 64 KiB super-segment is read out over
+// many Reads).
+func testVirtualPairTCP(t *testing.T, batch int) {
 	leakCheck(t)
-	a, b := virtualPair(t, 1500)
+	a, b := virtualPairBatch(t, 1500, batch)
 	ln := listenStack(t, a, netip.AddrPortFrom(wgAddrA, 80))
 	acc := make(chan net.Conn, 1)
 	go func() { c, _ := ln.Accept(); acc <- c }()
@@ -289,5 +306,41 @@ func TestVirtualPushesIntoStack(t *testing.T) {
 	ns.Close()
 	if err := write("late"); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("Write after the stack closed = %v, want ErrClosed", err)
+	}
+}
+
+// TestVirtualReadMovesToStack starts a Read before a stack is attached: it
+// waits on the Virtual's queue, then moves to the stack once attached and
+// returns the stack's first outbound packet.
+func TestVirtualReadMovesToStack(t *testing.T) {
+	leakCheck(t)
+	ns := testnet.Start(t, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(wgAddrA, 24)}})
+	v := tundev.NewVirtual(tundev.VirtualConfig{})
+	const offset = 16
+	b, sizes := bufs(4, offset+2048)
+	type result struct {
+		n   int
+		err error
+	}
+	res := make(chan result, 1)
+	go func() { n, err := v.Read(b, sizes, offset); res <- result{n, err} }()
+	time.Sleep(10 * time.Millisecond) // let it wait on the queue
+	if err := ns.AttachDevice(v); err != nil {
+		t.Fatal(err)
+	}
+	pc := listenUDP(t, ns.CommandChannel(), netip.AddrPortFrom(wgAddrA, 7000))
+	if _, err := pc.WriteTo([]byte("out"), net.UDPAddrFromAddrPort(netip.AddrPortFrom(wgAddrB, 7001))); err != nil {
+		t.Fatal(err)
+	}
+	r := <-res
+	if r.err != nil || r.n != 1 {
+		t.Fatalf("Read = %d, %v; want 1 packet", r.n, r.err)
+	}
+	if got := header.UDP(header.IPv4(b[0][offset : offset+sizes[0]]).Payload()).Payload(); string(got) != "out" {
+		t.Fatalf("read a datagram carrying %q", got)
+	}
+	ns.Close()
+	if _, err := v.Read(b, sizes, offset); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("Read after the stack closed = %v, want ErrClosed", err)
 	}
 }

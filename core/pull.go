@@ -1,0 +1,182 @@
+package core
+
+import (
+	"fmt"
+	"sync"
+
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// A PullDevice is a Device whose reader takes the stack's outbound packets
+// itself, on its own goroutine, instead of the stack writing them:
+// AttachDevice gives it a Source (calling SetSource once) and runs no
+// outbound pump for it, so a packet crosses one goroutine hand-off fewer
+// and is copied once, from gVisor's buffers straight into the reader's.
+// WritePackets is then not called by the stack. tundev.Virtual is one:
+// wireguard-go's reads come straight from the stack.
+type PullDevice interface {
+	Device
+	// SetSource hands the device the Source its reader takes outbound
+	// packets from from then on.
+	SetSource(s Source)
+}
+
+// A Source gives out a stack's outbound packets; see PullDevice.
+type Source interface {
+	// ReadPackets waits for outbound packets and writes up to len(bufs)
+	// wire-sized ones, packet i into bufs[i][offset:] with its length in
+	// sizes[i] (the layout of wireguard-go's tun.Device.Read), and returns
+	// how many. TCP super-segments are cut into segments with their own
+	// headers and checksums (one with more segments than bufs has room for
+	// is continued by the next call), and checksums left to the device are
+	// completed. A packet too large for its buffer is dropped and counted.
+	// It returns an error matching net.ErrClosed once done is closed (nil
+	// waits for the stack alone) or the stack is closed. Calls are
+	// serialised.
+	ReadPackets(done <-chan struct{}, bufs [][]byte, sizes []int, offset int) (int, error)
+}
+
+// source is a stack's Source.
+type source struct {
+	link     *linkEP
+	stopping <-chan struct{}
+
+	mu      sync.Mutex
+	pending []*stack.PacketBuffer // dequeued, not yet started
+	next    int                   // pending[next] is the next to start
+	cur     *stack.PacketBuffer   // the packet being written out
+	parts   [][]byte              // cur's bytes
+	total   int                   // cur's size
+	gso     GSO                   // cur's metadata
+	hdr     [maxHeaders]byte      // cur's headers, contiguous
+	seg     int                   // cur's next segment
+	segs    int                   // cur's segments
+}
+
+// maxHeaders bounds the IP and TCP headers of a super-segment.
+const maxHeaders = 128
+
+// ReadPackets implements Source.
+func (s *source) ReadPackets(done <-chan struct{}, bufs [][]byte, sizes []int, offset int) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for {
+		if n := s.fill(bufs, sizes, offset); n > 0 {
+			return n, nil
+		}
+		select {
+		case <-s.link.ready:
+		case <-done:
+			return 0, fmt.Errorf("netcore: read outbound: %w", ErrClosed)
+		case <-s.stopping:
+			s.release()
+			return 0, fmt.Errorf("netcore: read outbound: %w", ErrClosed)
+		}
+	}
+}
+
+// fill writes out what is queued, as far as bufs go.
+func (s *source) fill(bufs [][]byte, sizes []int, offset int) int {
+	k := 0
+	for k < len(bufs) {
+		if s.cur == nil && !s.start(len(bufs)-k) {
+			break
+		}
+		n := s.write(bufs[k:], sizes[k:], offset)
+		k += n
+		if s.cur != nil {
+			break // bufs are full
+		}
+	}
+	return k
+}
+
+// start makes the next queued packet cur, dequeuing up to want more if
+// none is pending. It reports false if there is none.
+func (s *source) start(want int) bool {
+	if s.next == len(s.pending) {
+		s.pending = s.pending[:cap(s.pending)]
+		if len(s.pending) == 0 {
+			s.pending = make([]*stack.PacketBuffer, 64)
+		}
+		n := s.link.dequeue(s.pending[:min(want, len(s.pending))])
+		s.pending, s.next = s.pending[:n], 0
+		if n == 0 {
+			return false
+		}
+	}
+	pkt := s.pending[s.next]
+	s.pending[s.next] = nil
+	s.next++
+	s.cur, s.parts, s.total, s.gso = pkt, pkt.AsSlices(), pkt.Size(), gsoOf(pkt)
+	s.seg, s.segs = 0, 1
+	if s.gso.Kind != GSONone {
+		h := min(len(s.hdr), s.total)
+		copyRange(s.hdr[:h], s.parts, 0)
+		if s.gso.check(s.hdr[:h], s.total) != nil {
+			s.drop()
+			return s.start(want)
+		}
+		s.segs = s.gso.Segments(s.total)
+	}
+	return true
+}
+
+// write writes cur's next wire packets into bufs and returns how many;
+// cur is nil afterwards if it is done (written or dropped).
+func (s *source) write(bufs [][]byte, sizes []int, offset int) int {
+	if s.gso.Kind == GSONone {
+		if _, err := finishPacket(s.parts, s.total, s.gso, bufs[0][offset:], sizes); err != nil {
+			s.drop()
+			return 0
+		}
+		s.finish()
+		return 1
+	}
+	k := 0
+	for ; k < len(bufs) && s.seg < s.segs; k++ {
+		b := bufs[k][offset:]
+		if len(b) < s.gso.segmentSize(s.seg, s.total) {
+			s.drop()
+			return k
+		}
+		sizes[k] = s.gso.segment(b, s.hdr[:], s.parts, s.total, s.seg, s.segs)
+		s.seg++
+	}
+	if s.seg == s.segs {
+		s.finish()
+	}
+	return k
+}
+
+// finish lets go of cur, written out.
+func (s *source) finish() {
+	s.cur.DecRef()
+	s.cur, s.parts = nil, nil
+}
+
+// drop lets go of cur, dropped.
+func (s *source) drop() {
+	s.link.drops.Add(1)
+	s.finish()
+}
+
+// close lets go of every packet the source holds, once a reader in
+// ReadPackets has left (the stack is stopping, so it does).
+func (s *source) close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.release()
+}
+
+// release lets go of every packet the source still holds.
+func (s *source) release() {
+	if s.cur != nil {
+		s.finish()
+	}
+	for i := s.next; i < len(s.pending); i++ {
+		s.pending[i].DecRef()
+		s.pending[i] = nil
+	}
+	s.pending, s.next = s.pending[:0], 0
+}

@@ -382,7 +382,9 @@ func (ns *Netstack) drainClosed() {
 // AttachDevice connects dev to the stack's NIC and starts two goroutines,
 // owned by the stack, that pump packets between them in batches: one
 // writes the stack's outbound packets to dev, one delivers what dev reads
-// (none for a PushDevice, which delivers them itself through a Receiver).
+// (the first is left out for a PullDevice, whose reader takes them through
+// a Source, and the second for a PushDevice, which delivers them itself
+// through a Receiver).
 // The stack takes ownership of dev and closes it on Close.
 func (ns *Netstack) AttachDevice(dev Device) error {
 	ns.devMu.Lock()

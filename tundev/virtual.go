@@ -20,10 +20,11 @@ type VirtualConfig struct {
 	// BatchSize is the most packets one call moves on either side.
 	// Default 128 (wireguard-go's conn.IdealBatchSize).
 	BatchSize int
-	// QueueLen bounds the packets waiting in each direction (inbound, only
-	// until a stack is attached); a full queue makes the writing side wait. Default: 1024 packets, fewer for MTUs
-	// above 16 KiB so that one direction holds at most about 16 MiB, and
-	// never fewer than two batches.
+	// QueueLen bounds the packets waiting in each direction while no stack
+	// is attached (an attached stack uses no queue); a full queue makes the
+	// writing side wait. Default: 1024 packets, fewer for MTUs above 16 KiB
+	// so that one direction holds at most about 16 MiB, and never fewer
+	// than two batches.
 	QueueLen int
 }
 
@@ -141,7 +142,8 @@ func (v *Virtual) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
 // super-segments from the stack are cut into wire-sized segments here (one
 // that does not fit in the remaining bufs is split as far as they go, and
 // the rest waits for the next Read). A packet larger than its buffer is
-// dropped (see Stats).
+// dropped and counted (in Stats; once a stack is attached, in the stack's
+// drops).
 func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if src := v.src.Load(); src != nil {
 		return v.pull(*src, bufs, sizes, offset)

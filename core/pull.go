@@ -31,7 +31,8 @@ type Source interface {
 	// is continued by the next call), and checksums left to the device are
 	// completed. A packet too large for its buffer is dropped and counted.
 	// It returns an error matching net.ErrClosed once done is closed (nil
-	// waits for the stack alone) or the stack is closed. Calls are
+	// waits for the stack alone) or the stack is closed, and ErrInvalid
+	// without buffers (or with fewer sizes than buffers). Calls are
 	// serialised.
 	ReadPackets(done <-chan struct{}, bufs [][]byte, sizes []int, offset int) (int, error)
 }
@@ -58,6 +59,9 @@ const maxHeaders = 128
 
 // ReadPackets implements Source.
 func (s *source) ReadPackets(done <-chan struct{}, bufs [][]byte, sizes []int, offset int) (int, error) {
+	if len(bufs) == 0 || len(sizes) < len(bufs) {
+		return 0, fmt.Errorf("netcore: read outbound: no buffers: %w", ErrInvalid)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {

@@ -82,6 +82,9 @@ func TestPullDevice(t *testing.T) {
 		t.Fatalf("%d packets dropped, want 1 (too large for its buffer)", got)
 	}
 
+	if _, err := src.ReadPackets(nil, nil, nil, 0); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("ReadPackets without buffers = %v, want ErrInvalid", err)
+	}
 	done := make(chan struct{})
 	time.AfterFunc(10*time.Millisecond, func() { close(done) })
 	if _, err := src.ReadPackets(done, bufs, sizes, offset); !errors.Is(err, net.ErrClosed) {

@@ -51,7 +51,7 @@ func (r *receiver) Receive(bufs [][]byte, offset int) error {
 	}
 	if !r.offload {
 		for _, b := range bufs {
-			l.deliver(b[offset:])
+			l.deliver(packetAt(b, offset))
 		}
 		return nil
 	}
@@ -59,9 +59,18 @@ func (r *receiver) Receive(bufs [][]byte, offset int) error {
 	defer r.mu.Unlock()
 	r.pkts = r.pkts[:0]
 	for _, b := range bufs {
-		r.pkts = append(r.pkts, b[offset:])
+		r.pkts = append(r.pkts, packetAt(b, offset))
 	}
 	l.deliverGRO(&r.c, r.pkts)
 	clear(r.pkts)
 	return nil
+}
+
+// packetAt is b[offset:], or nothing (which is dropped and counted as
+// malformed) if b is shorter than offset.
+func packetAt(b []byte, offset int) []byte {
+	if offset < 0 || offset > len(b) {
+		return nil
+	}
+	return b[offset:]
 }

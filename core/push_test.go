@@ -85,6 +85,7 @@ func TestPushDevice(t *testing.T) {
 						bufs := [][]byte{
 							append(make([]byte, offset), udpPacket(fmt.Sprintf("%d-%d", w, i))...),
 							append(make([]byte, offset), 0x45), // malformed
+							make([]byte, offset/2),             // shorter than the offset
 						}
 						if err := r.Receive(bufs, offset); err != nil {
 							t.Errorf("Receive: %v", err)
@@ -103,8 +104,8 @@ func TestPushDevice(t *testing.T) {
 				}
 				seen[string(buf[:resp.(UDPRecvd).N])] = true
 			}
-			if got := ns.link.invalidIn.Load() + ns.s.Stats().IP.MalformedPacketsReceived.Value(); got != writers*each {
-				t.Errorf("%d malformed packets counted, want %d", got, writers*each)
+			if got := ns.link.invalidIn.Load() + ns.s.Stats().IP.MalformedPacketsReceived.Value(); got != 2*writers*each {
+				t.Errorf("%d malformed packets counted, want %d", got, 2*writers*each)
 			}
 
 			cancel()

@@ -130,7 +130,7 @@ func (s *source) start(want int) bool {
 // cur is nil afterwards if it is done (written or dropped).
 func (s *source) write(bufs [][]byte, sizes []int, offset int) int {
 	if s.gso.Kind == GSONone {
-		if _, err := finishPacket(s.parts, s.total, s.gso, bufs[0][offset:], sizes); err != nil {
+		if _, err := finishPacket(s.parts, s.total, s.gso, packetAt(bufs[0], offset), sizes); err != nil {
 			s.drop()
 			return 0
 		}
@@ -139,7 +139,7 @@ func (s *source) write(bufs [][]byte, sizes []int, offset int) int {
 	}
 	k := 0
 	for ; k < len(bufs) && s.seg < s.segs; k++ {
-		b := bufs[k][offset:]
+		b := packetAt(bufs[k], offset)
 		if len(b) < s.gso.segmentSize(s.seg, s.total) {
 			s.drop()
 			return k

@@ -65,6 +65,28 @@ type segInfo struct {
 	end    int // end of the segment in its buffer
 }
 
+// addBatch adds a batch of packets and delivers everything, open runs
+// included; it returns how many packets it took, and how many it dropped
+// for an unknown IP version.
+func (c *coalescer) addBatch(pkts [][]byte) (taken, invalid int) {
+	rest := 0
+	for _, b := range pkts {
+		rest += len(b)
+	}
+	for _, b := range pkts {
+		rest -= len(b)
+		proto, ok := networkProto(b)
+		if !ok {
+			invalid++
+			continue
+		}
+		taken++
+		c.add(b, proto, rest)
+	}
+	c.flush()
+	return taken, invalid
+}
+
 // add takes the next packet of the batch; rest is the number of bytes of
 // the packets after it (a bound on what may still join a run).
 func (c *coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {

@@ -39,16 +39,7 @@ func coalesce(batch [][]byte) []delivered {
 	var trusted atomic.Bool
 	rec := &recorder{trusted: &trusted}
 	c := coalescer{d: rec, trusted: &trusted}
-	rest := 0
-	for _, b := range batch {
-		rest += len(b)
-	}
-	for _, b := range batch {
-		rest -= len(b)
-		proto, _ := networkProto(b)
-		c.add(b, proto, rest)
-	}
-	c.flush()
+	c.addBatch(batch)
 	return rec.pkts
 }
 

@@ -82,6 +82,21 @@ func tcpSyn() []byte {
 	return inboundPacket(header.TCPProtocolNumber, l4, header.TCPChecksumOffset, nil)
 }
 
+// runWithUDP runs ns and binds a UDP socket on 192.0.2.1:1000. Cancel the
+// context (or close ns) to stop it.
+func runWithUDP(t *testing.T, ns *Netstack) (context.Context, context.CancelFunc, Channel, Handle) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	go ns.Run(ctx)
+	ch := ns.CommandChannel()
+	resp, err := ch.Request(ctx, NoHandle, UDPBind{Local: netip.MustParseAddrPort("192.0.2.1:1000")})
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	return ctx, cancel, ch, resp.(UDPBound).Handle
+}
+
 // eventually waits (without a timing assertion: up to a generous bound)
 // for cond.
 func eventually(t *testing.T, what string, cond func() bool) {
@@ -111,15 +126,8 @@ func TestOffloadDeviceDropsCorruptedPackets(t *testing.T) {
 	if ns.link.SupportedGSO() != stack.HostGSOSupported {
 		t.Fatal("an OffloadDevice should make the link advertise host GSO")
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel, ch, h := runWithUDP(t, ns)
 	defer cancel()
-	go ns.Run(ctx)
-	ch := ns.CommandChannel()
-	resp, err := ch.Request(ctx, NoHandle, UDPBind{Local: netip.MustParseAddrPort("192.0.2.1:1000")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := resp.(UDPBound).Handle
 	if _, err := ch.Request(ctx, NoHandle, TCPListen{Local: netip.MustParseAddrPort("192.0.2.1:80")}); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +140,7 @@ func TestOffloadDeviceDropsCorruptedPackets(t *testing.T) {
 	dev.in <- []byte{0x60, 0, 0, 0, 0} // the same for IPv6
 	dev.in <- udpPacket("good")
 	buf := make([]byte, 64)
-	resp, err = ch.Request(ctx, h, UDPRecv{Buf: buf})
+	resp, err := ch.Request(ctx, h, UDPRecv{Buf: buf})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -101,21 +101,9 @@ func (l *linkEP) deliverGRO(c *coalescer, pkts [][]byte) {
 	c.d, c.trusted = d, &l.off.trusted
 	l.off.rxMu.Lock()
 	defer l.off.rxMu.Unlock()
-	rest := 0
-	for _, b := range pkts {
-		rest += len(b)
-	}
-	for _, b := range pkts {
-		rest -= len(b)
-		proto, ok := networkProto(b)
-		if !ok {
-			l.invalidIn.Add(1)
-			continue
-		}
-		l.packetsIn.Add(1)
-		c.add(b, proto, rest)
-	}
-	c.flush()
+	taken, invalid := c.addBatch(pkts)
+	l.packetsIn.Add(uint64(taken))
+	l.invalidIn.Add(uint64(invalid))
 	l.off.trusted.Store(false)
 }
 

@@ -2,7 +2,6 @@ package core
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -48,15 +47,8 @@ func TestPullDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	src := <-dev.source
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel, ch, h := runWithUDP(t, ns)
 	defer cancel()
-	go ns.Run(ctx)
-	ch := ns.CommandChannel()
-	resp, err := ch.Request(ctx, NoHandle, UDPBind{Local: netip.MustParseAddrPort("192.0.2.1:1000")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	h := resp.(UDPBound).Handle
 	to := netip.MustParseAddrPort("192.0.2.9:2000")
 	for _, payload := range [][]byte{bytes.Repeat([]byte{'x'}, 1000), []byte("small")} {
 		if _, err := ch.Request(ctx, h, UDPSend{To: to, Buf: payload}); err != nil {

@@ -1,7 +1,6 @@
 package core
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -65,15 +64,8 @@ func TestPushDevice(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := <-base.receiver
-			ctx, cancel := context.WithCancel(context.Background())
+			ctx, cancel, ch, h := runWithUDP(t, ns)
 			defer cancel()
-			go ns.Run(ctx)
-			ch := ns.CommandChannel()
-			resp, err := ch.Request(ctx, NoHandle, UDPBind{Local: netip.MustParseAddrPort("192.0.2.1:1000")})
-			if err != nil {
-				t.Fatal(err)
-			}
-			h := resp.(UDPBound).Handle
 
 			const writers, each, offset = 4, 50, 16
 			var wg sync.WaitGroup

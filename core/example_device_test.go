@@ -34,7 +34,7 @@ func (c *cable) Close() error                { c.once.Do(func() { close(c.done) 
 // ReadPackets and WritePackets complete core.Device; an attached stack
 // calls neither.
 func (c *cable) ReadPackets([][]byte, []int) (int, error) { <-c.done; return 0, net.ErrClosed }
-func (c *cable) WritePackets(p [][]byte) (int, error)    { return len(p), nil }
+func (c *cable) WritePackets(p [][]byte) (int, error)     { return len(p), nil }
 
 // carry moves batches from one stack's Source to the other's Receiver
 // until either stack or the cable end closes.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/tundev/tundevtest"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 )
 
@@ -85,7 +86,7 @@ func BenchmarkWireGuardNetstackPair(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			wait := joinVirtual(ta, tb)
+			wait := tundevtest.Join(ta, tb)
 			ln, err := na.ListenTCPAddrPort(netip.AddrPortFrom(wgAddrA, 80))
 			if err != nil {
 				b.Fatal(err)

@@ -14,6 +14,7 @@ import (
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/tundev"
+	"github.com/netcore-go/netcore/tundev/tundevtest"
 	"golang.zx2c4.com/wireguard/tun"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
@@ -134,39 +135,6 @@ func loop(f func() error) {
 	}
 }
 
-// shuttle moves batches from one tun.Device to another until either is
-// closed: what a WireGuard tunnel does, minus the crypto.
-func shuttle(from, to tun.Device, wg *sync.WaitGroup) {
-	defer wg.Done()
-	const offset = 16
-	b, sizes := bufs(from.BatchSize(), offset+65535)
-	out := make([][]byte, len(b))
-	for {
-		n, err := from.Read(b, sizes, offset)
-		for i := range n {
-			out[i] = b[i][:offset+sizes[i]]
-		}
-		if n > 0 {
-			if _, werr := to.Write(out[:n], offset); werr != nil {
-				return
-			}
-		}
-		if err != nil {
-			return
-		}
-	}
-}
-
-// joinVirtual joins two tun.Devices with shuttles both ways; it returns a
-// func that waits for the shuttles (they end when a device is closed).
-func joinVirtual(a, b tun.Device) (wait func()) {
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go shuttle(a, b, &wg)
-	go shuttle(b, a, &wg)
-	return wg.Wait
-}
-
 // virtualPair is two stacks, each with a Virtual, joined by shuttles.
 func virtualPair(tb testing.TB, mtu int) (a, b core.Channel) {
 	return virtualPairBatch(tb, mtu, 0)
@@ -183,7 +151,7 @@ func virtualPairBatch(tb testing.TB, mtu, batch int) (a, b core.Channel) {
 	if err := errors.Join(sa.AttachDevice(va), sb.AttachDevice(vb)); err != nil {
 		tb.Fatal(err)
 	}
-	wait := joinVirtual(va, vb)
+	wait := tundevtest.Join(va, vb)
 	tb.Cleanup(func() { va.Close(); vb.Close(); wait() })
 	return sa.CommandChannel(), sb.CommandChannel()
 }

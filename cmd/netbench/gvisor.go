@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/internal/gvisorpair"
+	"github.com/netcore-go/netcore/tundev/tundevtest"
 	"golang.zx2c4.com/wireguard/tun/netstack"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/adapters/gonet"
@@ -69,7 +70,7 @@ func startWGNetstack() (*env, error) {
 		ta.Close()
 		return nil, err
 	}
-	wait := joinShuttle(ta, tb)
+	wait := tundevtest.Join(ta, tb)
 	stop := func() {
 		time.Sleep(50 * time.Millisecond) // its Close races its own writer: let it go quiet
 		ta.Close()

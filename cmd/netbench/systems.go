@@ -13,6 +13,7 @@ import (
 	"github.com/netcore-go/netcore/internal/gvisorpair"
 	"github.com/netcore-go/netcore/listener"
 	"github.com/netcore-go/netcore/tundev"
+	"github.com/netcore-go/netcore/tundev/tundevtest"
 )
 
 // env is one fresh instance of a system under test: a client side and a
@@ -160,7 +161,7 @@ func startNetcoreVirtual() (*env, error) {
 		stop()
 		return nil, err
 	}
-	wait := joinShuttle(va, vb)
+	wait := tundevtest.Join(va, vb)
 	return netcoreEnv(a, b, func() { va.Close(); vb.Close(); wait(); stop() }), nil
 }
 

@@ -1,7 +1,8 @@
 // Package tundevtest has channel-backed devices for tests: Device, a
 // core.Device double to attach to a Netstack, and TUN, a tun.Device double
 // to hand to wireguard-go. The test side reads and writes whole packets on
-// plain channels; the device side moves them in batches.
+// plain channels; the device side moves them in batches. Join joins two
+// tun.Devices as a tunnel would.
 package tundevtest
 
 import (
@@ -174,4 +175,44 @@ func batch(n int) int {
 		return n
 	}
 	return DefaultBatchSize
+}
+
+// shuttleOffset is the headroom Join leaves in front of each packet, as
+// wireguard-go does for its own header.
+const shuttleOffset = 16
+
+// Join moves packets between two tun.Devices (two tundev.Virtuals, say),
+// in batches, each way: a WireGuard tunnel minus the crypto. It returns a
+// func that waits for both directions to end, which they do when either
+// device is closed.
+func Join(a, b tun.Device) (wait func()) {
+	var wg sync.WaitGroup
+	wg.Go(func() { shuttle(a, b) })
+	wg.Go(func() { shuttle(b, a) })
+	return wg.Wait
+}
+
+// shuttle moves batches from one tun.Device's Read to another's Write until
+// either fails.
+func shuttle(from, to tun.Device) {
+	bufs := make([][]byte, max(1, from.BatchSize()))
+	for i := range bufs {
+		bufs[i] = make([]byte, shuttleOffset+65535)
+	}
+	sizes := make([]int, len(bufs))
+	out := make([][]byte, len(bufs))
+	for {
+		n, err := from.Read(bufs, sizes, shuttleOffset)
+		for i := range n {
+			out[i] = bufs[i][:shuttleOffset+sizes[i]]
+		}
+		if n > 0 {
+			if _, werr := to.Write(out[:n], shuttleOffset); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }

@@ -110,6 +110,28 @@ func TestTUNIsTunDevice(t *testing.T) {
 	}
 }
 
+// TestJoin joins two TUN doubles: what one's reader gets, the other's
+// writer sends, both ways, in order; closing one ends the join.
+func TestJoin(t *testing.T) {
+	a, b := tundevtest.NewTUN(8), tundevtest.NewTUN(8)
+	wait := tundevtest.Join(a, b)
+	for _, p := range []string{"one", "two"} {
+		a.Inbound <- []byte(p)
+	}
+	b.Inbound <- []byte("back")
+	for _, want := range []string{"one", "two"} {
+		if got := <-b.Outbound; string(got) != want {
+			t.Fatalf("b sent %q, want %q", got, want)
+		}
+	}
+	if got := <-a.Outbound; string(got) != "back" {
+		t.Fatalf("a sent %q, want back", got)
+	}
+	a.Close()
+	b.Close()
+	wait()
+}
+
 // echoRequest builds an IPv4 ICMP echo request from src to dst.
 func echoRequest(t *testing.T, src, dst netip.Addr) []byte {
 	body, err := (&icmp.Message{Type: ipv4.ICMPTypeEcho, Body: &icmp.Echo{ID: 1, Seq: 1, Data: []byte("hi")}}).Marshal(nil)

@@ -198,21 +198,34 @@ func (l *linkEP) flushToPeer(peer *linkEP) error {
 }
 
 func (l *linkEP) flushToPeerLocked(peer *linkEP) error {
-	for {
-		n := l.dequeue(l.batch[:])
-		if n == 0 {
-			return nil
-		}
+	return l.drainTo(l.batch[:], func(batch []*stack.PacketBuffer) error {
 		ok := true
-		for i, p := range l.batch[:n] {
+		for _, p := range batch {
 			if ok = ok && peer.deliverPacket(p); !ok {
 				l.drops.Add(1)
 			}
 			p.DecRef()
-			l.batch[i] = nil
 		}
 		if !ok {
 			return ErrClosed
+		}
+		return nil
+	})
+}
+
+// drainTo hands every queued packet to send, in order and in batches of
+// up to len(batch); send owns their references. It stops at send's first
+// error and returns it.
+func (l *linkEP) drainTo(batch []*stack.PacketBuffer, send func([]*stack.PacketBuffer) error) error {
+	for {
+		n := l.dequeue(batch)
+		if n == 0 {
+			return nil
+		}
+		err := send(batch[:n])
+		clear(batch[:n])
+		if err != nil {
+			return err
 		}
 	}
 }

@@ -436,44 +436,45 @@ func (ns *Netstack) pumpOut(dev Device) {
 		bufs, _ = makeBufs(len(batch), ns.cfg.MTU)
 	}
 	pkts := make([][]byte, len(batch))
-	for {
-		select {
-		case <-ns.link.ready:
-		case <-ns.stopping:
-			return
+	send := func(batch []*stack.PacketBuffer) error {
+		for i, p := range batch {
+			if isOwned {
+				pkts[i] = packetBytes(p)
+			} else {
+				bufs[i] = packetInto(p, bufs[i])
+				pkts[i] = bufs[i]
+			}
+			p.DecRef()
 		}
+		defer clear(pkts)
+		if isOwned {
+			_, err := owned.writeOwned(pkts[:len(batch)])
+			return err
+		}
+		_, err := dev.WritePackets(pkts[:len(batch)])
+		return err
+	}
+	for ns.waitOut() {
 		if peer := ns.link.peer.Load(); peer != nil {
 			if ns.link.flushToPeer(peer) != nil {
 				return
 			}
 			continue
 		}
-		for {
-			n := ns.link.dequeue(batch)
-			if n == 0 {
-				break
-			}
-			for i, p := range batch[:n] {
-				if isOwned {
-					pkts[i] = packetBytes(p)
-				} else {
-					bufs[i] = packetInto(p, bufs[i])
-					pkts[i] = bufs[i]
-				}
-				p.DecRef()
-				batch[i] = nil
-			}
-			var err error
-			if isOwned {
-				_, err = owned.writeOwned(pkts[:n])
-			} else {
-				_, err = dev.WritePackets(pkts[:n])
-			}
-			clear(pkts)
-			if err != nil {
-				return
-			}
+		if ns.link.drainTo(batch, send) != nil {
+			return
 		}
+	}
+}
+
+// waitOut waits until outbound packets may be queued; it reports false
+// once the stack stops.
+func (ns *Netstack) waitOut() bool {
+	select {
+	case <-ns.link.ready:
+		return true
+	case <-ns.stopping:
+		return false
 	}
 }
 

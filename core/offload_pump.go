@@ -40,31 +40,22 @@ func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 	batch := make([]*stack.PacketBuffer, max(1, dev.BatchSize()))
 	pkts := make([][]byte, len(batch))
 	gsos := make([]GSO, len(batch))
-	for {
-		select {
-		case <-ns.link.ready:
-		case <-ns.stopping:
-			return
+	send := func(batch []*stack.PacketBuffer) error {
+		for i, p := range batch {
+			pkts[i] = packetBytes(p)
+			gsos[i] = gsoOf(p)
+			p.DecRef()
 		}
-		for {
-			n := ns.link.dequeue(batch)
-			if n == 0 {
-				break
-			}
-			for i, p := range batch[:n] {
-				pkts[i] = packetBytes(p)
-				gsos[i] = gsoOf(p)
-				p.DecRef()
-				batch[i] = nil
-			}
-			_, err := dev.WritePacketsGSO(pkts[:n], gsos[:n])
-			for i := range pkts[:n] {
-				recyclePacket(pkts[i])
-				pkts[i] = nil
-			}
-			if err != nil {
-				return
-			}
+		_, err := dev.WritePacketsGSO(pkts[:len(batch)], gsos[:len(batch)])
+		for i := range pkts[:len(batch)] {
+			recyclePacket(pkts[i])
+			pkts[i] = nil
+		}
+		return err
+	}
+	for ns.waitOut() {
+		if ns.link.drainTo(batch, send) != nil {
+			return
 		}
 	}
 }

@@ -22,16 +22,25 @@ var timeoutTests = []struct {
 	{"near", 50 * time.Millisecond},
 }
 
-// TestReadTimeout checks that Read fails with a timeout, n == 0, once its
-// deadline is past, and again on a second call.
-func TestReadTimeout(t *testing.T) {
+// namedConn is a conn for a table of subtests.
+type namedConn struct {
+	name string
+	conn net.Conn
+}
+
+// idleConns returns a connected TCP conn and a connected UDP conn, on a new
+// pair, whose peers send nothing.
+func idleConns(t *testing.T) []namedConn {
 	p := newPair(t)
 	cli, _ := tcpConns(t, p, testnet.AddrB)
 	ua, _ := udpConns(t, p)
-	for _, c := range []struct {
-		name string
-		conn net.Conn
-	}{{"tcp", cli}, {"udp", ua}} {
+	return []namedConn{{"tcp", cli}, {"udp", ua}}
+}
+
+// TestReadTimeout checks that Read fails with a timeout, n == 0, once its
+// deadline is past, and again on a second call.
+func TestReadTimeout(t *testing.T) {
+	for _, c := range idleConns(t) {
 		for _, tt := range timeoutTests {
 			t.Run(c.name+"/"+tt.name, func(t *testing.T) {
 				deadline := time.Now().Add(tt.timeout)
@@ -119,13 +128,7 @@ func readAsync(c net.Conn, buf []byte) <-chan readResult {
 // TestDeadlineMovedWhileBlocked moves, shortens and clears the deadline of
 // a Read already blocked.
 func TestDeadlineMovedWhileBlocked(t *testing.T) {
-	p := newPair(t)
-	cli, _ := tcpConns(t, p, testnet.AddrB)
-	ua, _ := udpConns(t, p)
-	for _, c := range []struct {
-		name string
-		conn net.Conn
-	}{{"tcp", cli}, {"udp", ua}} {
+	for _, c := range idleConns(t) {
 		t.Run(c.name+"/extend", func(t *testing.T) { testDeadlineExtended(t, c.conn) })
 		t.Run(c.name+"/shorten", func(t *testing.T) { testDeadlineShortened(t, c.conn) })
 		t.Run(c.name+"/clear", func(t *testing.T) { testDeadlineCleared(t, c.conn) })

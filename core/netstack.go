@@ -150,11 +150,25 @@ func (ns *Netstack) setAddrs(prefixes []netip.Prefix) error {
 			Protocol:          netProto(p.Addr()),
 			AddressWithPrefix: tcpip.AddressWithPrefix{Address: tcpAddr(p.Addr()), PrefixLen: p.Bits()},
 		}
-		if err := ns.s.AddProtocolAddress(nicID, pa, stack.AddressProperties{}); err != nil {
+		if err := ns.s.AddProtocolAddress(nicID, pa, addrProperties(p.Addr())); err != nil {
 			return fmt.Errorf("netcore: add address %v: %w", p, fromTCPIP(err))
 		}
 	}
 	return nil
+}
+
+// addrProperties keeps gVisor from ever choosing a loopback address as the
+// source for a destination that is not loopback: a stack with no address
+// of a family then fails a dial to that family with ErrNetUnreach, as the
+// kernel does, instead of sending from 127.0.0.1 or ::1 out of the device.
+// A loopback destination still gets a loopback source (gVisor's local
+// route uses the destination itself), and a socket bound to a loopback
+// address explicitly keeps it.
+func addrProperties(a netip.Addr) stack.AddressProperties {
+	if a.IsLoopback() {
+		return stack.AddressProperties{PEB: stack.NeverPrimaryEndpoint}
+	}
+	return stack.AddressProperties{}
 }
 
 // CommandChannel returns the channel through which any goroutine sends the

@@ -74,14 +74,8 @@ func (ns *Netstack) tcpConnect(r *Request, c TCPConnect) (Response, error, bool)
 }
 
 func (s *socket) connect(local, remote netip.AddrPort) error {
-	if local.Addr().IsValid() && (!local.Addr().IsUnspecified() || local.Port() != 0) {
-		fa, _ := s.toFull(netip.AddrPortFrom(local.Addr(), local.Port()))
-		if local.Addr().IsUnspecified() {
-			fa.Addr = tcpip.Address{}
-		}
-		if terr := s.ep.Bind(fa); terr != nil {
-			return fromTCPIP(terr)
-		}
+	if err := s.bindLocal(local); err != nil {
+		return err
 	}
 	ra, err := s.toFull(remote)
 	if err != nil {
@@ -93,6 +87,24 @@ func (s *socket) connect(local, remote netip.AddrPort) error {
 	default:
 		return fromTCPIP(terr)
 	}
+}
+
+// bindLocal binds a connecting socket to local, if it names an address or
+// a port. An unspecified address of either family keeps only the port, so
+// [::]:5000 connecting to an IPv4 peer binds port 5000 (a dual-stack
+// socket, as the kernel has it).
+func (s *socket) bindLocal(local netip.AddrPort) error {
+	if !local.Addr().IsValid() || (local.Addr().IsUnspecified() && local.Port() == 0) {
+		return nil
+	}
+	fa := tcpip.FullAddress{Port: local.Port()}
+	if !local.Addr().IsUnspecified() {
+		var err error
+		if fa, err = s.toFull(local); err != nil {
+			return err
+		}
+	}
+	return fromTCPIP(s.ep.Bind(fa))
 }
 
 // connectDone finishes a parked connect once the handshake is over.

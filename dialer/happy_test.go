@@ -8,7 +8,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/internal/testnet"
+	"go.uber.org/goleak"
 )
 
 // TestHappyEyeballs dials names whose IPv6 address is silent (nobody owns
@@ -106,4 +108,30 @@ func TestHappyEyeballsBothFail(t *testing.T) {
 	}
 	wantIs(syscall.ECONNREFUSED)(t, op)
 	wantSockets(t, ch, base, 0)
+}
+
+// TestHappyEyeballsIPv4OnlyStack: on a stack with no IPv6 address, the
+// IPv6 racer fails at once with ENETUNREACH (no loopback source is chosen
+// for it), so a dual-stack name dials IPv4 at once, not after
+// FallbackDelay.
+func TestHappyEyeballsIPv4OnlyStack(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	p := testnet.NewPair(t, func(a, b *core.Config) {
+		a.Addrs = []netip.Prefix{netip.PrefixFrom(testnet.AddrA, 24)}
+	})
+	srv := echoServer(t, p.B.CommandChannel(), "tcp4", testnet.AddrB.String()+":0")
+	d := newDialer(p)
+	d.FallbackDelay = time.Hour
+	d.Hosts = map[string][]netip.Addr{"dual.test": {testnet.Addr6B, testnet.AddrB}}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort("dual.test", itoa(srv.Port())))
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	defer c.Close()
+	if got := remote(c).Addr(); got != testnet.AddrB {
+		t.Errorf("connected to %v, want %v", got, testnet.AddrB)
+	}
+	roundTrip(t, c, "v4 at once")
 }

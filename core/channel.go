@@ -69,6 +69,12 @@ type queue struct {
 	closed   atomic.Bool
 	inflight atomic.Int64 // senders between their closed check and their send
 	pool     sync.Pool    // of *Request
+
+	// nonblocking counts the non-blocking requests taken and not yet
+	// answered, queued or parked; RequestNonblocking refuses more than
+	// maxNonblocking.
+	nonblocking    atomic.Int64
+	maxNonblocking int64
 }
 
 // Request sends cmd for handle h and waits for the reply. When the queue is
@@ -103,21 +109,38 @@ func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, 
 }
 
 // RequestNonblocking hands cmd for handle h to the engine without waiting
-// for a reply. It fails with ErrQueueFull if the queue has no room (the
-// command was not taken), or ErrClosed after the stack closed. Buffers in
-// cmd belong to the engine once it returns nil. Errors the engine meets
-// later are counted in Stats, not reported.
+// for a reply. It fails with ErrQueueFull if the queue has no room, or if
+// Config.MaxNonblocking non-blocking requests are already held by the
+// engine (queued, or parked on a socket waiting for buffer space); either
+// way the command was not taken, so a stream never gets a gap. It fails
+// with ErrClosed after the stack closed. Buffers in cmd belong to the
+// engine once it returns nil. Errors the engine meets later are not
+// reported; they are counted in Stats.NonblockingErrors.
 func (c Channel) RequestNonblocking(h Handle, cmd Command) error {
 	if c.q == nil {
 		return ErrNoStack
+	}
+	if !c.q.takeNonblocking() {
+		return ErrQueueFull
 	}
 	r := c.q.getRequest(h, cmd)
 	r.noReply = true
 	if err := c.q.trySend(r); err != nil {
 		c.q.putRequest(r)
+		c.q.nonblocking.Add(-1)
 		return err
 	}
 	return nil
+}
+
+// takeNonblocking reserves room for one more non-blocking request; the
+// engine gives it back when it answers the request (doneNonblocking).
+func (q *queue) takeNonblocking() bool {
+	if q.nonblocking.Add(1) > q.maxNonblocking {
+		q.nonblocking.Add(-1)
+		return false
+	}
+	return true
 }
 
 func contextError(ctx context.Context) error {
@@ -130,8 +153,8 @@ func contextError(ctx context.Context) error {
 	return context.Canceled
 }
 
-func newQueue(n int) *queue {
-	q := &queue{c: make(chan *Request, n), done: make(chan struct{})}
+func newQueue(n, maxNonblocking int) *queue {
+	q := &queue{c: make(chan *Request, n), done: make(chan struct{}), maxNonblocking: int64(maxNonblocking)}
 	q.pool.New = newRequest
 	return q
 }

@@ -234,6 +234,13 @@ type Stats struct {
 	Sockets, TCPStreams, TCPListeners, UDPSockets, RawSockets, PingSockets int
 	// Parked is the number of requests waiting inside the engine.
 	Parked int
+	// NonblockingHeld is the number of non-blocking requests taken and not
+	// yet done (queued or parked), at most Config.MaxNonblocking.
+	// NonblockingErrors counts non-blocking requests that failed in the
+	// engine (a stale handle, a closed socket, a send error, the stack
+	// closing): RequestNonblocking cannot report those to its caller.
+	NonblockingHeld   int
+	NonblockingErrors uint64
 	// Commands is the number of commands processed; EngineWakeups the
 	// number of times Run woke for a command batch or for readiness.
 	Commands, EngineWakeups uint64

@@ -37,6 +37,13 @@ type Config struct {
 	// with ErrQueueFull. Default 256.
 	QueueLen int
 
+	// MaxNonblocking bounds the non-blocking requests the engine holds at
+	// once: queued, or parked on a socket until it has buffer space (a
+	// TCPSend to a peer that does not read). Past it RequestNonblocking
+	// fails with ErrQueueFull and the command is not taken. Default
+	// QueueLen.
+	MaxNonblocking int
+
 	// OutboundQueueLen bounds the packets waiting for the device to take
 	// them. Past it packets are dropped and counted (Stats.OutboundDrops);
 	// TCP retransmits. Default 4096.
@@ -97,6 +104,7 @@ const (
 func (c Config) withDefaults() Config {
 	setDefault(&c.MTU, defaultMTU)
 	setDefault(&c.QueueLen, defaultQueueLen)
+	setDefault(&c.MaxNonblocking, c.QueueLen)
 	setDefault(&c.OutboundQueueLen, defaultOutboundLen)
 	setDefault(&c.TCPSendBuffer, defaultTCPBuffer)
 	setDefault(&c.TCPRecvBuffer, defaultTCPBuffer)

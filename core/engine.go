@@ -24,7 +24,11 @@ func (ns *Netstack) process(r *Request) {
 func (ns *Netstack) answer(r *Request, resp Response, err error) {
 	r.parkedOn, r.progress = nil, 0
 	if r.noReply {
+		if err != nil {
+			ns.nonblockingErrors++
+		}
 		ns.q.putRequest(r)
+		ns.q.nonblocking.Add(-1)
 		return
 	}
 	r.reply <- reply{resp: resp, err: err}
@@ -215,6 +219,7 @@ func (ns *Netstack) closeSocket(s *socket, abort bool) {
 
 func (ns *Netstack) stats() Stats {
 	st := Stats{Parked: ns.parked, Commands: ns.commands, EngineWakeups: ns.wakeups, Uptime: time.Since(ns.start)}
+	st.NonblockingHeld, st.NonblockingErrors = int(ns.q.nonblocking.Load()), ns.nonblockingErrors
 	ns.tab.each(func(s *socket) {
 		st.Sockets++
 		switch s.kind {

@@ -42,6 +42,9 @@ type Netstack struct {
 	commands uint64
 	wakeups  uint64
 	parked   int
+	// nonblockingErrors counts non-blocking requests answered with an
+	// error, which no caller waits to hear.
+	nonblockingErrors uint64
 
 	// Readiness: gVisor's waiter callbacks append here and signal wake.
 	readyMu   sync.Mutex
@@ -75,7 +78,7 @@ func New(cfg Config) (*Netstack, error) {
 		cfg:      cfg,
 		id:       rand.Uint32() | 1,
 		link:     newLinkEP(cfg.MTU, cfg.OutboundQueueLen),
-		q:        newQueue(cfg.QueueLen),
+		q:        newQueue(cfg.QueueLen, cfg.MaxNonblocking),
 		start:    time.Now(),
 		wake:     make(chan struct{}, 1),
 		stopping: make(chan struct{}),

@@ -94,6 +94,11 @@ type PipeDev struct {
 	// and checksum offload). Only for a pipe whose other end is a netcore
 	// stack with Offload set too; JoinPipe sets it. PollDeviceIO ignores it.
 	Offload bool
+
+	// scratch and wscratch are TryReadPackets' and TryWritePackets' slice
+	// headers, kept between calls (a PollDevice is polled by one goroutine
+	// at a time).
+	scratch, wscratch [][]byte
 }
 
 func (d *PipeDev) offload() bool { return d.Offload }
@@ -110,14 +115,23 @@ func (d *PipeDev) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 	return copyOut(pkts[:n], bufs, sizes), err
 }
 
-// TryReadPackets implements PollDevice.
+// TryReadPackets implements PollDevice. The packets it takes from the pipe
+// are copied into bufs and their slices recycled.
 func (d *PipeDev) TryReadPackets(bufs [][]byte, sizes []int) (int, error) {
-	pkts := make([][]byte, len(bufs))
+	if cap(d.scratch) < len(bufs) {
+		d.scratch = make([][]byte, len(bufs))
+	}
+	pkts := d.scratch[:len(bufs)]
 	n, err := d.End.rx.pop(pkts)
 	if errors.Is(err, ErrClosed) && n == 0 {
 		return 0, err
 	}
-	return copyOut(pkts[:n], bufs, sizes), nil
+	copyOut(pkts[:n], bufs, sizes)
+	for i := range pkts[:n] {
+		recyclePacket(pkts[i])
+		pkts[i] = nil
+	}
+	return n, nil
 }
 
 // WritePackets implements Device: it copies the packets into the pipe.
@@ -125,9 +139,24 @@ func (d *PipeDev) WritePackets(pkts [][]byte) (int, error) {
 	return d.End.SendBatch(clonePackets(pkts))
 }
 
-// TryWritePackets implements PollDevice.
+// TryWritePackets implements PollDevice: it copies the packets it can
+// into the pipe, into pooled slices that the reading end recycles.
 func (d *PipeDev) TryWritePackets(pkts [][]byte) (int, error) {
-	return d.End.tx.push(clonePackets(pkts), false)
+	if cap(d.wscratch) < len(pkts) {
+		d.wscratch = make([][]byte, len(pkts))
+	}
+	out := d.wscratch[:len(pkts)]
+	for i, p := range pkts {
+		out[i] = append(pooledPacket(len(p)), p...)
+	}
+	n, err := d.End.tx.push(out, false)
+	for i := range out {
+		if i >= n {
+			recyclePacket(out[i])
+		}
+		out[i] = nil
+	}
+	return n, err
 }
 
 func (d *PipeDev) writeOwned(pkts [][]byte) (int, error) { return d.End.SendBatch(pkts) }
@@ -167,23 +196,29 @@ const (
 	largePacket = 1 << 16
 )
 
+// The pools hold arrays, not slices, so that recycling a slice allocates
+// nothing (a *[]byte would).
 var (
-	smallPackets = sync.Pool{New: func() any { b := make([]byte, smallPacket); return &b }}
-	largePackets = sync.Pool{New: func() any { b := make([]byte, largePacket); return &b }}
+	smallPackets = sync.Pool{New: func() any { return new([smallPacket]byte) }}
+	largePackets = sync.Pool{New: func() any { return new([largePacket]byte) }}
 )
+
+// pooledPacket returns an empty slice with room for size bytes, pooled when
+// size fits a size class.
+func pooledPacket(size int) []byte {
+	switch {
+	case size <= smallPacket:
+		return smallPackets.Get().(*[smallPacket]byte)[:0]
+	case size <= largePacket:
+		return largePackets.Get().(*[largePacket]byte)[:0]
+	}
+	return make([]byte, 0, size)
+}
 
 // packetBytes copies a gVisor packet into one slice, pooled when it fits a
 // size class.
 func packetBytes(pkt *stack.PacketBuffer) []byte {
-	var b []byte
-	switch size := pkt.Size(); {
-	case size <= smallPacket:
-		b = (*smallPackets.Get().(*[]byte))[:0]
-	case size <= largePacket:
-		b = (*largePackets.Get().(*[]byte))[:0]
-	default:
-		b = make([]byte, 0, size)
-	}
+	b := pooledPacket(pkt.Size())
 	for _, s := range pkt.AsSlices() {
 		b = append(b, s...)
 	}
@@ -194,11 +229,9 @@ func packetBytes(pkt *stack.PacketBuffer) []byte {
 func recyclePacket(b []byte) {
 	switch cap(b) {
 	case smallPacket:
-		b = b[:cap(b)]
-		smallPackets.Put(&b)
+		smallPackets.Put((*[smallPacket]byte)(b[:smallPacket]))
 	case largePacket:
-		b = b[:cap(b)]
-		largePackets.Put(&b)
+		largePackets.Put((*[largePacket]byte)(b[:largePacket]))
 	}
 }
 

@@ -120,7 +120,7 @@ func (ns *Netstack) park(s *socket, q *[]*Request, r *Request) {
 func (ns *Netstack) serviceReady() {
 	ns.readyMu.Lock()
 	list := ns.readyList
-	ns.readyList = nil
+	ns.readyList = ns.readySpare[:0] // two lists in turn: no allocation
 	ns.readyMu.Unlock()
 	for _, s := range list {
 		s.queued.Store(false)
@@ -128,6 +128,8 @@ func (ns *Netstack) serviceReady() {
 			ns.service(s)
 		}
 	}
+	clear(list)
+	ns.readySpare = list[:0]
 }
 
 // markReady is gVisor's waiter callback: it runs on any goroutine, maybe

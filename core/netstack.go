@@ -49,7 +49,9 @@ type Netstack struct {
 	// Readiness: gVisor's waiter callbacks append here and signal wake.
 	readyMu   sync.Mutex
 	readyList []*socket
-	wake      chan struct{}
+	// readySpare is the list serviceReady handed back: engine-only.
+	readySpare []*socket
+	wake       chan struct{}
 
 	stopping  chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -64,6 +66,8 @@ type Netstack struct {
 	devices []Device
 	pumps   sync.WaitGroup
 	src     *source // the attached PullDevice's Source, if any
+
+	poll pollState // PollDeviceIO's buffers, kept between calls
 }
 
 // New makes a stack from cfg (the zero Config works; see its fields for
@@ -260,49 +264,6 @@ func (ns *Netstack) WaitForCmd(timeout time.Duration) (*Request, error) {
 func (ns *Netstack) ProcessOneCmd(r *Request) {
 	if r != nil {
 		ns.process(r)
-	}
-}
-
-// PollDeviceIO moves packets between the stack and dev once, without
-// waiting, then wakes parked requests whose sockets became ready (the
-// seed's poll_device_io). It reports whether any packet moved.
-func (ns *Netstack) PollDeviceIO(dev PollDevice) bool {
-	moved := ns.pollOut(dev) + ns.pollIn(dev)
-	ns.serviceReady()
-	return moved > 0
-}
-
-func (ns *Netstack) pollOut(dev PollDevice) int {
-	var batch [64]*stack.PacketBuffer
-	total := 0
-	for {
-		n := ns.link.dequeue(batch[:])
-		if n == 0 {
-			return total
-		}
-		pkts := make([][]byte, n)
-		for i, p := range batch[:n] {
-			pkts[i] = packetBytes(p)
-			p.DecRef()
-		}
-		sent, _ := dev.TryWritePackets(pkts)
-		ns.link.drops.Add(uint64(n - sent))
-		total += n
-	}
-}
-
-func (ns *Netstack) pollIn(dev PollDevice) int {
-	bufs, sizes := makeBufs(64, max(ns.cfg.MTU, 1<<16))
-	total := 0
-	for {
-		n, err := dev.TryReadPackets(bufs, sizes)
-		for i := range n {
-			ns.link.deliver(bufs[i][:sizes[i]])
-		}
-		total += n
-		if n == 0 || err != nil {
-			return total
-		}
 	}
 }
 

@@ -55,11 +55,16 @@ func (s *socket) getOpt(opt SockOpt) (int64, error) {
 	case OptKeepAlive:
 		return boolInt(o.GetKeepAlive()), nil
 	case OptKeepAliveIdle:
+		// Read ka only after GetSockOpt filled it in: in
+		// "return int64(ka), f(&ka)" the spec leaves unspecified whether ka
+		// is read before or after the call.
 		var ka tcpip.KeepaliveIdleOption
-		return int64(ka), fromTCPIP(s.ep.GetSockOpt(&ka))
+		err := fromTCPIP(s.ep.GetSockOpt(&ka))
+		return int64(ka), err
 	case OptKeepAliveInterval:
 		var ka tcpip.KeepaliveIntervalOption
-		return int64(ka), fromTCPIP(s.ep.GetSockOpt(&ka))
+		err := fromTCPIP(s.ep.GetSockOpt(&ka))
+		return int64(ka), err
 	case OptKeepAliveCount:
 		n, terr := s.ep.GetSockOptInt(tcpip.KeepaliveCountOption)
 		return int64(n), fromTCPIP(terr)

@@ -204,6 +204,29 @@ func TestTCPOptions(t *testing.T) {
 	}
 }
 
+// TestTCPOptionDefaultsRead checks that reading an option returns the value
+// gVisor filled in, not the zero it was declared with: the defaults (gVisor's
+// tcp.DefaultKeepaliveIdle, DefaultKeepaliveInterval, DefaultKeepaliveCount)
+// come back before anything was set.
+func TestTCPOptionDefaultsRead(t *testing.T) {
+	leakCheck(t)
+	p := testnet.NewPair(t)
+	a := p.A.CommandChannel()
+	cli, _ := tcpPair(t, p, testnet.AddrB)
+	for _, tc := range []struct {
+		opt  core.SockOpt
+		want int64
+	}{
+		{core.OptKeepAliveIdle, int64(2 * time.Hour)},
+		{core.OptKeepAliveInterval, int64(75 * time.Second)},
+		{core.OptKeepAliveCount, 9},
+	} {
+		if got := do[core.SockOptValue](t, a, cli, core.GetSockOpt{Opt: tc.opt}).Value; got != tc.want {
+			t.Errorf("option %d: got %d, want %d", tc.opt, got, tc.want)
+		}
+	}
+}
+
 // TestConnectDeadlineErrorIsContext checks that Request reports the
 // context's own error.
 func TestConnectDeadlineErrorIsContext(t *testing.T) {

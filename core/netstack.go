@@ -18,6 +18,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/transport/raw"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
+
+	"github.com/netcore-go/netcore/core/internal/pcap"
 )
 
 const nicID tcpip.NICID = 1
@@ -60,7 +62,7 @@ type Netstack struct {
 	closed    bool
 	runDone   chan struct{}
 
-	pcap *pcapWriter // nil without Config.PCAP
+	capture *pcap.Writer // nil without Config.PCAP
 
 	devMu   sync.Mutex
 	devices []Device
@@ -334,6 +336,7 @@ func (ns *Netstack) shutdown() {
 	}
 	ns.s.Close()
 	ns.s.Wait()
+	ns.closePCAP()
 }
 
 // drainClosed answers every queued request with ErrClosed until no sender

@@ -1,55 +1,41 @@
 package core
 
 import (
-	"io"
-	"sync"
-
-	"gvisor.dev/gvisor/pkg/tcpip/link/sniffer"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+
+	"github.com/netcore-go/netcore/core/internal/pcap"
 )
 
-// pcapSnapLen is the most of each packet a capture keeps: all of a 64 KiB
-// super-segment.
-const pcapSnapLen = 1 << 16
-
-// pcapWriter serialises gVisor's sniffer writes (it writes from every
-// goroutine that moves a packet) and stops at the first error instead of
-// letting the sniffer panic.
-type pcapWriter struct {
-	mu  sync.Mutex
-	w   io.Writer
-	err error
-}
-
-func (p *pcapWriter) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.err == nil {
-		_, p.err = p.w.Write(b)
-	}
-	return len(b), nil
-}
-
-func (p *pcapWriter) error() error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.err
-}
-
-// wrapPCAP puts gVisor's sniffer in front of link when a capture is wanted.
+// wrapPCAP puts a capture of this stack's packets, written by netcore's own
+// pcap writer into Config.PCAP, in front of link when one is wanted. It
+// touches nothing process-wide: another stack's capture, or gVisor's
+// sniffer logging, is not affected.
 func (ns *Netstack) wrapPCAP(link stack.LinkEndpoint) (stack.LinkEndpoint, error) {
 	if ns.cfg.PCAP == nil {
 		return link, nil
 	}
-	sniffer.LogPackets.Store(0)
-	ns.pcap = &pcapWriter{w: ns.cfg.PCAP}
-	return sniffer.NewWithWriter(link, ns.pcap, pcapSnapLen)
+	w, err := pcap.NewWriter(ns.cfg.PCAP, pcap.Options{Now: ns.cfg.Clock.Now})
+	if err != nil {
+		return nil, err
+	}
+	ns.capture = w
+	return pcap.NewEndpoint(link, w), nil
 }
 
-// PCAPError returns the error that stopped the packet capture, if any.
+// closePCAP writes out what the capture still buffers. It runs once the
+// stack has stopped moving packets.
+func (ns *Netstack) closePCAP() {
+	if ns.capture != nil {
+		_ = ns.capture.Close() // its error stays readable from PCAPError
+	}
+}
+
+// PCAPError returns the error that stopped the packet capture, if any:
+// writing to Config.PCAP failed, while the stack ran or when Close wrote
+// out the last buffered records. It is nil without a capture.
 func (ns *Netstack) PCAPError() error {
-	if ns.pcap == nil {
+	if ns.capture == nil {
 		return nil
 	}
-	return ns.pcap.error()
+	return ns.capture.Err()
 }

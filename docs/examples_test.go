@@ -235,8 +235,9 @@ func Example_pcap() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer a.Close()
-	fmt.Println(a.PCAPError())
+	// ... use a ...
+	a.Close()                  // the capture is complete once Close returns
+	fmt.Println(a.PCAPError()) // nil, or the error that stopped the capture
 	// Output: <nil>
 }
 

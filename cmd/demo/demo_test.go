@@ -69,24 +69,47 @@ func TestDemoBadFlags(t *testing.T) {
 	}
 }
 
-// TestDemoPCAP checks that tshark reads the capture -pcap writes.
+// TestDemoPCAP checks that tshark reads the capture -pcap writes, in each
+// mode, and that capinfos finds it in strict time order.
 func TestDemoPCAP(t *testing.T) {
 	tshark, err := exec.LookPath("tshark")
 	if err != nil {
 		t.Skip("tshark not installed (.ci/run installs it)")
 	}
-	file := filepath.Join(t.TempDir(), "a.pcap")
-	runDemo(t, "-mode", "pipe", "-size", "64KiB", "-pcap", file)
-	out, err := exec.Command(tshark, "-r", file, "-Y", "http.request", "-T", "fields", "-e", "http.request.uri").CombinedOutput()
+	for _, mode := range []string{"pipe", "wg"} {
+		t.Run(mode, func(t *testing.T) {
+			file := filepath.Join(t.TempDir(), "a.pcap")
+			runDemo(t, "-mode", mode, "-size", "64KiB", "-pcap", file)
+			out, err := exec.Command(tshark, "-r", file, "-Y", "http.request", "-T", "fields", "-e", "http.request.uri").CombinedOutput()
+			if err != nil {
+				t.Fatalf("tshark: %v\n%s", err, out)
+			}
+			if !strings.Contains(string(out), "/payload?size=65536") {
+				t.Fatalf("tshark found no HTTP request for the payload:\n%s", out)
+			}
+			dns, err := exec.Command(tshark, "-r", file, "-Y", "dns.qry.name == demo.netcore.test").CombinedOutput()
+			if err != nil || len(bytes.TrimSpace(dns)) == 0 {
+				t.Fatalf("tshark found no DNS query: %v\n%s", err, dns)
+			}
+			capinfosInOrder(t, file)
+		})
+	}
+}
+
+// capinfosInOrder checks that capinfos, where installed, finds file in
+// strict time order.
+func capinfosInOrder(t *testing.T, file string) {
+	capinfos, err := exec.LookPath("capinfos")
 	if err != nil {
-		t.Fatalf("tshark: %v\n%s", err, out)
+		t.Log("capinfos not installed: time order not checked")
+		return
 	}
-	if !strings.Contains(string(out), "/payload?size=65536") {
-		t.Fatalf("tshark found no HTTP request for the payload:\n%s", out)
+	out, err := exec.Command(capinfos, "-o", file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("capinfos: %v\n%s", err, out)
 	}
-	dns, err := exec.Command(tshark, "-r", file, "-Y", "dns.qry.name == demo.netcore.test").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(dns)) == 0 {
-		t.Fatalf("tshark found no DNS query: %v\n%s", err, dns)
+	if !regexp.MustCompile(`Strict time order:\s+True`).Match(out) {
+		t.Fatalf("capture not in time order:\n%s", out)
 	}
 }
 

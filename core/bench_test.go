@@ -2,7 +2,7 @@ package core_test
 
 import (
 	"context"
-
+	"io"
 	"testing"
 
 	"github.com/netcore-go/netcore/core"
@@ -44,37 +44,46 @@ func BenchmarkRequestRoundTripParallel(b *testing.B) {
 func BenchmarkTCPPipe(b *testing.B) {
 	for _, mtu := range []int{1500, 65535} {
 		b.Run(map[int]string{1500: "mtu1500", 65535: "mtu65535"}[mtu], func(b *testing.B) {
-			p := testnet.NewPair(b, testnet.WithMTU(mtu))
-			cli, srv := benchPair(b, p)
-			a, bb := p.A.CommandChannel(), p.B.CommandChannel()
-			const chunk = 256 << 10
-			done := make(chan int64)
-			go func() {
-				buf := make([]byte, chunk)
-				var n int64
-				for {
-					resp, err := bb.Request(context.Background(), srv, &core.TCPRecv{Buf: buf})
-					if err != nil {
-						done <- n
-						return
-					}
-					n += int64(resp.(core.TCPRecvd).N)
-				}
-			}()
-			data := make([]byte, chunk)
-			send := &core.TCPSend{Buf: data}
-			b.SetBytes(chunk)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := a.Request(context.Background(), cli, send); err != nil {
-					b.Fatal(err)
-				}
-			}
-			a.Request(context.Background(), cli, core.TCPShutdown{Write: true})
-			if n := <-done; n != int64(b.N)*chunk {
-				b.Fatalf("received %d, want %d", n, int64(b.N)*chunk)
-			}
+			benchTCPPipe(b, testnet.NewPair(b, testnet.WithMTU(mtu)))
 		})
+	}
+}
+
+// BenchmarkTCPPipePCAP is BenchmarkTCPPipe at MTU 1500 with stack A
+// capturing every packet (to io.Discard: the capture's own cost, no disk's).
+func BenchmarkTCPPipePCAP(b *testing.B) {
+	benchTCPPipe(b, testnet.NewPair(b, func(a, _ *core.Config) { a.PCAP = io.Discard }))
+}
+
+func benchTCPPipe(b *testing.B, p testnet.Pair) {
+	cli, srv := benchPair(b, p)
+	a, bb := p.A.CommandChannel(), p.B.CommandChannel()
+	const chunk = 256 << 10
+	done := make(chan int64)
+	go func() {
+		buf := make([]byte, chunk)
+		var n int64
+		for {
+			resp, err := bb.Request(context.Background(), srv, &core.TCPRecv{Buf: buf})
+			if err != nil {
+				done <- n
+				return
+			}
+			n += int64(resp.(core.TCPRecvd).N)
+		}
+	}()
+	data := make([]byte, chunk)
+	send := &core.TCPSend{Buf: data}
+	b.SetBytes(chunk)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Request(context.Background(), cli, send); err != nil {
+			b.Fatal(err)
+		}
+	}
+	a.Request(context.Background(), cli, core.TCPShutdown{Write: true})
+	if n := <-done; n != int64(b.N)*chunk {
+		b.Fatalf("received %d, want %d", n, int64(b.N)*chunk)
 	}
 }
 

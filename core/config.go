@@ -79,14 +79,15 @@ type Config struct {
 	SendLocalToDevice bool
 
 	// PCAP, if set, receives every packet the stack sends or receives on
-	// its device, in pcap format: nanosecond timestamps, link type RAW (IPv4
-	// and IPv6), records in time order, each packet as the stack saw it (TCP
-	// super-segments whole, up to 64 KiB). Records are buffered (64 KiB) and
-	// written from whichever goroutine moves the packet, one at a time; the
-	// capture is complete when Close returns. After the first write error
-	// the capture stops (see Netstack.PCAPError); the packets keep flowing.
-	// The capture is this stack's alone: nothing process-wide changes.
-	// Default: no capture.
+	// its device, in pcap format: nanosecond timestamps from Clock, link
+	// type RAW (IPv4 and IPv6), records in time order, each packet as the
+	// stack saw it (TCP super-segments whole, up to 64 KiB; checksums
+	// partial where the device offloads them). Records are buffered (64
+	// KiB) and written from whichever goroutine moves the packet, one at a
+	// time; the capture is complete when Close returns. After the first
+	// write error the capture stops (see Netstack.PCAPError); the packets
+	// keep flowing. The capture is this stack's alone: nothing process-wide
+	// changes. Default: no capture.
 	PCAP io.Writer
 
 	// Clock is gVisor's clock, for deterministic tests. Default: the real

@@ -41,6 +41,10 @@ type linkEP struct {
 	n      int
 	closed bool
 	ready  chan struct{} // signalled (cap 1) when the queue turns non-empty
+	// sendClosed refuses new packets while the queue drains (closeSend);
+	// drained is closed once it is set and the queue is empty.
+	sendClosed bool
+	drained    chan struct{}
 
 	// peer, when set, is the joined stack's link: packets go straight to
 	// it. flushMu serialises whoever delivers them (pump or engine), which
@@ -64,7 +68,7 @@ var (
 )
 
 func newLinkEP(mtu, queueLen int) *linkEP {
-	l := &linkEP{q: make([]*stack.PacketBuffer, queueLen), ready: make(chan struct{}, 1)}
+	l := &linkEP{q: make([]*stack.PacketBuffer, queueLen), ready: make(chan struct{}, 1), drained: make(chan struct{})}
 	l.mtu.Store(uint32(mtu))
 	return l
 }
@@ -73,7 +77,7 @@ func newLinkEP(mtu, queueLen int) *linkEP {
 // the queue's bound are dropped and counted.
 func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	l.mu.Lock()
-	if l.closed {
+	if l.sendClosed {
 		l.mu.Unlock()
 		return 0, &tcpip.ErrClosedForSend{}
 	}
@@ -117,7 +121,30 @@ func (l *linkEP) dequeue(out []*stack.PacketBuffer) int {
 	if l.n > 0 {
 		signal(l.ready)
 	}
+	l.checkDrainedLocked()
 	return k
+}
+
+// closeSend refuses new outbound packets and lets the device side drain
+// the queued ones: drained is closed once they are all taken.
+func (l *linkEP) closeSend() {
+	l.mu.Lock()
+	l.sendClosed = true
+	l.checkDrainedLocked()
+	l.mu.Unlock()
+	signal(l.ready)
+}
+
+// checkDrainedLocked closes drained once sends are closed and the queue is
+// empty. l.mu is held.
+func (l *linkEP) checkDrainedLocked() {
+	if l.sendClosed && l.n == 0 {
+		select {
+		case <-l.drained:
+		default:
+			close(l.drained)
+		}
+	}
 }
 
 // deliver hands one inbound IP packet to gVisor. The packet's bytes are
@@ -259,7 +286,7 @@ func (l *linkEP) close() {
 	l.inClosed = true
 	l.inMu.Unlock()
 	l.mu.Lock()
-	l.closed = true
+	l.closed, l.sendClosed = true, true
 	var drop []*stack.PacketBuffer
 	for l.n > 0 {
 		drop = append(drop, l.q[l.head])
@@ -267,6 +294,7 @@ func (l *linkEP) close() {
 		l.head = (l.head + 1) % len(l.q)
 		l.n--
 	}
+	l.checkDrainedLocked()
 	l.mu.Unlock()
 	for _, p := range drop {
 		p.DecRef()

@@ -67,6 +67,10 @@ type Netstack struct {
 	devMu   sync.Mutex
 	devices []Device
 	pumps   sync.WaitGroup
+	// outDone is closed when the attached device's outbound side (its
+	// pump, or its reader through the Source) has drained the link at
+	// shutdown, or has stopped.
+	outDone chan struct{}
 	src     *source // the attached PullDevice's Source, if any
 
 	poll pollState // PollDeviceIO's buffers, kept between calls
@@ -321,7 +325,12 @@ func (ns *Netstack) shutdown() {
 	ns.q.closed.Store(true)
 	close(ns.q.done)
 	ns.drainClosed()
-	ns.tab.each(func(s *socket) { ns.closeSocket(s, false) })
+	// As at a process exit, every stream is reset (a FIN would leave the
+	// peer waiting for a close this stack can no longer finish), and the
+	// resets leave through the device before it stops.
+	ns.tab.each(func(s *socket) { ns.closeSocket(s, s.kind == kindStream) })
+	ns.link.closeSend()
+	ns.awaitDrain()
 	ns.link.close()
 	ns.devMu.Lock()
 	devs := ns.devices
@@ -337,6 +346,28 @@ func (ns *Netstack) shutdown() {
 	ns.s.Close()
 	ns.s.Wait()
 	ns.closePCAP()
+}
+
+// CloseDrainTimeout bounds how long Close waits for the attached device
+// to take the packets the stack sent last (the resets of its connections).
+// A device that takes nothing delays Close by this much, no more.
+const CloseDrainTimeout = 250 * time.Millisecond
+
+// awaitDrain waits until the attached device's outbound side has written
+// every queued packet, or CloseDrainTimeout.
+func (ns *Netstack) awaitDrain() {
+	ns.devMu.Lock()
+	done := ns.outDone
+	ns.devMu.Unlock()
+	if done == nil {
+		return
+	}
+	t := time.NewTimer(CloseDrainTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+	}
 }
 
 // drainClosed answers every queued request with ErrClosed until no sender
@@ -386,8 +417,9 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 	if offload {
 		ns.link.off.gso.Store(true)
 	}
+	ns.outDone = make(chan struct{})
 	if pd, ok := dev.(PullDevice); ok {
-		ns.src = &source{link: ns.link, stopping: ns.stopping}
+		ns.src = &source{link: ns.link, drained: ns.outDone}
 		pd.SetSource(ns.src)
 	} else {
 		ns.pumps.Add(1)
@@ -406,6 +438,7 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 // or dev fails.
 func (ns *Netstack) pumpOut(dev Device) {
 	defer ns.pumps.Done()
+	defer close(ns.outDone)
 	if od, ok := dev.(OffloadDevice); ok {
 		ns.pumpOutGSO(od)
 		return
@@ -449,12 +482,12 @@ func (ns *Netstack) pumpOut(dev Device) {
 }
 
 // waitOut waits until outbound packets may be queued; it reports false
-// once the stack stops.
+// once the stack is closing and every queued packet has been taken.
 func (ns *Netstack) waitOut() bool {
 	select {
 	case <-ns.link.ready:
 		return true
-	case <-ns.stopping:
+	case <-ns.link.drained:
 		return false
 	}
 }

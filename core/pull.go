@@ -39,8 +39,9 @@ type Source interface {
 
 // source is a stack's Source.
 type source struct {
-	link     *linkEP
-	stopping <-chan struct{}
+	link    *linkEP
+	drained chan struct{} // closed once, when a reader finds the link drained
+	once    sync.Once
 
 	mu      sync.Mutex
 	pending []*stack.PacketBuffer // dequeued, not yet started
@@ -72,8 +73,12 @@ func (s *source) ReadPackets(done <-chan struct{}, bufs [][]byte, sizes []int, o
 		case <-s.link.ready:
 		case <-done:
 			return 0, fmt.Errorf("netcore: read outbound: %w", ErrClosed)
-		case <-s.stopping:
+		case <-s.link.drained:
+			if n := s.fill(bufs, sizes, offset); n > 0 {
+				return n, nil
+			}
 			s.release()
+			s.once.Do(func() { close(s.drained) })
 			return 0, fmt.Errorf("netcore: read outbound: %w", ErrClosed)
 		}
 	}

@@ -86,14 +86,21 @@ func (q *batchQueue) pushSomeLocked(bufs [][]byte, offset int, gso []core.GSO, b
 // pop waits for at least one packet and copies up to len(bufs) of them,
 // packet i into bufs[i][offset:] with its length in sizes[i]. A packet too
 // large for its buffer is dropped and counted. After close it returns
-// ErrClosed, even with packets left.
+// ErrClosed, even with packets left; without buffers, or with fewer sizes
+// than buffers, errBuffers at once.
 func (q *batchQueue) pop(bufs [][]byte, sizes []int, offset int) (int, error) {
+	if err := checkBufs(bufs, sizes); err != nil {
+		return 0, err
+	}
 	return q.popWhenReady(func() int { return q.popSomeLocked(bufs, sizes, offset) })
 }
 
 // popSwap is pop at offset 0, except that plain packets are not copied:
 // bufs[i] and the packet's slot buffer change places.
 func (q *batchQueue) popSwap(bufs [][]byte, sizes []int) (int, error) {
+	if err := checkBufs(bufs, sizes); err != nil {
+		return 0, err
+	}
 	return q.popWhenReady(func() int { return q.swapSomeLocked(bufs, sizes) })
 }
 

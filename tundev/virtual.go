@@ -143,7 +143,8 @@ func (v *Virtual) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
 // that does not fit in the remaining bufs is split as far as they go, and
 // the rest waits for the next Read). A packet larger than its buffer is
 // dropped and counted (in Stats; once a stack is attached, in the stack's
-// drops).
+// drops). No buffers, or fewer sizes than buffers, is an error matching
+// core.ErrInvalid; only a closed Virtual or stack reads as ErrClosed.
 func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if src := v.src.Load(); src != nil {
 		return v.pull(*src, bufs, sizes, offset)
@@ -158,10 +159,7 @@ func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 // pull reads the stack's outbound packets straight from src.
 func (v *Virtual) pull(src core.Source, bufs [][]byte, sizes []int, offset int) (int, error) {
 	n, err := src.ReadPackets(v.done, bufs, sizes, offset)
-	if err != nil {
-		return n, ErrClosed
-	}
-	return n, nil
+	return n, deviceErr(err)
 }
 
 // SetSource implements core.PullDevice: from now on Read takes the stack's
@@ -180,7 +178,7 @@ func (v *Virtual) Write(bufs [][]byte, offset int) (int, error) {
 			return 0, ErrClosed
 		}
 		if err := (*r).Receive(bufs, offset); err != nil {
-			return 0, ErrClosed
+			return 0, deviceErr(err)
 		}
 		return len(bufs), nil
 	}

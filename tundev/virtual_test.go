@@ -355,3 +355,21 @@ func TestVirtualReadErrors(t *testing.T) {
 		})
 	}
 }
+
+// TestVirtualWantsGSO checks how a Virtual asks for TCP super-segments: as
+// a core.GSODevice (its Source cuts them), not by posing as a
+// core.OffloadDevice whose WritePacketsGSO a PullDevice's stack never
+// calls. TestVirtualPairTCP moves TCP through them.
+func TestVirtualWantsGSO(t *testing.T) {
+	var dev core.Device = tundev.NewVirtual(tundev.VirtualConfig{})
+	defer dev.Close()
+	if g, ok := dev.(core.GSODevice); !ok || !g.WantsGSO() {
+		t.Errorf("Virtual is a GSODevice: %v, wanting GSO; want true, true", ok)
+	}
+	if _, ok := dev.(core.OffloadDevice); ok {
+		t.Error("Virtual is an OffloadDevice; want it to say it wants GSO with WantsGSO alone")
+	}
+	if _, ok := dev.(core.PullDevice); !ok {
+		t.Error("Virtual is not a PullDevice, which a device that wants GSO without WritePacketsGSO must be")
+	}
+}

@@ -10,6 +10,14 @@ import (
 // Device moves whole IP packets between a Netstack and a network, in
 // batches. Read and write may be called concurrently with each other (one
 // goroutine each), never concurrently with themselves.
+//
+// A Device may also have optional abilities, which the stack finds by type
+// assertion when it is attached: a SwapReader spares a copy on the way in;
+// a PullDevice's reader takes outbound packets itself from a Source, and a
+// PushDevice hands inbound packets to a Receiver itself, each sparing a
+// goroutine hand-off; an OffloadDevice takes TCP super-segments with
+// WritePacketsGSO; a GSODevice says whether it wants super-segments at all.
+// A PollDevice (no Device needed) can be driven by hand with PollDeviceIO.
 type Device interface {
 	// ReadPackets waits for at least one inbound packet (network to stack)
 	// and reads up to len(bufs) of them: packet i into bufs[i], its length

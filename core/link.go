@@ -29,7 +29,8 @@ type linkEP struct {
 	// and packets without transport checksums to a peer that needs neither
 	// (another netcore stack on a pipe): host GSO out, checksums trusted in.
 	offload atomic.Bool
-	// off is the state of an attached OffloadDevice (see offload_pump.go).
+	// off is the state of an attached device that wants GSO (see
+	// GSODevice and offload_pump.go).
 	off offloadState
 
 	dispMu     sync.RWMutex

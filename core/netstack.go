@@ -396,8 +396,11 @@ func (ns *Netstack) drainClosed() {
 // writes the stack's outbound packets to dev, one delivers what dev reads
 // (the first is left out for a PullDevice, whose reader takes them through
 // a Source, and the second for a PushDevice, which delivers them itself
-// through a Receiver).
-// The stack takes ownership of dev and closes it on Close.
+// through a Receiver). A device that wants TCP super-segments (see
+// GSODevice) gets them, and GRO on its inbound packets.
+// The stack takes ownership of dev and closes it on Close. It fails with
+// ErrInvalid if a device is attached already, or if dev wants
+// super-segments and cannot take them.
 func (ns *Netstack) AttachDevice(dev Device) error {
 	ns.devMu.Lock()
 	defer ns.devMu.Unlock()
@@ -409,12 +412,15 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 	if len(ns.devices) > 0 {
 		return fmt.Errorf("netcore: a device is already attached: %w", ErrInvalid)
 	}
+	gso := wantsGSO(dev)
+	if gso && !takesGSO(dev) {
+		return fmt.Errorf("netcore: attach device: it wants GSO but is neither a PullDevice nor an OffloadDevice: %w", ErrInvalid)
+	}
 	ns.devices = append(ns.devices, dev)
 	if o, ok := dev.(offloader); ok && o.offload() {
 		ns.link.offload.Store(true)
 	}
-	_, offload := dev.(OffloadDevice)
-	if offload {
+	if gso {
 		ns.link.off.gso.Store(true)
 	}
 	ns.outDone = make(chan struct{})
@@ -426,7 +432,7 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 		go ns.pumpOut(dev)
 	}
 	if pd, ok := dev.(PushDevice); ok {
-		pd.SetReceiver(&receiver{link: ns.link, offload: offload})
+		pd.SetReceiver(&receiver{link: ns.link, offload: gso})
 	} else {
 		ns.pumps.Add(1)
 		go ns.pumpIn(dev)
@@ -439,7 +445,7 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 func (ns *Netstack) pumpOut(dev Device) {
 	defer ns.pumps.Done()
 	defer close(ns.outDone)
-	if od, ok := dev.(OffloadDevice); ok {
+	if od, ok := dev.(OffloadDevice); ok && ns.link.off.gso.Load() {
 		ns.pumpOutGSO(od)
 		return
 	}
@@ -510,7 +516,7 @@ func (ns *Netstack) pumpIn(dev Device) {
 			}
 		}
 	}
-	if _, ok := dev.(OffloadDevice); ok {
+	if ns.link.off.gso.Load() {
 		ns.pumpInGRO(dev)
 		return
 	}

@@ -50,6 +50,9 @@ type GSO struct {
 // WritePacketsGSO instead of WritePackets; it must cut them into wire-sized
 // packets (SplitGSO does that) before anything sees them that needs them.
 // Inbound TCP segments read from it are validated and coalesced per batch.
+// An OffloadDevice that is also a GSODevice gets all this only while its
+// WantsGSO reports true; a PullDevice needs no WritePacketsGSO (see
+// GSODevice).
 type OffloadDevice interface {
 	Device
 	// WritePacketsGSO is WritePackets with the segmentation metadata of
@@ -58,6 +61,40 @@ type OffloadDevice interface {
 	// which the stack then owns (and may reuse); it must keep nothing
 	// else after it returns.
 	WritePacketsGSO(pkts [][]byte, gso []GSO) (int, error)
+}
+
+// A GSODevice is a Device that says whether it wants TCP super-segments:
+// whether the stack, once it is attached, hands it TCP segments of up to
+// 64 KiB (host GSO, as to a NIC with TSO) and validates and coalesces the
+// TCP segments it delivers from it (GRO, whether the stack reads them or
+// the device pushes them through a Receiver). A device that wants them
+// must be able to take them: a PullDevice, whose Source cuts them into
+// wire-sized segments in the reader's buffers, or an OffloadDevice, whose
+// WritePacketsGSO gets them whole; AttachDevice refuses any other with
+// ErrInvalid. A device that is not a GSODevice wants them if it is an
+// OffloadDevice. tundev.Virtual is one: wireguard-go's reads cut them.
+type GSODevice interface {
+	Device
+	// WantsGSO reports whether the device wants TCP super-segments (and
+	// GRO). AttachDevice asks once.
+	WantsGSO() bool
+}
+
+// wantsGSO reports whether dev wants TCP super-segments and GRO.
+func wantsGSO(dev Device) bool {
+	if g, ok := dev.(GSODevice); ok {
+		return g.WantsGSO()
+	}
+	_, ok := dev.(OffloadDevice)
+	return ok
+}
+
+// takesGSO reports whether dev can take TCP super-segments: through its
+// Source (a PullDevice) or WritePacketsGSO (an OffloadDevice).
+func takesGSO(dev Device) bool {
+	_, pull := dev.(PullDevice)
+	_, off := dev.(OffloadDevice)
+	return pull || off
 }
 
 // Errors of SplitGSO.

@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,15 +17,20 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
-// offloadTestDev is an OffloadDevice that reads what the test injects and
-// discards what the stack writes.
-type offloadTestDev struct {
+// injectDev is a Device that reads what the test injects and discards
+// what the stack writes, counting the batches.
+type injectDev struct {
 	in        chan []byte
 	closed    chan struct{}
 	closeOnce sync.Once
+	writes    atomic.Int64 // WritePackets calls
 }
 
-func (d *offloadTestDev) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+func newInjectDev(capacity int) injectDev {
+	return injectDev{in: make(chan []byte, capacity), closed: make(chan struct{})}
+}
+
+func (d *injectDev) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 	select {
 	case p := <-d.in:
 		sizes[0] = copy(bufs[0], p)
@@ -34,17 +40,27 @@ func (d *offloadTestDev) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 	}
 }
 
-func (d *offloadTestDev) WritePackets(pkts [][]byte) (int, error) { return len(pkts), nil }
-
-func (d *offloadTestDev) WritePacketsGSO(pkts [][]byte, _ []GSO) (int, error) {
+func (d *injectDev) WritePackets(pkts [][]byte) (int, error) {
+	d.writes.Add(1)
 	return len(pkts), nil
 }
 
-func (d *offloadTestDev) BatchSize() int { return 8 }
+func (d *injectDev) BatchSize() int { return 8 }
 
-func (d *offloadTestDev) Close() error {
+func (d *injectDev) Close() error {
 	d.closeOnce.Do(func() { close(d.closed) })
 	return nil
+}
+
+// offloadTestDev is an injectDev that is an OffloadDevice.
+type offloadTestDev struct {
+	injectDev
+	gsoWrites atomic.Int64 // WritePacketsGSO calls
+}
+
+func (d *offloadTestDev) WritePacketsGSO(pkts [][]byte, _ []GSO) (int, error) {
+	d.gsoWrites.Add(1)
+	return len(pkts), nil
 }
 
 var (
@@ -119,7 +135,7 @@ func TestOffloadDeviceDropsCorruptedPackets(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	dev := &offloadTestDev{in: make(chan []byte, 16), closed: make(chan struct{})}
+	dev := &offloadTestDev{injectDev: newInjectDev(16)}
 	if err := ns.AttachDevice(dev); err != nil {
 		t.Fatal(err)
 	}

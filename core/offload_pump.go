@@ -10,7 +10,8 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
-// offloadState is the link's side of an attached OffloadDevice.
+// offloadState is the link's side of an attached device that wants TCP
+// super-segments (see GSODevice).
 //
 // gVisor's NIC marks every inbound packet checksum-validated or not from
 // the link's CapabilityRXChecksumOffload, read per packet. Coalesced
@@ -21,7 +22,7 @@ import (
 // it validated itself; every other delivery into the NIC holds the read
 // side.
 type offloadState struct {
-	gso     atomic.Bool // the attached device takes TCP super-segments
+	gso     atomic.Bool // the attached device wants TCP super-segments (and GRO)
 	trusted atomic.Bool // the packets being delivered now are validated
 	rxMu    sync.RWMutex
 }
@@ -60,7 +61,7 @@ func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 	}
 }
 
-// pumpInGRO is pumpIn for an OffloadDevice: the TCP segments of each batch
+// pumpInGRO is pumpIn for a device that wants GSO: the TCP segments of each batch
 // read are validated and coalesced (a coalescer is the stack's GRO).
 func (ns *Netstack) pumpInGRO(dev Device) {
 	bufs, sizes := makeBufs(max(1, dev.BatchSize()), max(ns.cfg.MTU, 1<<16))

@@ -13,18 +13,24 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
-// pullTestDev is a PullDevice (and an OffloadDevice, so the link hands out
-// super-segments and leaves checksums to it) that the test reads through
-// the Source the stack gives it. Nothing is ever read from it.
+// pullTestDev is a PullDevice (and a GSODevice that wants GSO, so the link
+// hands out super-segments and leaves checksums to it) that the test reads
+// through the Source the stack gives it. Nothing is ever written to it.
 type pullTestDev struct {
-	offloadTestDev
+	injectDev
 	t      *testing.T
 	source chan Source
 }
 
+func newPullTestDev(t *testing.T) *pullTestDev {
+	return &pullTestDev{injectDev: newInjectDev(0), t: t, source: make(chan Source, 1)}
+}
+
 func (d *pullTestDev) SetSource(s Source) { d.source <- s }
 
-func (d *pullTestDev) WritePacketsGSO([][]byte, []GSO) (int, error) {
+func (d *pullTestDev) WantsGSO() bool { return true }
+
+func (d *pullTestDev) WritePackets([][]byte) (int, error) {
 	d.t.Error("the stack wrote to a PullDevice")
 	return 0, nil
 }
@@ -41,8 +47,7 @@ func TestPullDevice(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ns.Close()
-	dev := &pullTestDev{offloadTestDev: offloadTestDev{in: make(chan []byte), closed: make(chan struct{})},
-		t: t, source: make(chan Source, 1)}
+	dev := newPullTestDev(t)
 	if err := ns.AttachDevice(dev); err != nil {
 		t.Fatal(err)
 	}

@@ -275,3 +275,41 @@ func wantAs[T error]() func(*testing.T, *net.OpError) {
 }
 
 func itoa(port uint16) string { return strconv.Itoa(int(port)) }
+
+// TestDialErrorsReturnNilInterface checks that a dial the engine refuses
+// returns a nil net.Conn, not one holding a nil pointer, on every network:
+// a closed stack, a local address in use, a local address not the stack's,
+// and a name the stack's DNS cannot reach.
+func TestDialErrorsReturnNilInterface(t *testing.T) {
+	p := newPair(t)
+	taken, err := netconn.ListenUDP(context.Background(), p.A.CommandChannel(), "udp4", netip.AddrPortFrom(testnet.AddrA, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	closed := testnet.Start(t, core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.9/24"), netip.MustParsePrefix("2001:db8::9/64")}})
+	closed.Close()
+	notOurs := netip.MustParseAddr("198.51.100.1")
+	for _, tc := range []struct {
+		name, network, address string
+		d                      dialer.Dialer
+		want                   error
+	}{
+		{"TCPClosedStack", "tcp", "192.0.2.2:80", dialer.Dialer{Channel: closed.CommandChannel()}, net.ErrClosed},
+		{"UDPClosedStack", "udp", "192.0.2.2:53", dialer.Dialer{Channel: closed.CommandChannel()}, net.ErrClosed},
+		{"Ping4ClosedStack", "ping4", "192.0.2.2", dialer.Dialer{Channel: closed.CommandChannel()}, net.ErrClosed},
+		{"Ping6ClosedStack", "ping6", "2001:db8::2", dialer.Dialer{Channel: closed.CommandChannel()}, net.ErrClosed},
+		{"UDPLocalInUse", "udp4", "192.0.2.2:53", dialer.Dialer{Channel: p.A.CommandChannel(), LocalAddr: taken.LocalAddr().(*net.UDPAddr).AddrPort()}, syscall.EADDRINUSE},
+		{"PingLocalNotOurs", "ping4", "192.0.2.2", dialer.Dialer{Channel: p.A.CommandChannel(), LocalAddr: netip.AddrPortFrom(notOurs, 0)}, syscall.EADDRNOTAVAIL},
+		{"TCPLocalNotOurs", "tcp4", "192.0.2.2:80", dialer.Dialer{Channel: p.A.CommandChannel(), LocalAddr: netip.AddrPortFrom(notOurs, 0)}, syscall.EADDRNOTAVAIL},
+		{"DNSClosedStack", "tcp", "name.test:80", dialer.Dialer{Channel: closed.CommandChannel(), DNSServers: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.2:53")}}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := tc.d.Dial(tc.network, tc.address)
+			op := wantOpError(t, c, err, tc.network)
+			if tc.want != nil && !errors.Is(op, tc.want) {
+				t.Errorf("err = %v, want one matching %v", op, tc.want)
+			}
+		})
+	}
+}

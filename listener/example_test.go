@@ -36,7 +36,11 @@ func Example() {
 
 	client := &http.Client{Transport: &http.Transport{
 		DialContext: func(ctx context.Context, network, address string) (net.Conn, error) {
-			return netconn.DialTCP(ctx, sa.CommandChannel(), network, netip.AddrPort{}, netip.MustParseAddrPort(address))
+			c, err := netconn.DialTCP(ctx, sa.CommandChannel(), network, netip.AddrPort{}, netip.MustParseAddrPort(address))
+			if err != nil {
+				return nil, err // not c: a nil *TCPConn in a net.Conn is not nil
+			}
+			return c, nil
 		},
 	}}
 	resp, err := client.Get("http://192.0.2.2/")

@@ -92,7 +92,11 @@ func (lc *ListenConfig) ListenPacket(ctx context.Context, ch core.Channel, netwo
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
-	return netconn.ListenUDP(ctx, ch, network, ap)
+	c, err := netconn.ListenUDP(ctx, ch, network, ap)
+	if err != nil {
+		return nil, err // not c: a nil *UDPConn in a net.PacketConn is not nil
+	}
+	return c, nil
 }
 
 func listenPing(ctx context.Context, ch core.Channel, network, address string) (net.PacketConn, error) {
@@ -103,7 +107,11 @@ func listenPing(ctx context.Context, ch core.Channel, network, address string) (
 			return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 		}
 	}
-	return netconn.ListenPing(ctx, ch, network, a)
+	c, err := netconn.ListenPing(ctx, ch, network, a)
+	if err != nil {
+		return nil, err // not c: a nil *PingConn in a net.PacketConn is not nil
+	}
+	return c, nil
 }
 
 // parse checks network against base ("tcp" or "udp") and parses address

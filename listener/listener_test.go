@@ -2,9 +2,11 @@ package listener_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"syscall"
 	"testing"
 	"time"
 
@@ -211,4 +213,89 @@ func sockOpt(t *testing.T, ns *core.Netstack, h core.Handle, opt core.SockOpt) i
 		t.Fatal(err)
 	}
 	return resp.(core.SockOptValue).Value
+}
+
+// TestErrorsReturnNilInterface checks that every failing Listen and
+// ListenPacket returns a nil interface, not one holding a nil pointer (a
+// typed nil that `if pc != nil` takes for a socket): for parse errors and
+// for the engine's (a port in use, a closed stack), on every network.
+func TestErrorsReturnNilInterface(t *testing.T) {
+	p := newPair(t)
+	ch := p.B.CommandChannel()
+	taken, err := listener.ListenPacket(ch, "udp", "192.0.2.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	inUse := taken.LocalAddr().String()
+	tcpTaken, err := listener.Listen(ch, "tcp", "192.0.2.2:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tcpTaken.Close()
+	closed := closedStack(t)
+	var lc listener.ListenConfig
+	ctx := context.Background()
+	packet := []struct {
+		name        string
+		ch          core.Channel
+		net, addr   string
+		wantMatches error // nil: any error
+	}{
+		{"udp in use", ch, "udp", inUse, syscall.EADDRINUSE},
+		{"udp closed stack", closed, "udp", ":0", net.ErrClosed},
+		{"udp bad address", ch, "udp", "nohost", nil},
+		{"ping4 closed stack", closed, "ping4", "", net.ErrClosed},
+		{"ping6 closed stack", closed, "ping6", "", net.ErrClosed},
+		{"ping4 not ours", ch, "ping4", "198.51.100.1", syscall.EADDRNOTAVAIL},
+		{"ping4 bad address", ch, "ping4", "nohost", nil},
+	}
+	for _, tc := range packet {
+		for via, listen := range map[string]func() (net.PacketConn, error){
+			"ListenPacket": func() (net.PacketConn, error) { return listener.ListenPacket(tc.ch, tc.net, tc.addr) },
+			"ListenConfig": func() (net.PacketConn, error) { return lc.ListenPacket(ctx, tc.ch, tc.net, tc.addr) },
+		} {
+			pc, err := listen()
+			checkNilOnError(t, via+" "+tc.name, pc != nil, err, tc.wantMatches)
+		}
+	}
+	stream := []struct {
+		name        string
+		ch          core.Channel
+		net, addr   string
+		wantMatches error
+	}{
+		{"tcp in use", ch, "tcp", tcpTaken.Addr().String(), syscall.EADDRINUSE},
+		{"tcp closed stack", closed, "tcp", ":0", net.ErrClosed},
+		{"tcp bad address", ch, "tcp", "nohost", nil},
+	}
+	for _, tc := range stream {
+		for via, listen := range map[string]func() (net.Listener, error){
+			"Listen":       func() (net.Listener, error) { return listener.Listen(tc.ch, tc.net, tc.addr) },
+			"ListenConfig": func() (net.Listener, error) { return lc.Listen(ctx, tc.ch, tc.net, tc.addr) },
+		} {
+			ln, err := listen()
+			checkNilOnError(t, via+" "+tc.name, ln != nil, err, tc.wantMatches)
+		}
+	}
+}
+
+// checkNilOnError checks a failed call: an error matching want (any error
+// if want is nil) and no value.
+func checkNilOnError(t *testing.T, name string, gotValue bool, err, want error) {
+	t.Helper()
+	if err == nil || (want != nil && !errors.Is(err, want)) {
+		t.Errorf("%s: err = %v, want one matching %v", name, err, want)
+	}
+	if gotValue {
+		t.Errorf("%s: returned a non-nil interface with error %v (a typed nil)", name, err)
+	}
+}
+
+// closedStack returns the channel of a stack that is closed.
+func closedStack(t *testing.T) core.Channel {
+	t.Helper()
+	ns := testnet.Start(t, core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.9/24"), netip.MustParsePrefix("2001:db8::9/64")}})
+	ns.Close()
+	return ns.CommandChannel()
 }

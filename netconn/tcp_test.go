@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"os"
 	"sync"
 	"syscall"
 	"testing"
@@ -184,5 +185,27 @@ func TestTCPDialErrors(t *testing.T) {
 	var ue net.UnknownNetworkError
 	if !errors.As(err, &ue) {
 		t.Errorf("tcp7: %v, want net.UnknownNetworkError", err)
+	}
+}
+
+// TestAcceptErrorReturnsNilConn checks that a failed Accept, seen through
+// net.Listener, returns a nil net.Conn (not a nil *TCPConn in one): past
+// its deadline and after Close.
+func TestAcceptErrorReturnsNilConn(t *testing.T) {
+	p := newPair(t)
+	tl, err := netconn.ListenTCP(testCtx(t), p.B.CommandChannel(), "tcp", netip.AddrPort{}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ln net.Listener = tl
+	tl.SetDeadline(time.Now().Add(-time.Second))
+	c, err := ln.Accept()
+	if c != nil || !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Accept past its deadline = %#v, %v; want nil and a deadline error", c, err)
+	}
+	ln.Close()
+	c, err = ln.Accept()
+	if c != nil || !errors.Is(err, net.ErrClosed) {
+		t.Errorf("Accept after Close = %#v, %v; want nil and net.ErrClosed", c, err)
 	}
 }

@@ -57,7 +57,11 @@ func listenStack(tb testing.TB, ch core.Channel, local netip.AddrPort) net.Liste
 
 // dialStack dials from a stack.
 func dialStack(ctx context.Context, ch core.Channel, remote netip.AddrPort) (net.Conn, error) {
-	return netconn.DialTCP(ctx, ch, "tcp", netip.AddrPort{}, remote)
+	c, err := netconn.DialTCP(ctx, ch, "tcp", netip.AddrPort{}, remote)
+	if err != nil {
+		return nil, err // not c: a nil *TCPConn in a net.Conn is not nil
+	}
+	return c, nil
 }
 
 // listenUDP binds a UDP socket on a stack; it is closed when tb ends.

@@ -60,9 +60,10 @@ func (c VirtualConfig) withDefaults() VirtualConfig {
 //
 // Attached to a stack, a Virtual has no queue and no goroutine of its own
 // in either direction: Read takes the stack's outbound packets straight
-// from it (a core.PullDevice), cutting TCP super-segments into wire-sized
-// segments in the reader's buffers, and Write hands inbound ones straight
-// to it (a core.PushDevice), which validates, coalesces and copies them
+// from it (a core.PullDevice), cutting TCP super-segments (it is a
+// core.GSODevice that wants them) into wire-sized segments in the reader's
+// buffers, and Write hands inbound ones straight to it (a
+// core.PushDevice), which validates, coalesces and copies them
 // into its own buffers. Each packet is copied once each way, as a NIC's
 // DMA would. Until a stack is attached, and for a stack that reads and
 // writes it itself (PollDeviceIO), each direction is a bounded queue that
@@ -87,12 +88,12 @@ type Virtual struct {
 }
 
 var (
-	_ core.Device        = (*Virtual)(nil)
-	_ core.OffloadDevice = (*Virtual)(nil)
-	_ core.PushDevice    = (*Virtual)(nil)
-	_ core.PullDevice    = (*Virtual)(nil)
-	_ core.SwapReader    = (*Virtual)(nil)
-	_ tun.Device         = (*Virtual)(nil)
+	_ core.Device     = (*Virtual)(nil)
+	_ core.GSODevice  = (*Virtual)(nil)
+	_ core.PushDevice = (*Virtual)(nil)
+	_ core.PullDevice = (*Virtual)(nil)
+	_ core.SwapReader = (*Virtual)(nil)
+	_ tun.Device      = (*Virtual)(nil)
 )
 
 // NewVirtual makes a Virtual from cfg. It is up at once: Events delivers
@@ -123,19 +124,18 @@ func (v *Virtual) ReadPacketsSwap(bufs [][]byte, sizes []int) (int, error) {
 	return v.in.popSwap(bufs, sizes)
 }
 
-// WritePackets implements core.Device: it queues the stack's outbound
-// packets (copying them) for Read, waiting while the queue is full.
+// WritePackets implements core.Device: it queues packets (copying them)
+// for Read, waiting while the queue is full. An attached stack does not
+// call it: Read pulls the stack's packets (see core.PullDevice).
 func (v *Virtual) WritePackets(pkts [][]byte) (int, error) {
-	return v.out.push(pkts, 0, nil)
+	return v.out.push(pkts, 0)
 }
 
-// WritePacketsGSO implements core.OffloadDevice: it queues the stack's
-// outbound packets, TCP super-segments included, with their metadata,
-// taking their slices and handing back spare ones in pkts. Read cuts them
-// into wire-sized packets with final checksums.
-func (v *Virtual) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
-	return v.out.push(pkts, 0, gso)
-}
+// WantsGSO implements core.GSODevice: it does. An attached stack hands its
+// Source whole TCP super-segments, which Read cuts into wire-sized
+// segments straight into the reader's buffers, and coalesces the TCP
+// segments Write hands it (GRO).
+func (v *Virtual) WantsGSO() bool { return true }
 
 // Read implements tun.Device: it waits for the stack's outbound packets
 // and copies up to len(bufs) of them, packet i into bufs[i][offset:]. TCP
@@ -143,7 +143,8 @@ func (v *Virtual) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
 // that does not fit in the remaining bufs is split as far as they go, and
 // the rest waits for the next Read). A packet larger than its buffer is
 // dropped and counted (in Stats; once a stack is attached, in the stack's
-// drops).
+// drops). No buffers, or fewer sizes than buffers, is an error matching
+// core.ErrInvalid; only a closed Virtual or stack reads as ErrClosed.
 func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if src := v.src.Load(); src != nil {
 		return v.pull(*src, bufs, sizes, offset)
@@ -158,10 +159,7 @@ func (v *Virtual) Read(bufs [][]byte, sizes []int, offset int) (int, error) {
 // pull reads the stack's outbound packets straight from src.
 func (v *Virtual) pull(src core.Source, bufs [][]byte, sizes []int, offset int) (int, error) {
 	n, err := src.ReadPackets(v.done, bufs, sizes, offset)
-	if err != nil {
-		return n, ErrClosed
-	}
-	return n, nil
+	return n, deviceErr(err)
 }
 
 // SetSource implements core.PullDevice: from now on Read takes the stack's
@@ -180,11 +178,11 @@ func (v *Virtual) Write(bufs [][]byte, offset int) (int, error) {
 			return 0, ErrClosed
 		}
 		if err := (*r).Receive(bufs, offset); err != nil {
-			return 0, ErrClosed
+			return 0, deviceErr(err)
 		}
 		return len(bufs), nil
 	}
-	n, err := v.in.push(bufs, offset, nil)
+	n, err := v.in.push(bufs, offset)
 	if v.recv.Load() != nil {
 		v.drainIn() // a stack came while this Write queued: hand it over
 	}

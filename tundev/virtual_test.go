@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -310,5 +311,65 @@ func TestVirtualReadMovesToStack(t *testing.T) {
 	ns.Close()
 	if _, err := v.Read(b, sizes, offset); !errors.Is(err, os.ErrClosed) {
 		t.Fatalf("Read after the stack closed = %v, want ErrClosed", err)
+	}
+}
+
+// TestVirtualReadErrors checks that Read reports a caller's mistake (no
+// buffers, or fewer sizes than buffers) as what it is, an error matching
+// core.ErrInvalid (syscall.EINVAL) and not os.ErrClosed, which wireguard-go
+// takes for the device going away; and that only a closed device reads as
+// closed. Both before a stack is attached (the queue) and after (the
+// stack's Source).
+func TestVirtualReadErrors(t *testing.T) {
+	leakCheck(t)
+	for _, attached := range []bool{false, true} {
+		t.Run(fmt.Sprintf("attached=%v", attached), func(t *testing.T) {
+			v := tundev.NewVirtual(tundev.VirtualConfig{})
+			if attached {
+				ns := testnet.Start(t, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(wgAddrA, 24)}})
+				if err := ns.AttachDevice(v); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				defer v.Close()
+				v.WritePackets([][]byte{{0x45, 1}}) // a packet waits: the mistake must not be a wait
+			}
+			b, sizes := bufs(4, 64)
+			for name, call := range map[string]func() (int, error){
+				"no buffers":  func() (int, error) { return v.Read(nil, sizes, 0) },
+				"short sizes": func() (int, error) { return v.Read(b, sizes[:2], 0) },
+			} {
+				n, err := call()
+				if n != 0 || !errors.Is(err, core.ErrInvalid) || !errors.Is(err, syscall.EINVAL) {
+					t.Errorf("%s: Read = %d, %v; want 0 and an error matching core.ErrInvalid", name, n, err)
+				}
+				if errors.Is(err, os.ErrClosed) || errors.Is(err, net.ErrClosed) {
+					t.Errorf("%s: Read = %v, which reads as the device closed", name, err)
+				}
+			}
+			v.Close()
+			_, err := v.Read(b, sizes, 0)
+			if !errors.Is(err, os.ErrClosed) || !errors.Is(err, net.ErrClosed) || errors.Is(err, core.ErrInvalid) {
+				t.Errorf("Read after Close = %v, want os.ErrClosed and net.ErrClosed only", err)
+			}
+		})
+	}
+}
+
+// TestVirtualWantsGSO checks how a Virtual asks for TCP super-segments: as
+// a core.GSODevice (its Source cuts them), not by posing as a
+// core.OffloadDevice whose WritePacketsGSO a PullDevice's stack never
+// calls. TestVirtualPairTCP moves TCP through them.
+func TestVirtualWantsGSO(t *testing.T) {
+	var dev core.Device = tundev.NewVirtual(tundev.VirtualConfig{})
+	defer dev.Close()
+	if g, ok := dev.(core.GSODevice); !ok || !g.WantsGSO() {
+		t.Errorf("Virtual is a GSODevice: %v, wanting GSO; want true, true", ok)
+	}
+	if _, ok := dev.(core.OffloadDevice); ok {
+		t.Error("Virtual is an OffloadDevice; want it to say it wants GSO with WantsGSO alone")
+	}
+	if _, ok := dev.(core.PullDevice); !ok {
+		t.Error("Virtual is not a PullDevice, which a device that wants GSO without WritePacketsGSO must be")
 	}
 }

@@ -30,14 +30,16 @@ func startGonet(mtu int) (*env, error) {
 func gonetEnv(sa, sb *stack.Stack, stop func()) *env {
 	serve := gvisorpair.FullAddr(netip.AddrPortFrom(addrB, 0))
 	return &env{
-		listen: func() (net.Listener, error) { return gonet.ListenTCP(sb, serve, ipv4.ProtocolNumber) },
+		listen: func() (net.Listener, error) {
+			return asIface[net.Listener](gonet.ListenTCP(sb, serve, ipv4.ProtocolNumber))
+		},
 		dial: func(ctx context.Context, to netip.AddrPort) (net.Conn, error) {
-			return gonet.DialContextTCP(ctx, sa, gvisorpair.FullAddr(to), ipv4.ProtocolNumber)
+			return asIface[net.Conn](gonet.DialContextTCP(ctx, sa, gvisorpair.FullAddr(to), ipv4.ProtocolNumber))
 		},
 		listenUDP: func() (net.PacketConn, error) { return gonetUDP(sb, serve) },
 		dialUDP: func(ctx context.Context, to netip.AddrPort) (net.Conn, error) {
 			raddr := gvisorpair.FullAddr(to)
-			return gonet.DialUDP(sa, nil, &raddr, ipv4.ProtocolNumber)
+			return asIface[net.Conn](gonet.DialUDP(sa, nil, &raddr, ipv4.ProtocolNumber))
 		},
 		close: stop,
 	}
@@ -79,14 +81,25 @@ func startWGNetstack() (*env, error) {
 	}
 	serve := netip.AddrPortFrom(addrB, 0)
 	return &env{
-		listen: func() (net.Listener, error) { return nb.ListenTCPAddrPort(serve) },
+		listen: func() (net.Listener, error) { return asIface[net.Listener](nb.ListenTCPAddrPort(serve)) },
 		dial: func(ctx context.Context, to netip.AddrPort) (net.Conn, error) {
-			return na.DialContextTCPAddrPort(ctx, to)
+			return asIface[net.Conn](na.DialContextTCPAddrPort(ctx, to))
 		},
-		listenUDP: func() (net.PacketConn, error) { return nb.ListenUDPAddrPort(serve) },
+		listenUDP: func() (net.PacketConn, error) { return asIface[net.PacketConn](nb.ListenUDPAddrPort(serve)) },
 		dialUDP: func(_ context.Context, to netip.AddrPort) (net.Conn, error) {
-			return na.DialUDPAddrPort(netip.AddrPort{}, to)
+			return asIface[net.Conn](na.DialUDPAddrPort(netip.AddrPort{}, to))
 		},
 		close: stop,
 	}, nil
+}
+
+// asIface returns c as an I, or a nil I with a non-nil err: gonet and
+// wireguard-go's netstack return concrete pointers, and a nil pointer put
+// in an interface makes a non-nil interface. C must implement I.
+func asIface[I, C any](c C, err error) (I, error) {
+	if err != nil {
+		var none I
+		return none, err
+	}
+	return any(c).(I), nil
 }

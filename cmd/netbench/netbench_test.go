@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -93,5 +95,20 @@ func TestSpliceDocs(t *testing.T) {
 func TestPickUnknown(t *testing.T) {
 	if _, err := pick(allSystems(), func(s system) string { return s.name }, "kernel,nope"); err == nil {
 		t.Error("pick accepted an unknown system")
+	}
+}
+
+// TestAsIfaceTrueNil checks that a failed gonet-style call gives a nil
+// interface, not a nil pointer in one, and that a success passes through.
+func TestAsIfaceTrueNil(t *testing.T) {
+	failed := errors.New("failed")
+	c, err := asIface[net.Conn]((*net.TCPConn)(nil), failed)
+	if c != nil || err != failed {
+		t.Errorf("on error: %#v, %v; want nil, %v", c, err, failed)
+	}
+	want := &net.TCPConn{}
+	c, err = asIface[net.Conn](want, nil)
+	if c != net.Conn(want) || err != nil {
+		t.Errorf("on success: %#v, %v; want %p, nil", c, err, want)
 	}
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -90,9 +91,13 @@ type offloader interface{ offload() bool }
 type PipeDev struct {
 	// End is the pipe end this device owns.
 	End *PipeEnd
-	// Medium must be MediumIP.
+	// Medium is the kind of frames the pipe carries. It must be the
+	// stack's (Config.Medium, MediumIP).
 	Medium Medium
-	// MTU is the largest packet the device carries; 0 means no limit.
+	// MTU is the largest packet the device carries. 0 means the stack's
+	// MTU; any other value must equal it. AttachDevice refuses a PipeDev
+	// whose Medium or MTU does not match the stack's, and PollDeviceIO
+	// panics on one.
 	MTU int
 	// Batch is the batch size; 0 means 64.
 	Batch int
@@ -110,6 +115,23 @@ type PipeDev struct {
 }
 
 func (d *PipeDev) offload() bool { return d.Offload }
+
+// linkChecker is a device with link parameters that must match the
+// stack's; AttachDevice and PollDeviceIO check them.
+type linkChecker interface {
+	checkLink(medium Medium, mtu int) error
+}
+
+// checkLink implements linkChecker.
+func (d *PipeDev) checkLink(medium Medium, mtu int) error {
+	if d.Medium != medium {
+		return fmt.Errorf("netcore: PipeDev.Medium %d does not match the stack's medium %d: %w", d.Medium, medium, ErrInvalid)
+	}
+	if d.MTU != 0 && d.MTU != mtu {
+		return fmt.Errorf("netcore: PipeDev.MTU %d does not match the stack's MTU %d: %w", d.MTU, mtu, ErrInvalid)
+	}
+	return nil
+}
 
 var (
 	_ Device     = (*PipeDev)(nil)

@@ -17,7 +17,7 @@ import (
 // A stack joined to another by JoinPipe has a peer: its outbound packets
 // are handed straight to the peer's gVisor (one copy, no pipe and no
 // inbound pump in between), by the outbound pump or by the engine itself at
-// the end of each batch of work (flushFromEngine).
+// the end of each batch of work (release, after hold).
 //
 // Lock order: flushMu before mu; mu guards only the queue; no call into
 // gVisor or a device is made with mu held. inMu (read side) is held while

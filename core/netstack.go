@@ -398,9 +398,11 @@ func (ns *Netstack) drainClosed() {
 // a Source, and the second for a PushDevice, which delivers them itself
 // through a Receiver). A device that wants TCP super-segments (see
 // GSODevice) gets them, and GRO on its inbound packets.
-// The stack takes ownership of dev and closes it on Close. It fails with
-// ErrInvalid if a device is attached already, or if dev wants
-// super-segments and cannot take them.
+// The stack takes ownership of dev and closes it on Close. It fails, with
+// an error matching ErrInvalid, if a device is attached already, if dev
+// wants super-segments and cannot take them, or if dev's link parameters
+// do not match the stack's (a PipeDev's Medium or MTU); dev is then still
+// the caller's.
 func (ns *Netstack) AttachDevice(dev Device) error {
 	ns.devMu.Lock()
 	defer ns.devMu.Unlock()
@@ -411,6 +413,9 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 	}
 	if len(ns.devices) > 0 {
 		return fmt.Errorf("netcore: a device is already attached: %w", ErrInvalid)
+	}
+	if err := ns.checkLink(dev); err != nil {
+		return err
 	}
 	gso := wantsGSO(dev)
 	if gso && !takesGSO(dev) {
@@ -436,6 +441,15 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 	} else {
 		ns.pumps.Add(1)
 		go ns.pumpIn(dev)
+	}
+	return nil
+}
+
+// checkLink returns an error matching ErrInvalid if dev has link
+// parameters (see linkChecker) that do not match the stack's.
+func (ns *Netstack) checkLink(dev any) error {
+	if lc, ok := dev.(linkChecker); ok {
+		return lc.checkLink(ns.cfg.Medium, ns.cfg.MTU)
 	}
 	return nil
 }

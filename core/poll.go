@@ -23,8 +23,14 @@ type pollState struct {
 // waiting, then wakes parked requests whose sockets became ready (the
 // seed's poll_device_io). It reports whether any packet moved. Concurrent
 // calls are serialised; the buffers stay with the stack, so that a call in
-// steady state allocates nothing (BenchmarkPollDeviceIO).
+// steady state allocates nothing (BenchmarkPollDeviceIO). It panics, with
+// an error matching ErrInvalid, if dev's link parameters do not match the
+// stack's (a PipeDev's Medium or MTU), as AttachDevice refuses such a
+// device: a programming error, found on the first call.
 func (ns *Netstack) PollDeviceIO(dev PollDevice) bool {
+	if err := ns.checkLink(dev); err != nil {
+		panic(err)
+	}
 	ns.poll.mu.Lock()
 	if ns.poll.out == nil {
 		ns.poll.out, _ = makeBufs(pollBatch, ns.cfg.MTU)

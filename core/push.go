@@ -25,9 +25,12 @@ type Receiver interface {
 	// wireguard-go's tun.Device.Write). It copies what it keeps, so the
 	// buffers are the caller's again when it returns, and it never waits
 	// on the stack's engine. Malformed packets are dropped and counted, as
-	// from any device. It may be called from several goroutines; calls are
-	// serialised. Once the stack is closed it drops the packets and
-	// returns an error matching net.ErrClosed.
+	// from any device. It may be called from several goroutines at once:
+	// their packets enter gVisor concurrently (where the stack coalesces
+	// the device's segments, the calls take turns), so packets of one flow
+	// stay in order only if one goroutine hands them over. Once the stack
+	// is closed it drops the packets and returns an error matching
+	// net.ErrClosed.
 	Receive(bufs [][]byte, offset int) error
 }
 

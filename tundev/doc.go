@@ -13,8 +13,10 @@
 // A Virtual is the opposite: a tun.Device backed by a Netstack, for
 // wireguard-go's device.NewDevice. Its tun.Device side returns the stack's
 // outbound packets and injects inbound ones; its core.Device side is
-// attached to the stack. The two sides are joined by bounded batch queues
-// that block rather than drop, and Close is safe while traffic flows.
+// attached to the stack. Once attached, the two sides have no queue and no
+// goroutine between them: wireguard-go's Read takes batches straight from
+// the stack and its Write hands them straight in (one copy each way).
+// Close is safe while traffic flows.
 //
 // Package tundevtest has channel-backed doubles of both kinds of device for
 // tests.

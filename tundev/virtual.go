@@ -65,11 +65,10 @@ func (c VirtualConfig) withDefaults() VirtualConfig {
 // buffers, and Write hands inbound ones straight to it (a
 // core.PushDevice), which validates, coalesces and copies them
 // into its own buffers. Each packet is copied once each way, as a NIC's
-// DMA would. Until a stack is attached, and for a stack that reads and
-// writes it itself (PollDeviceIO), each direction is a bounded queue that
-// moves whole batches and makes its writer wait when full, so nothing is
-// dropped between the two sides; what waits in the inbound queue is handed
-// over on attach.
+// DMA would. Until a stack is attached, each direction is a bounded queue
+// that moves whole batches and makes its writer wait when full, so nothing
+// is dropped between the two sides; what waits in the inbound queue is
+// handed over on attach.
 //
 // Close may be called by either owner (the stack closes attached devices;
 // wireguard-go closes its tun.Device), from any goroutine, while traffic

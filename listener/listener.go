@@ -44,9 +44,11 @@ type ListenConfig struct {
 	// means the stack's maximum (core.Config.MaxBacklog).
 	Backlog int
 
-	// KeepAlive is the keep-alive period applied to accepted connections,
-	// as net.ListenConfig.KeepAlive: zero means 15s, negative leaves
-	// keep-alive off. It is ignored when KeepAliveConfig.Enable is set.
+	// KeepAlive is the idle time before keep-alive probes start on
+	// accepted connections, as net.ListenConfig.KeepAlive: zero means 15s,
+	// negative leaves keep-alive off. The probes' interval and count are
+	// Go's defaults (15s, 9). It is ignored when KeepAliveConfig.Enable is
+	// set.
 	KeepAlive time.Duration
 
 	// KeepAliveConfig, when Enable is set, is applied to every accepted
@@ -79,7 +81,7 @@ func (lc *ListenConfig) keepAlive() (net.KeepAliveConfig, bool) {
 	case lc.KeepAlive < 0:
 		return net.KeepAliveConfig{}, false
 	}
-	return net.KeepAliveConfig{Enable: true, Idle: lc.KeepAlive, Interval: lc.KeepAlive, Count: -1}, true
+	return net.KeepAliveConfig{Enable: true, Idle: lc.KeepAlive}, true
 }
 
 // ListenPacket is like the package's ListenPacket, with ctx bounding the

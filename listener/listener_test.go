@@ -170,18 +170,22 @@ func TestListenPacket(t *testing.T) {
 }
 
 // TestKeepAlive checks that ListenConfig's keep-alive reaches accepted
-// connections, and that a negative KeepAlive leaves it off.
+// connections as net.ListenConfig's does: KeepAlive sets the idle time
+// only, the interval and count taking Go's defaults (15s, 9), and a
+// negative KeepAlive leaves it off.
 func TestKeepAlive(t *testing.T) {
 	p := newPair(t)
 	for _, tc := range []struct {
-		lc       listener.ListenConfig
-		want     int64
-		wantIdle time.Duration
+		lc                  listener.ListenConfig
+		want                int64
+		wantIdle, wantIntvl time.Duration
+		wantCount           int64
 	}{
-		{listener.ListenConfig{}, 1, 15 * time.Second},
-		{listener.ListenConfig{KeepAlive: -1}, 0, 0},
-		{listener.ListenConfig{KeepAlive: 42 * time.Second}, 1, 42 * time.Second},
-		{listener.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: time.Minute}}, 1, time.Minute},
+		{listener.ListenConfig{}, 1, 15 * time.Second, 15 * time.Second, 9},
+		{listener.ListenConfig{KeepAlive: -1}, 0, 0, 0, 0},
+		{listener.ListenConfig{KeepAlive: 42 * time.Second}, 1, 42 * time.Second, 15 * time.Second, 9},
+		{listener.ListenConfig{KeepAliveConfig: net.KeepAliveConfig{Enable: true, Idle: time.Minute, Interval: 2 * time.Second, Count: 3}},
+			1, time.Minute, 2 * time.Second, 3},
 	} {
 		ln, err := tc.lc.Listen(context.Background(), p.B.CommandChannel(), "tcp", ":0")
 		if err != nil {
@@ -199,6 +203,12 @@ func TestKeepAlive(t *testing.T) {
 		if tc.want == 1 {
 			if got := time.Duration(sockOpt(t, p.B, h, core.OptKeepAliveIdle)); got != tc.wantIdle {
 				t.Errorf("%+v: idle %v, want %v", tc.lc, got, tc.wantIdle)
+			}
+			if got := time.Duration(sockOpt(t, p.B, h, core.OptKeepAliveInterval)); got != tc.wantIntvl {
+				t.Errorf("%+v: interval %v, want %v", tc.lc, got, tc.wantIntvl)
+			}
+			if got := sockOpt(t, p.B, h, core.OptKeepAliveCount); got != tc.wantCount {
+				t.Errorf("%+v: count %d, want %d", tc.lc, got, tc.wantCount)
 			}
 		}
 		c.Close()

@@ -25,15 +25,12 @@ func (c *TCPConn) SetKeepAlive(keepalive bool) error {
 	return c.setOpt(core.OptKeepAlive, boolInt(keepalive))
 }
 
-// SetKeepAlivePeriod sets the idle time before the first probe and the
-// interval between probes, as *net.TCPConn does. A period under one second
-// is rounded up to a second.
+// SetKeepAlivePeriod sets the idle time before the first probe, as
+// *net.TCPConn does: rounded up to a whole second, zero means 15s, and a
+// negative period changes nothing. The interval between probes and their
+// count stay as they are (see SetKeepAliveConfig).
 func (c *TCPConn) SetKeepAlivePeriod(d time.Duration) error {
-	d = roundKeepAlive(d)
-	if err := c.setOpt(core.OptKeepAliveIdle, int64(d)); err != nil {
-		return err
-	}
-	return c.setOpt(core.OptKeepAliveInterval, int64(d))
+	return c.setKeepAliveStep(core.OptKeepAliveIdle, int64(d), int64(defaultKeepAliveIdle), true)
 }
 
 // SetKeepAliveConfig configures keep-alive as *net.TCPConn does: with
@@ -78,10 +75,9 @@ func (c *TCPConn) setKeepAliveStep(opt core.SockOpt, v, dflt int64, isDuration b
 	return c.setOpt(opt, v)
 }
 
+// roundKeepAlive rounds a positive d up to a whole second, as the kernel's
+// keep-alive options (in seconds) make Go do.
 func roundKeepAlive(d time.Duration) time.Duration {
-	if d <= 0 {
-		return defaultKeepAliveIdle
-	}
 	return (d + time.Second - 1).Truncate(time.Second)
 }
 

@@ -263,3 +263,39 @@ func TestResolverHostsOnly(t *testing.T) {
 		t.Fatalf("err = %v, want a *net.DNSError", err)
 	}
 }
+
+// TestDNSErrorNamesServerAsked checks that a failed lookup's *net.DNSError
+// names the DNS server the query went to over the stack, not the host's
+// name server from /etc/resolv.conf that Go's resolver would name.
+func TestDNSErrorNamesServerAsked(t *testing.T) {
+	f := newDNSFixture(t)
+	silent := netip.AddrPortFrom(silent4, 53)
+	for _, tc := range []struct {
+		name    string
+		servers []netip.AddrPort
+		hosts   map[string][]netip.Addr
+		timeout time.Duration
+		want    string
+	}{
+		{"NotFound", []netip.AddrPort{f.dns.addr}, nil, 30 * time.Second, f.dns.addr.String()},
+		{"NotFoundWithHosts", []netip.AddrPort{f.dns.addr}, map[string][]netip.Addr{"other.test": {testnet.AddrB}}, 30 * time.Second, f.dns.addr.String()},
+		{"Timeout", []netip.AddrPort{silent}, nil, 300 * time.Millisecond, silent.String()},
+		{"NoServers", nil, nil, 30 * time.Second, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDialer(f.p)
+			d.DNSServers, d.Hosts = tc.servers, tc.hosts
+			ctx, cancel := context.WithTimeout(context.Background(), tc.timeout)
+			defer cancel()
+			c, err := d.DialContext(ctx, "tcp", "nosuch.test:80")
+			wantOpError(t, c, err, "tcp")
+			var dnsErr *net.DNSError
+			if !errors.As(err, &dnsErr) {
+				t.Fatalf("err = %v, want a *net.DNSError", err)
+			}
+			if dnsErr.Server != tc.want || dnsErr.Name != "nosuch.test" {
+				t.Fatalf("DNSError{Name: %q, Server: %q} (%v), want name nosuch.test, server %q", dnsErr.Name, dnsErr.Server, err, tc.want)
+			}
+		})
+	}
+}

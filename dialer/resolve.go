@@ -66,7 +66,12 @@ func (d *Dialer) lookupHost(ctx context.Context, family int, host string) ([]net
 	if ips, ok := d.lookupStatic(host); ok {
 		return ips, nil
 	}
-	return d.Resolver().LookupNetIP(ctx, ipNetwork(family), host)
+	r, dd := d.resolver()
+	ips, err := r.LookupNetIP(ctx, ipNetwork(family), host)
+	if err != nil {
+		return nil, dd.serverAsked(err)
+	}
+	return ips, nil
 }
 
 // lookupStatic looks host up in Hosts.

@@ -2,6 +2,7 @@ package dialer
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -21,15 +22,43 @@ import (
 //
 // Each call returns a new *net.Resolver, cheap to make. The resolver reads
 // Hosts and DNSServers at each query.
+//
+// Go's resolver fills the Server field of the *net.DNSError its methods
+// return with the name server it read from /etc/resolv.conf ("lookup x on
+// 127.0.0.53:53: …"), though the query went to DNSServers over the stack;
+// a Resolver cannot change that. The Dialer's own lookups (Dial and
+// DialContext) name the DNS server actually asked.
 func (d *Dialer) Resolver() *net.Resolver {
+	r, _ := d.resolver()
+	return r
+}
+
+// resolver returns a Resolver and the dnsDialer behind it.
+func (d *Dialer) resolver() (*net.Resolver, *dnsDialer) {
 	dd := &dnsDialer{d: d}
-	return &net.Resolver{PreferGo: true, Dial: dd.dial}
+	return &net.Resolver{PreferGo: true, Dial: dd.dial}, dd
 }
 
 // dnsDialer dials the DNS servers of one Resolver in turn.
 type dnsDialer struct {
 	d    *Dialer
 	next atomic.Uint32
+	last atomic.Pointer[netip.AddrPort] // the server dialled last, if any
+}
+
+// serverAsked returns err with a *net.DNSError in it naming the DNS server
+// dialled last (none: no server), instead of the one Go's resolver named.
+func (dd *dnsDialer) serverAsked(err error) error {
+	var dnsErr *net.DNSError
+	if !errors.As(err, &dnsErr) {
+		return err
+	}
+	cp := *dnsErr
+	cp.Server = ""
+	if s := dd.last.Load(); s != nil {
+		cp.Server = s.String()
+	}
+	return &cp
 }
 
 // dial returns the conn for one exchange of Go's resolver: a hostsConn
@@ -68,6 +97,7 @@ func (dd *dnsDialer) dialNext(ctx context.Context, network string) (net.Conn, er
 		return nil, &net.OpError{Op: "dial", Net: network, Err: errNoDNSServers}
 	}
 	server := servers[int(dd.next.Add(1)-1)%len(servers)]
+	dd.last.Store(&server)
 	return dd.dialServer(ctx, network, server)
 }
 

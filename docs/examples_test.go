@@ -2,6 +2,10 @@ package docs_test
 
 import (
 	"context"
+	"crypto/ecdh"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -23,10 +27,14 @@ import (
 	"github.com/netcore-go/netcore/tundev"
 )
 
-// twoStacks starts stacks A (192.0.2.1) and B (192.0.2.2) joined by a pipe.
+// twoStacks starts stacks A (192.0.2.1) and B (192.0.2.2), joined by an
+// in-memory pipe; stop closes both.
 func twoStacks() (a, b *core.Netstack, stop func()) {
-	a, _ = core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
-	b, _ = core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
+	a, errA := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	b, errB := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
+	if err := errors.Join(errA, errB); err != nil {
+		log.Fatal(err)
+	}
 	go a.Run(context.Background())
 	go b.Run(context.Background())
 	if err := core.JoinPipe(a, b, 0); err != nil {
@@ -85,6 +93,52 @@ func Example_stack() {
 	}
 	fmt.Println("sockets:", resp.(core.Stats).Sockets)
 	// Output: sockets: 0
+}
+
+// The README's HTTP example: two stacks made by hand, a server on B, a
+// client on A.
+func Example_readmeHTTP() {
+	// Two stacks in one process, A at 192.0.2.1 and B at 192.0.2.2,
+	// joined by an in-memory link.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // ending Run's context closes the stacks
+	a, err := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	b, err := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go a.Run(ctx)
+	go b.Run(ctx)
+	if err := core.JoinPipe(a, b, 0); err != nil {
+		log.Fatal(err)
+	}
+
+	// Serve HTTP on stack B, on every address, port 80.
+	ln, err := listener.Listen(b.CommandChannel(), "tcp", ":80")
+	if err != nil {
+		log.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "hello over netcore")
+	})}
+	go srv.Serve(ln)
+	defer srv.Close()
+
+	// Fetch it from stack A: the Dialer drops into http.Transport.
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
+	defer client.CloseIdleConnections()
+	resp, err := client.Get("http://192.0.2.2/")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	fmt.Println(resp.Status, string(body))
+	// Output: 200 OK hello over netcore
 }
 
 func Example_httpServerAndClient() {
@@ -175,11 +229,21 @@ func Example_dns() {
 	d := &dialer.Dialer{
 		Channel:    a.CommandChannel(),
 		Hosts:      map[string][]netip.Addr{"db.internal": {netip.MustParseAddr("192.0.2.2")}},
-		DNSServers: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.53:53")},
+		DNSServers: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.2:53")}, // a DNS server on B
 	}
 	addrs, err := d.Resolver().LookupNetIP(context.Background(), "ip4", "db.internal")
 	fmt.Println(addrs, err)
-	// Output: [192.0.2.2] <nil>
+
+	// A name Hosts lacks goes to the DNS server; none listens on B here.
+	// The error names the server asked.
+	_, err = d.Dial("tcp", "web.internal:80")
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		fmt.Println("lookup", dnsErr.Name, "on", dnsErr.Server, "failed")
+	}
+	// Output:
+	// [192.0.2.2] <nil>
+	// lookup web.internal on 192.0.2.2:53 failed
 }
 
 func Example_deadlinesAndErrors() {
@@ -268,10 +332,13 @@ func Example_tun() {
 
 // The WireGuard example compiles; cmd/demo runs the same for real.
 func Example_wireguard() {
-	stack, _ := core.New(core.Config{
+	stack, err := core.New(core.Config{
 		Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
 		MTU:   1420,
 	})
+	if err != nil {
+		log.Fatal(err)
+	}
 	defer stack.Close()
 	go stack.Run(context.Background())
 
@@ -283,8 +350,30 @@ func Example_wireguard() {
 	}
 	wg := device.NewDevice(vtun, conn.NewDefaultBind(), device.NewLogger(device.LogLevelError, "wg: "))
 	defer wg.Close()
-	wg.IpcSet("private_key=...\nlisten_port=51820\npublic_key=...\nendpoint=203.0.113.1:51820\nallowed_ip=0.0.0.0/0\n")
-	wg.Up()
+
+	// wireguard-go's configuration (UAPI) takes keys in hex; wg(8) shows
+	// them in base64. Make a private key here (or convert one: wg genkey |
+	// base64 -d | xxd -p -c 32) and give the peer its public key.
+	key, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("our public key:", base64.StdEncoding.EncodeToString(key.PublicKey().Bytes()))
+	peerKey, err := base64.StdEncoding.DecodeString("VGhpcyBpcyBub3QgYSByZWFsIHB1YmxpYyBrZXkuLi4=") // the peer's, from wg
+	if err != nil {
+		log.Fatal(err)
+	}
+	// No listen_port: the OS picks a free UDP port, so two devices in one
+	// process (or host) never collide. Set one where a peer dials us.
+	err = wg.IpcSet("private_key=" + hex.EncodeToString(key.Bytes()) + "\n" +
+		"public_key=" + hex.EncodeToString(peerKey) + "\n" +
+		"endpoint=203.0.113.1:51820\nallowed_ip=0.0.0.0/0\n")
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := wg.Up(); err != nil {
+		log.Fatal(err)
+	}
 
 	// Dial through the tunnel as through any network.
 	d := &dialer.Dialer{Channel: stack.CommandChannel()}

@@ -1,10 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -39,10 +41,14 @@ func TestDemoModes(t *testing.T) {
 			for _, want := range []string{
 				"stacks up",
 				"name resolved through the stack: demo.netcore.test -> [192.0.2.2]",
-				`GET / -> 200 OK: "hello from netcore"`,
+				`A GET http://demo.netcore.test/ -> 200 OK: "hello from netcore"`,
 				"downloaded 4MiB",
 				"verified",
 				"retransmits",
+				"packets: what crossed each stack's device",
+				"super-segments",
+				"retransmits: TCP segments the stacks sent again",
+				"tail-loss probes",
 			} {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q:\n%s", want, out)
@@ -115,31 +121,124 @@ func capinfosInOrder(t *testing.T, file string) {
 
 // TestDemoTUN runs -mode tun where it can (it needs root), in a child
 // process inside a network namespace of its own, so the TUN and the host
-// side's traffic never meet the machine's real interfaces.
+// side's traffic never meet the machine's real interfaces. Without -serve
+// the demo fetches from the host kernel, prints its table and ends; -pcap
+// captures netcore's packets there too.
 func TestDemoTUN(t *testing.T) {
 	if os.Getenv("DEMO_TUN_CHILD") == "1" {
-		out := runDemo(t, "-mode", "tun")
+		out := runDemo(t, strings.Fields(os.Getenv("DEMO_TUN_ARGS"))...)
 		os.Stdout.WriteString(out)
 		return
 	}
+	skipWithoutTUN(t)
+	file := filepath.Join(t.TempDir(), "tun.pcap")
+	out, err := tunChild("-mode tun -size 1MiB -pcap " + file).CombinedOutput()
+	if err != nil {
+		t.Fatalf("demo -mode tun in a new netns: %v\n%s", err, out)
+	}
+	for _, want := range []string{
+		`host kernel GET http://198.18.88.2:80/ -> 200 OK: "hello from netcore"`,
+		"downloaded 1MiB",
+		"packets netcore",
+		"done; the interface goes away now (with -serve it stays up for curl http://198.18.88.2:80/)",
+	} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("output lacks %q:\n%s", want, out)
+		}
+	}
+	if st, err := os.Stat(file); err != nil || st.Size() < 1<<20 {
+		t.Fatalf("-pcap in -mode tun: %v, %d bytes; want the 1 MiB download in it", err, sizeOf(st))
+	}
+	if tshark, err := exec.LookPath("tshark"); err == nil {
+		uris, err := exec.Command(tshark, "-r", file, "-Y", "http.request", "-T", "fields", "-e", "http.request.uri").CombinedOutput()
+		if err != nil || !strings.Contains(string(uris), "/payload?size=1048576") {
+			t.Fatalf("tshark found no payload request in the TUN capture: %v\n%s", err, uris)
+		}
+	}
+}
+
+// TestDemoTUNServe checks -mode tun -serve: it keeps serving after its own
+// fetches until Ctrl-C (SIGINT), then says so on a line of its own and
+// exits with status 0.
+func TestDemoTUNServe(t *testing.T) {
+	if os.Getenv("DEMO_TUN_CHILD") == "serve" {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+		defer stop()
+		o, err := parseFlags([]string{"-mode", "tun", "-serve", "-size", "64KiB"}, os.Stderr)
+		if err == nil {
+			err = run(ctx, o, os.Stdout)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	skipWithoutTUN(t)
+	cmd := tunChild("")
+	cmd.Args = []string{os.Args[0], "-test.run=^TestDemoTUNServe$"}
+	cmd.Env = append(cmd.Env, "DEMO_TUN_CHILD=serve")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() {
+		out.WriteString(sc.Text() + "\n")
+		if strings.Contains(sc.Text(), "serving until Ctrl-C") {
+			cmd.Process.Signal(os.Interrupt)
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("demo -mode tun -serve after SIGINT: %v\n%s", err, out.String())
+	}
+	if !regexp.MustCompile(`\] stopped serving; the interface goes away now\n(PASS\n)?$`).MatchString(out.String()) {
+		t.Fatalf("output does not end with the stop line:\n%s", out.String())
+	}
+}
+
+// skipWithoutTUN skips a test that needs root and /dev/net/tun.
+func skipWithoutTUN(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("-mode tun needs root (CAP_NET_ADMIN)")
 	}
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		t.Skip("no /dev/net/tun")
 	}
+}
+
+// tunChild returns this test binary re-run as TestDemoTUN's child with
+// args, in a network namespace of its own.
+func tunChild(args string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDemoTUN$", "-test.v")
-	cmd.Env = append(os.Environ(), "DEMO_TUN_CHILD=1")
+	cmd.Env = append(os.Environ(), "DEMO_TUN_CHILD=1", "DEMO_TUN_ARGS="+args)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("demo -mode tun in a new netns: %v\n%s", err, out)
+	return cmd
+}
+
+func sizeOf(st os.FileInfo) int64 {
+	if st == nil {
+		return 0
 	}
-	if !strings.Contains(string(out), `host kernel GET http://198.18.88.2:80/ -> 200 OK: "hello from netcore"`) {
-		t.Fatalf("output:\n%s", out)
-	}
-	if !strings.Contains(string(out), "curl http://198.18.88.2:80/") {
-		t.Fatalf("no curl line:\n%s", out)
+	return st.Size()
+}
+
+// TestInterruptedEndsLine checks that on a terminal the line a Ctrl-C was
+// echoed on is ended before the demo's last line.
+func TestInterruptedEndsLine(t *testing.T) {
+	for _, tc := range []struct {
+		terminal bool
+		want     string
+	}{{true, "\n["}, {false, "["}} {
+		var out bytes.Buffer
+		r := &reporter{out: &out, progress: tc.terminal}
+		r.interrupted("stopped")
+		if !strings.HasPrefix(out.String(), tc.want) || !strings.HasSuffix(out.String(), "] stopped\n") {
+			t.Errorf("terminal %v: %q, want it to start with %q and end with the line", tc.terminal, out.String(), tc.want)
+		}
 	}
 }
 

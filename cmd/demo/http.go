@@ -67,15 +67,21 @@ func get(ctx context.Context, c *http.Client, url string) (string, string, error
 
 // result is what a download measured.
 type result struct {
-	bytes          int64
-	elapsed        time.Duration
-	statsA, statsB core.Stats
+	bytes   int64
+	elapsed time.Duration
+	stacks  []stackStats // the stacks' counters afterwards
 }
 
-// download fetches size bytes of payload, showing progress, and checks the
-// checksum the server sent.
-func download(ctx context.Context, c *http.Client, size int64, r *reporter) (result, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("http://%s/payload?size=%d", serverName, size), nil)
+// stackStats is one stack's counters, by the stack's name.
+type stackStats struct {
+	name  string
+	stats core.Stats
+}
+
+// download fetches size bytes of payload from base, showing progress, and
+// checks the checksum the server sent.
+func download(ctx context.Context, c *http.Client, base string, size int64, r *reporter) (result, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/payload?size=%d", base, size), nil)
 	if err != nil {
 		return result{}, err
 	}

@@ -10,9 +10,15 @@
 //	-mode wg    the default: stacks A and B joined by WireGuard
 //	-mode pipe  the same on an in-memory pipe, without WireGuard
 //	-mode tun   (root) a real TUN device; the host kernel fetches from netcore
-//	-serve      with -mode tun: keep serving until Ctrl-C
+//	-serve      with -mode tun: after the fetches, keep serving until Ctrl-C
+//	            (without it the demo ends, and the interface goes away)
 //	-size N     bytes to download (default 256MiB; units B, KiB, MiB, GiB)
-//	-pcap FILE  write stack A's packets to FILE (tshark -r FILE reads it)
+//	-pcap FILE  write stack A's packets (-mode tun: netcore's) to FILE
+//	            (tshark -r FILE reads it)
+//
+// The closing table counts each stack's packets and the TCP retransmits;
+// the demo prints what they mean under it. Ctrl-C stops the demo: under
+// -serve that is the normal end (exit status 0), otherwise it is 130.
 package main
 
 import (
@@ -39,7 +45,15 @@ func main() {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	if err := run(ctx, opts, os.Stdout); err != nil {
+	err = run(ctx, opts, os.Stdout)
+	switch {
+	case err != nil && ctx.Err() != nil:
+		if isTerminal(os.Stdout) {
+			fmt.Println() // end the line the ^C was echoed on
+		}
+		fmt.Fprintln(os.Stderr, "demo interrupted")
+		os.Exit(130)
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "demo failed:", err)
 		os.Exit(1)
 	}
@@ -52,8 +66,8 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	size := sizeFlag(256 << 20)
 	fs.StringVar(&o.mode, "mode", "wg", "wg, pipe or tun")
 	fs.Var(&size, "size", "bytes to download (units B, KiB, MiB, GiB)")
-	fs.StringVar(&o.pcap, "pcap", "", "write stack A's packets to this pcap file")
-	fs.BoolVar(&o.serve, "serve", false, "with -mode tun: serve until Ctrl-C")
+	fs.StringVar(&o.pcap, "pcap", "", "write stack A's packets (-mode tun: netcore's) to this pcap file")
+	fs.BoolVar(&o.serve, "serve", false, "with -mode tun: after the fetches, serve until Ctrl-C")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}

@@ -31,6 +31,15 @@ func (r *reporter) meter(total int64, start time.Time) io.Writer {
 	return &progress{r: r, total: total, start: start}
 }
 
+// interrupted ends the line a Ctrl-C left open on a terminal (where it
+// echoed ^C) and says what stopped.
+func (r *reporter) interrupted(what string) {
+	if r.progress {
+		fmt.Fprintln(r.out)
+	}
+	r.step("%s", what)
+}
+
 // done ends a progress bar's line.
 func (r *reporter) done() {
 	if r.progress {
@@ -74,15 +83,37 @@ func (p *progress) bar() {
 		frac*100, formatSize(p.n), gbits(p.n, time.Since(p.start)))
 }
 
-// table prints the summary.
+// table prints the summary and what its columns count.
 func (r *reporter) table(res result) {
 	tw := tabwriter.NewWriter(r.out, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "bytes\tseconds\tGbit/s\tpackets A\tpackets B\tretransmits\t")
-	fmt.Fprintf(tw, "%d\t%.3f\t%.2f\t%d\t%d\t%d\t\n", res.bytes, res.elapsed.Seconds(), gbits(res.bytes, res.elapsed),
-		res.statsA.PacketsIn+res.statsA.PacketsOut, res.statsB.PacketsIn+res.statsB.PacketsOut,
-		res.statsA.TCPRetransmits+res.statsB.TCPRetransmits)
+	fmt.Fprint(tw, "bytes\tseconds\tGbit/s\t")
+	var retransmits uint64
+	for _, s := range res.stacks {
+		fmt.Fprintf(tw, "packets %s\t", s.name)
+		retransmits += s.stats.TCPRetransmits
+	}
+	fmt.Fprintln(tw, "retransmits\t")
+	fmt.Fprintf(tw, "%d\t%.3f\t%.2f\t", res.bytes, res.elapsed.Seconds(), gbits(res.bytes, res.elapsed))
+	for _, s := range res.stacks {
+		fmt.Fprintf(tw, "%d\t", s.stats.PacketsIn+s.stats.PacketsOut)
+	}
+	fmt.Fprintf(tw, "%d\t\n", retransmits)
 	tw.Flush()
+	fmt.Fprint(r.out, tableLegend)
 }
+
+// tableLegend says what the table's packet and retransmit columns count.
+const tableLegend = `  packets: what crossed each stack's device, in and out, as the stack saw it.
+    TCP leaves a stack in super-segments of up to 64 KiB (as with a NIC's
+    TSO); a pipe carries them whole, WireGuard (or a TUN without offloads)
+    gets them cut to the MTU, and a stack counts what it receives as it
+    arrives.
+  retransmits: TCP segments the stacks sent again. An in-memory link loses
+    nothing: most are gVisor's tail-loss probes, which resend the last
+    segment when its ACK is later than twice the smoothed RTT (tens of
+    microseconds here), as it is whenever the receiving goroutine waits for
+    a CPU; over WireGuard, the host's loopback UDP may also drop.
+`
 
 func gbits(n int64, d time.Duration) float64 {
 	if d <= 0 {

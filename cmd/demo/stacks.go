@@ -28,14 +28,11 @@ const serverName = "demo.netcore.test"
 func runTwoStacks(ctx context.Context, o options, r *reporter) error {
 	cfgA := core.Config{Addrs: []netip.Prefix{addrA}, MTU: 1420}
 	cfgB := core.Config{Addrs: []netip.Prefix{addrB}, MTU: 1420}
-	if o.pcap != "" {
-		f, err := os.Create(o.pcap)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		cfgA.PCAP = f
+	closePCAP, err := openPCAP(o, &cfgA)
+	if err != nil {
+		return err
 	}
+	defer closePCAP()
 	a, err := startStack(ctx, cfgA)
 	if err != nil {
 		return err
@@ -65,6 +62,20 @@ func runTwoStacks(ctx context.Context, o options, r *reporter) error {
 		r.step("WireGuard handshake done (127.0.0.1:%d <-> 127.0.0.1:%d)", tunnel.ports[0], tunnel.ports[1])
 	}
 	return serveAndFetch(ctx, o, r, a, b)
+}
+
+// openPCAP creates the -pcap file, if one is asked for, as cfg's PCAP, and
+// returns what closes it.
+func openPCAP(o options, cfg *core.Config) (func(), error) {
+	if o.pcap == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(o.pcap)
+	if err != nil {
+		return nil, fmt.Errorf("-pcap: %w", err)
+	}
+	cfg.PCAP = f
+	return func() { f.Close() }, nil
 }
 
 // startStack makes a stack and runs it until ctx ends or it is closed.
@@ -106,14 +117,15 @@ func serveAndFetch(ctx context.Context, o options, r *reporter, a, b *core.Netst
 
 	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 	defer client.CloseIdleConnections()
-	if err := getHello(ctx, client, r); err != nil {
+	base := "http://" + serverName
+	if err := getHello(ctx, client, "A", base, r); err != nil {
 		return err
 	}
-	res, err := download(ctx, client, o.size, r)
+	res, err := download(ctx, client, base, o.size, r)
 	if err != nil {
 		return err
 	}
-	res.statsA, res.statsB = stats(ctx, a), stats(ctx, b)
+	res.stacks = []stackStats{{"A", stats(ctx, a)}, {"B", stats(ctx, b)}}
 	r.table(res)
 	return nil
 }
@@ -126,13 +138,13 @@ func stats(ctx context.Context, ns *core.Netstack) core.Stats {
 	return resp.(core.Stats)
 }
 
-// getHello fetches / and prints its status and body.
-func getHello(ctx context.Context, c *http.Client, r *reporter) error {
-	body, status, err := get(ctx, c, "http://"+serverName+"/")
+// getHello fetches base's / as who and prints its status and body.
+func getHello(ctx context.Context, c *http.Client, who, base string, r *reporter) error {
+	body, status, err := get(ctx, c, base+"/")
 	if err != nil {
-		return err
+		return fmt.Errorf("%s GET %s/: %w", who, base, err)
 	}
-	r.step("GET / -> %s: %q", status, body)
+	r.step("%s GET %s/ -> %s: %q", who, base, status, body)
 	return nil
 }
 

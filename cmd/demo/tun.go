@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
-	"time"
 
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/listener"
@@ -31,6 +30,12 @@ func runTUN(ctx context.Context, o options, r *reporter) error {
 		return fmt.Errorf("open TUN: %w", err)
 	}
 	cfg := core.Config{Addrs: []netip.Prefix{tunStack}, MTU: dev.MTU()}
+	closePCAP, err := openPCAP(o, &cfg)
+	if err != nil {
+		dev.Close()
+		return err
+	}
+	defer closePCAP()
 	ns, err := startStack(ctx, cfg)
 	if err != nil {
 		dev.Close()
@@ -50,20 +55,6 @@ func runTUN(ctx context.Context, o options, r *reporter) error {
 	srv := &http.Server{Handler: newHandler()}
 	go srv.Serve(ln)
 	defer srv.Close()
-	url := "http://" + dialAddr(tunStack.Addr(), 80) + "/"
 	r.step("netcore serves HTTP on %v", ln.Addr())
-
-	client := &http.Client{Timeout: 10 * time.Second} // the host kernel's own stack
-	defer client.CloseIdleConnections()
-	body, status, err := get(ctx, client, url)
-	if err != nil {
-		return fmt.Errorf("host kernel GET %s: %w", url, err)
-	}
-	r.step("host kernel GET %s -> %s: %q", url, status, body)
-	r.step("from another shell: curl %s", url)
-	if o.serve {
-		r.step("serving until Ctrl-C")
-		<-ctx.Done()
-	}
-	return nil
+	return checkFromHost(ctx, o, r, "http://"+dialAddr(tunStack.Addr(), 80), ns)
 }

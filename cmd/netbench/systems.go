@@ -162,7 +162,7 @@ func startNetcoreVirtual() (*env, error) {
 		return nil, err
 	}
 	wait := tundevtest.Join(va, vb)
-	return netcoreEnv(a, b, func() { va.Close(); vb.Close(); wait(); stop() }), nil
+	return netcoreEnv(a, b, func() { va.Close(); wait(); stop() }), nil // the join closes vb
 }
 
 // openFileLimit is the process's open-file limit (0 if unknown).

@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -130,7 +129,7 @@ func TestDemoTUN(t *testing.T) {
 	}
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDemoTUN$", "-test.v")
 	cmd.Env = append(os.Environ(), "DEMO_TUN_CHILD=1")
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	cmd.SysProcAttr = newNetNS(t)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo -mode tun in a new netns: %v\n%s", err, out)

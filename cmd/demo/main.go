@@ -9,7 +9,7 @@
 //
 //	-mode wg    the default: stacks A and B joined by WireGuard
 //	-mode pipe  the same on an in-memory pipe, without WireGuard
-//	-mode tun   (root) a real TUN device; the host kernel fetches from netcore
+//	-mode tun   (root, Linux) a real TUN device; the host kernel fetches from netcore
 //	-serve      with -mode tun: keep serving until Ctrl-C
 //	-size N     bytes to download (default 256MiB; units B, KiB, MiB, GiB)
 //	-pcap FILE  write stack A's packets to FILE (tshark -r FILE reads it)

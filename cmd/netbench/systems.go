@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/netcore-go/netcore/core"
@@ -163,15 +162,6 @@ func startNetcoreVirtual() (*env, error) {
 	}
 	wait := tundevtest.Join(va, vb)
 	return netcoreEnv(a, b, func() { va.Close(); wait(); stop() }), nil // the join closes vb
-}
-
-// openFileLimit is the process's open-file limit (0 if unknown).
-func openFileLimit() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0
-	}
-	return int(rl.Cur)
 }
 
 // withTimeout runs f with a context that ends after d.

@@ -417,7 +417,7 @@ func TestConcurrentUseUnderRace(t *testing.T) {
 // Invariant 3 and the round-trip target: a request round trip allocates
 // nothing in steady state (requests and reply channels are pooled).
 func TestRoundTripAllocs(t *testing.T) {
-	if testnet.RaceEnabled {
+	if raceEnabled {
 		t.Skip("the race detector allocates; .ci/run runs this without -race")
 	}
 	leakCheck(t)

@@ -418,7 +418,7 @@ func TestConcurrentUseUnderRace(t *testing.T) {
 // nothing in steady state (requests and reply channels are pooled).
 func TestRoundTripAllocs(t *testing.T) {
 	if raceEnabled {
-		t.Skip("the race detector allocates")
+		t.Skip("the race detector allocates; .ci/run runs this without -race")
 	}
 	leakCheck(t)
 	ns := testnet.Start(t, core.Config{})

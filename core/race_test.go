@@ -1,5 +1,7 @@
-//go:build race
-
 package core_test
 
-const raceEnabled = true
+import "github.com/netcore-go/netcore/internal/testnet"
+
+// raceEnabled reports whether the race detector is on: the allocation
+// tests skip under it (.ci/run runs them without -race).
+const raceEnabled = testnet.RaceEnabled

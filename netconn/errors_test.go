@@ -75,26 +75,36 @@ func TestListenerDeadline(t *testing.T) {
 		t.Fatalf("Accept timed out after %v, before its deadline", d)
 	}
 	// Clear while blocked, then a connection comes.
-	ln.SetDeadline(time.Now().Add(50 * time.Millisecond))
-	res := make(chan error, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			c.Close()
+	growTimeout(t, 50*time.Millisecond, func(d time.Duration) (time.Duration, bool) {
+		start := time.Now()
+		ln.SetDeadline(start.Add(d))
+		res := make(chan error, 1)
+		go func() {
+			c, err := ln.Accept()
+			if err == nil {
+				c.Close()
+			}
+			res <- err
+		}()
+		blocked := waitParked(t, p.B, 1, start.Add(d))
+		ln.SetDeadline(time.Time{})
+		if took := time.Since(start); !blocked || took >= d {
+			ln.SetDeadline(time.Now())
+			checkOpError(t, <-res, "accept", errDeadline)
+			ln.SetDeadline(time.Time{})
+			return took, false
 		}
-		res <- err
-	}()
-	time.Sleep(10 * time.Millisecond)
-	ln.SetDeadline(time.Time{})
-	time.Sleep(200 * time.Millisecond)
-	c, err := netconn.DialTCP(testCtx(t), p.A.CommandChannel(), "tcp", netip.AddrPort{}, netip.AddrPortFrom(testnet.AddrB, ln.AddrPort().Port()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	if err := <-res; err != nil {
-		t.Fatalf("Accept after the deadline was cleared: %v", err)
-	}
+		time.Sleep(4 * d) // well past the deadline that was cleared
+		c, err := netconn.DialTCP(testCtx(t), p.A.CommandChannel(), "tcp", netip.AddrPort{}, netip.AddrPortFrom(testnet.AddrB, ln.AddrPort().Port()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		if err := <-res; err != nil {
+			t.Fatalf("Accept after the deadline was cleared: %v", err)
+		}
+		return 0, true
+	})
 }
 
 // TestDualStackListener checks that a "tcp" listener on the zero address

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/internal/testnet"
 )
 
@@ -22,10 +23,11 @@ var timeoutTests = []struct {
 	{"near", 50 * time.Millisecond},
 }
 
-// namedConn is a conn for a table of subtests.
+// namedConn is a conn for a table of subtests, and the stack it is on.
 type namedConn struct {
 	name string
 	conn net.Conn
+	ns   *core.Netstack
 }
 
 // idleConns returns a connected TCP conn and a connected UDP conn, on a new
@@ -34,7 +36,7 @@ func idleConns(t *testing.T) []namedConn {
 	p := newPair(t)
 	cli, _ := tcpConns(t, p, testnet.AddrB)
 	ua, _ := udpConns(t, p)
-	return []namedConn{{"tcp", cli}, {"udp", ua}}
+	return []namedConn{{"tcp", cli, p.A}, {"udp", ua, p.A}}
 }
 
 // TestReadTimeout checks that Read fails with a timeout, n == 0, once its
@@ -108,74 +110,112 @@ func TestZeroDeadlineClears(t *testing.T) {
 	}
 }
 
-// readResult is what a Read in another goroutine returned.
+// readResult is what a Read in another goroutine returned, and when.
 type readResult struct {
 	n   int
 	err error
-	at  time.Duration
+	end time.Time
 }
 
 func readAsync(c net.Conn, buf []byte) <-chan readResult {
 	res := make(chan readResult, 1)
-	start := time.Now()
 	go func() {
 		n, err := c.Read(buf)
-		res <- readResult{n, err, time.Since(start)}
+		res <- readResult{n, err, time.Now()}
 	}()
 	return res
 }
 
-// TestDeadlineMovedWhileBlocked moves, shortens and clears the deadline of
-// a Read already blocked.
-func TestDeadlineMovedWhileBlocked(t *testing.T) {
-	for _, c := range idleConns(t) {
-		t.Run(c.name+"/extend", func(t *testing.T) { testDeadlineExtended(t, c.conn) })
-		t.Run(c.name+"/shorten", func(t *testing.T) { testDeadlineShortened(t, c.conn) })
-		t.Run(c.name+"/clear", func(t *testing.T) { testDeadlineCleared(t, c.conn) })
-	}
-}
-
-func testDeadlineExtended(t *testing.T, c net.Conn) {
-	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	res := readAsync(c, make([]byte, 10))
-	time.Sleep(20 * time.Millisecond)
-	c.SetReadDeadline(time.Now().Add(400 * time.Millisecond))
-	r := <-res
-	if !os.IsTimeout(r.err) || r.at < 350*time.Millisecond {
-		t.Fatalf("Read = %v after %v; want a timeout after ~420ms", r.err, r.at)
-	}
+// unblockRead ends a Read started by readAsync whatever its deadline was
+// (it fails with a timeout either way) and clears the deadline again.
+func unblockRead(t *testing.T, c net.Conn, res <-chan readResult) {
+	t.Helper()
+	c.SetReadDeadline(time.Now())
+	checkOpError(t, (<-res).err, "read", os.ErrDeadlineExceeded)
 	c.SetReadDeadline(time.Time{})
 }
 
-func testDeadlineShortened(t *testing.T, c net.Conn) {
-	c.SetReadDeadline(time.Now().Add(time.Hour))
-	res := readAsync(c, make([]byte, 10))
-	time.Sleep(20 * time.Millisecond)
-	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+// TestDeadlineMovedWhileBlocked moves, shortens and clears the deadline of
+// a Read already blocked (parked in the engine). Extending and clearing
+// must happen before the first deadline: where a loaded machine makes the
+// set-up miss it, the case runs again with a longer one.
+func TestDeadlineMovedWhileBlocked(t *testing.T) {
+	for _, c := range idleConns(t) {
+		t.Run(c.name+"/extend", func(t *testing.T) { growTimeout(t, 100*time.Millisecond, deadlineExtended(t, c)) })
+		t.Run(c.name+"/shorten", func(t *testing.T) { testDeadlineShortened(t, c) })
+		t.Run(c.name+"/clear", func(t *testing.T) { growTimeout(t, 100*time.Millisecond, deadlineCleared(t, c)) })
+	}
+}
+
+// deadlineExtended blocks a Read with deadline d and moves the deadline to
+// 4d later: the Read times out, and not before the new deadline.
+func deadlineExtended(t *testing.T, c namedConn) func(d time.Duration) (time.Duration, bool) {
+	return func(d time.Duration) (time.Duration, bool) {
+		start := time.Now()
+		c.conn.SetReadDeadline(start.Add(d))
+		res := readAsync(c.conn, make([]byte, 10))
+		blocked := waitParked(t, c.ns, 1, start.Add(d))
+		extended := time.Now().Add(4 * d)
+		c.conn.SetReadDeadline(extended)
+		if took := time.Since(start); !blocked || took >= d {
+			unblockRead(t, c.conn, res)
+			return took, false
+		}
+		r := <-res
+		checkOpError(t, r.err, "read", os.ErrDeadlineExceeded)
+		if r.end.Before(extended) {
+			t.Fatalf("Read timed out %v before its extended deadline", extended.Sub(r.end))
+		}
+		c.conn.SetReadDeadline(time.Time{})
+		return 0, true
+	}
+}
+
+func testDeadlineShortened(t *testing.T, c namedConn) {
+	c.conn.SetReadDeadline(time.Now().Add(time.Hour))
+	res := readAsync(c.conn, make([]byte, 10))
+	if !waitParked(t, c.ns, 1, time.Now().Add(maxDynamicTimeout)) {
+		t.Fatalf("Read not blocked in the engine after %v", maxDynamicTimeout)
+	}
+	shortened := time.Now().Add(50 * time.Millisecond)
+	c.conn.SetReadDeadline(shortened)
 	select {
 	case r := <-res:
 		checkOpError(t, r.err, "read", os.ErrDeadlineExceeded)
+		if r.end.Before(shortened) {
+			t.Fatalf("Read timed out %v before its shortened deadline", shortened.Sub(r.end))
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Read still blocked 5s after its deadline was shortened to 50ms")
 	}
-	c.SetReadDeadline(time.Time{})
+	c.conn.SetReadDeadline(time.Time{})
 }
 
-func testDeadlineCleared(t *testing.T, c net.Conn) {
-	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-	res := readAsync(c, make([]byte, 10))
-	time.Sleep(20 * time.Millisecond)
-	c.SetReadDeadline(time.Time{})
-	select {
-	case r := <-res:
-		t.Fatalf("Read returned %v after its deadline was cleared", r.err)
-	case <-time.After(400 * time.Millisecond):
+// deadlineCleared blocks a Read with deadline d and clears the deadline:
+// the Read is still blocked 4d later, and a deadline in the past wakes it.
+func deadlineCleared(t *testing.T, c namedConn) func(d time.Duration) (time.Duration, bool) {
+	return func(d time.Duration) (time.Duration, bool) {
+		start := time.Now()
+		c.conn.SetReadDeadline(start.Add(d))
+		res := readAsync(c.conn, make([]byte, 10))
+		blocked := waitParked(t, c.ns, 1, start.Add(d))
+		c.conn.SetReadDeadline(time.Time{})
+		if took := time.Since(start); !blocked || took >= d {
+			unblockRead(t, c.conn, res)
+			return took, false
+		}
+		select {
+		case r := <-res:
+			t.Fatalf("Read returned %v after its deadline was cleared", r.err)
+		case <-time.After(4 * d):
+		}
+		c.conn.SetReadDeadline(time.Now()) // set in the past: wakes it
+		if r := <-res; !os.IsTimeout(r.err) {
+			t.Fatalf("Read = %v, want a timeout", r.err)
+		}
+		c.conn.SetReadDeadline(time.Time{})
+		return 0, true
 	}
-	c.SetReadDeadline(time.Now()) // set in the past: wakes it
-	if r := <-res; !os.IsTimeout(r.err) {
-		t.Fatalf("Read = %v, want a timeout", r.err)
-	}
-	c.SetReadDeadline(time.Time{})
 }
 
 // TestReadDeadlineLosesNoBytes races many short read deadlines against a

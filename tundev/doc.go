@@ -1,6 +1,8 @@
 // Package tundev connects netcore stacks to TUN devices, both ways round.
 //
-// A TUN (Open, Wrap) is a real Linux TUN interface seen from a Netstack: it
+// A TUN (Open, Wrap) is a real TUN interface seen from a Netstack (Linux;
+// also utun on macOS, tun on the BSDs and Wintun on Windows, where
+// wireguard-go has them, without offloads or host set-up): it
 // implements core.OffloadDevice on top of wireguard-go's tun.Device, reading
 // and writing packets in batches with the kernel's TSO/USO and checksum
 // offloads where they are on (wireguard-go splits inbound super-packets and

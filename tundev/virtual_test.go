@@ -153,7 +153,7 @@ func virtualPairBatch(tb testing.TB, mtu, batch int) (a, b core.Channel) {
 		tb.Fatal(err)
 	}
 	wait := tundevtest.Join(va, vb)
-	tb.Cleanup(func() { va.Close(); vb.Close(); wait() })
+	tb.Cleanup(func() { va.Close(); wait() }) // the join closes vb
 	return sa.CommandChannel(), sb.CommandChannel()
 }
 

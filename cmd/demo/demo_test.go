@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -132,7 +131,7 @@ func TestDemoTUN(t *testing.T) {
 	}
 	skipWithoutTUN(t)
 	file := filepath.Join(t.TempDir(), "tun.pcap")
-	out, err := tunChild("-mode tun -size 1MiB -pcap " + file).CombinedOutput()
+	out, err := tunChild(t, "-mode tun -size 1MiB -pcap "+file).CombinedOutput()
 	if err != nil {
 		t.Fatalf("demo -mode tun in a new netns: %v\n%s", err, out)
 	}
@@ -174,7 +173,7 @@ func TestDemoTUNServe(t *testing.T) {
 		return
 	}
 	skipWithoutTUN(t)
-	cmd := tunChild("")
+	cmd := tunChild(t, "")
 	cmd.Args = []string{os.Args[0], "-test.run=^TestDemoTUNServe$"}
 	cmd.Env = append(cmd.Env, "DEMO_TUN_CHILD=serve")
 	stdout, err := cmd.StdoutPipe()
@@ -212,10 +211,10 @@ func skipWithoutTUN(t *testing.T) {
 
 // tunChild returns this test binary re-run as TestDemoTUN's child with
 // args, in a network namespace of its own.
-func tunChild(args string) *exec.Cmd {
+func tunChild(t *testing.T, args string) *exec.Cmd {
 	cmd := exec.Command(os.Args[0], "-test.run=^TestDemoTUN$", "-test.v")
 	cmd.Env = append(os.Environ(), "DEMO_TUN_CHILD=1", "DEMO_TUN_ARGS="+args)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Cloneflags: syscall.CLONE_NEWNET}
+	cmd.SysProcAttr = newNetNS(t)
 	return cmd
 }
 

@@ -9,7 +9,7 @@
 //
 //	-mode wg    the default: stacks A and B joined by WireGuard
 //	-mode pipe  the same on an in-memory pipe, without WireGuard
-//	-mode tun   (root) a real TUN device; the host kernel fetches from netcore
+//	-mode tun   (root, Linux) a real TUN device; the host kernel fetches from netcore
 //	-serve      with -mode tun: after the fetches, keep serving until Ctrl-C
 //	            (without it the demo ends, and the interface goes away)
 //	-size N     bytes to download (default 256MiB; units B, KiB, MiB, GiB)

@@ -75,8 +75,8 @@ func startWGNetstack() (*env, error) {
 	wait := tundevtest.Join(ta, tb)
 	stop := func() {
 		time.Sleep(50 * time.Millisecond) // its Close races its own writer: let it go quiet
+		// Closing one ends the join, which closes the other.
 		ta.Close()
-		tb.Close()
 		wait()
 	}
 	serve := netip.AddrPortFrom(addrB, 0)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/netcore-go/netcore/core"
@@ -162,16 +161,7 @@ func startNetcoreVirtual() (*env, error) {
 		return nil, err
 	}
 	wait := tundevtest.Join(va, vb)
-	return netcoreEnv(a, b, func() { va.Close(); vb.Close(); wait(); stop() }), nil
-}
-
-// openFileLimit is the process's open-file limit (0 if unknown).
-func openFileLimit() int {
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return 0
-	}
-	return int(rl.Cur)
+	return netcoreEnv(a, b, func() { va.Close(); wait(); stop() }), nil // the join closes vb
 }
 
 // withTimeout runs f with a context that ends after d.

@@ -183,18 +183,26 @@ const shuttleOffset = 16
 
 // Join moves packets between two tun.Devices (two tundev.Virtuals, say),
 // in batches, each way: a WireGuard tunnel minus the crypto. It returns a
-// func that waits for both directions to end, which they do when either
-// device is closed.
+// func that waits for both directions to end.
+//
+// Closing either device ends the join: the direction that meets the closed
+// device (its read or write fails) closes the other device, which ends the
+// other direction too. Join so takes over one Close: end a join by closing
+// one of its devices, once; a tun.Device need not survive a second Close
+// (wireguard-go's netstack TUN panics), though a tundev.Virtual and a TUN
+// here do.
 func Join(a, b tun.Device) (wait func()) {
+	var once sync.Once
+	closeOther := func(open tun.Device) { once.Do(func() { open.Close() }) }
 	var wg sync.WaitGroup
-	wg.Go(func() { shuttle(a, b) })
-	wg.Go(func() { shuttle(b, a) })
+	wg.Go(func() { closeOther(shuttle(a, b)) })
+	wg.Go(func() { closeOther(shuttle(b, a)) })
 	return wg.Wait
 }
 
 // shuttle moves batches from one tun.Device's Read to another's Write until
-// either fails.
-func shuttle(from, to tun.Device) {
+// one of them fails, and returns the device that did not.
+func shuttle(from, to tun.Device) (open tun.Device) {
 	bufs := make([][]byte, max(1, from.BatchSize()))
 	for i := range bufs {
 		bufs[i] = make([]byte, shuttleOffset+65535)
@@ -208,11 +216,11 @@ func shuttle(from, to tun.Device) {
 		}
 		if n > 0 {
 			if _, werr := to.Write(out[:n], shuttleOffset); werr != nil {
-				return
+				return from
 			}
 		}
 		if err != nil {
-			return
+			return to
 		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"os"
@@ -111,8 +112,16 @@ func TestTUNIsTunDevice(t *testing.T) {
 }
 
 // TestJoin joins two TUN doubles: what one's reader gets, the other's
-// writer sends, both ways, in order; closing one ends the join.
+// writer sends, both ways, in order; closing either one ends the join (Join
+// closes the other, and wait returns) with no goroutine left.
 func TestJoin(t *testing.T) {
+	for _, closeA := range []bool{true, false} {
+		t.Run(fmt.Sprintf("closeA=%v", closeA), func(t *testing.T) { testJoin(t, closeA) })
+	}
+}
+
+func testJoin(t *testing.T, closeA bool) {
+	defer goleak.VerifyNone(t)
 	a, b := tundevtest.NewTUN(8), tundevtest.NewTUN(8)
 	wait := tundevtest.Join(a, b)
 	for _, p := range []string{"one", "two"} {
@@ -127,9 +136,26 @@ func TestJoin(t *testing.T) {
 	if got := <-a.Outbound; string(got) != "back" {
 		t.Fatalf("a sent %q, want back", got)
 	}
-	a.Close()
-	b.Close()
-	wait()
+	closed, other := a, b
+	if !closeA {
+		closed, other = b, a
+	}
+	closed.Close()
+	ended := make(chan struct{})
+	go func() { wait(); close(ended) }()
+	select {
+	case <-ended:
+	case <-time.After(10 * time.Second):
+		t.Fatal("join still running 10s after one device was closed")
+	}
+	select {
+	case <-other.Done():
+	default:
+		t.Fatal("the other device is still open after the join ended")
+	}
+	if err := closed.Close(); !errors.Is(err, os.ErrClosed) {
+		t.Fatalf("second Close of the closed device = %v, want os.ErrClosed", err)
+	}
 }
 
 // echoRequest builds an IPv4 ICMP echo request from src to dst.

@@ -1,0 +1,356 @@
+package tundev
+
+import (
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netcore-go/netcore/core"
+	"golang.zx2c4.com/wireguard/tun"
+)
+
+// Config configures a kernel TUN device made by Open. Its zero value works:
+// a device named by the kernel (tun0, tun1, …; utunN on macOS; "netcore"
+// on Windows), MTU 1500, offloads on where there are any, link left down,
+// no addresses.
+//
+// Offloads and the host-side set-up (Up, Addrs, Routes) are Linux-only:
+// elsewhere a device moves one packet per call, and Open fails with an
+// error matching errors.ErrUnsupported if the set-up is asked for (set up
+// the interface with the system's own tools, ifconfig or netsh, instead).
+type Config struct {
+	// Name is the interface name. Default "": the kernel picks one (on
+	// macOS it must be "utun" or utunN, on OpenBSD "tun" or tunN; on
+	// Windows "" means "netcore").
+	Name string
+	// MTU is the interface MTU. Default 1500.
+	MTU int
+	// File is an already open TUN device (a /dev/net/tun file descriptor
+	// set up with TUNSETIFF, for example inherited from a privileged
+	// parent). Open takes ownership of it; Name is then ignored and
+	// DisableOffloads has no effect: the flags the file was opened with
+	// decide. Default nil: Open creates a new device. Not on Windows.
+	File *os.File
+	// DisableOffloads opens the device without IFF_VNET_HDR: no TSO, USO
+	// or checksum offload, one packet per read and write. Default false:
+	// offloads on where the kernel has them (only Linux has any).
+	DisableOffloads bool
+	// Up brings the link up on the host side. Addrs or Routes imply it.
+	Up bool
+	// Addrs are added to the interface on the host side (the kernel's end
+	// of the link, not the stack's). IPv6 addresses skip duplicate address
+	// detection. Default none.
+	Addrs []netip.Prefix
+	// Routes are added on the host side through the interface. Default
+	// none (an address's own prefix is routed by the kernel anyway).
+	Routes []netip.Prefix
+}
+
+// writeOffset is the room left in front of each packet handed to
+// tun.Device.Write: wireguard-go writes the virtio-net header (10 bytes)
+// there when offloads are on. 16 is what wireguard-go itself leaves.
+const writeOffset = 16
+
+// maxReadFailures is how many reads in a row may fail (each dropping what
+// it read) before ReadPackets gives up and returns the error.
+const maxReadFailures = 1000
+
+// maxPacket bounds a coalesced (GRO) write buffer and a read.
+const maxPacket = 65535
+
+// TUN is a kernel TUN device driven by a Netstack: a core.Device over a
+// wireguard-go tun.Device. Attach it with core.Netstack.AttachDevice; the
+// stack then owns it and closes it on Close.
+//
+// A TUN is a core.OffloadDevice: the stack hands it TCP super-segments,
+// which it cuts into wire-sized segments itself, and coalesces the TCP
+// segments it reads before gVisor sees them. With offloads on, a read may
+// also return many packets split from one super-packet the kernel sent
+// (TSO), and a batch written is coalesced (GRO) into fewer, larger packets
+// for the kernel.
+type TUN struct {
+	dev  tun.Device
+	name string
+	mtu  int
+
+	headroom int      // readHeadroom, the room the system's tun reads need
+	rbuf     [][]byte // read buffer with headroom where headroom > 0; reader only
+
+	wbufs [][]byte // per-slot write buffers with headroom; writer only
+	wpkts [][]byte
+	wseg  [][]byte // SplitGSO's output: wbufs past the headroom
+	wsize []int
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	drained   chan struct{} // closed when the events channel is
+	readErrs  atomic.Uint64
+	writeErrs atomic.Uint64
+}
+
+var _ core.OffloadDevice = (*TUN)(nil)
+
+// minWriteBufs is how many write buffers a TUN keeps at least: enough for
+// the segments of one 64 KiB super-segment at IPv4's smallest MSS (536).
+const minWriteBufs = 128
+
+// Open creates (or, with Config.File, adopts) a kernel TUN device in the
+// network namespace of the calling OS thread and sets up its host side as
+// cfg says. Creating a device needs CAP_NET_ADMIN. To use another
+// namespace, call Open from a goroutine locked (runtime.LockOSThread) to a
+// thread that entered it. The device disappears when the TUN is closed.
+//
+// Open works wherever wireguard-go's tun.CreateTUN does: Linux, macOS
+// (utun), FreeBSD, OpenBSD and Windows (Wintun, whose wintun.dll must be
+// installed), as root or Administrator. Elsewhere, and for what Config
+// marks Linux-only, it returns an error matching errors.ErrUnsupported.
+func Open(cfg Config) (*TUN, error) {
+	if cfg.MTU <= 0 {
+		cfg.MTU = defaultMTU
+	}
+	if err := checkHostSetup(cfg); err != nil {
+		return nil, fmt.Errorf("tundev: open: %w", err)
+	}
+	dev, err := createTUN(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("tundev: open: %w", err)
+	}
+	t, err := Wrap(dev)
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	if err := setupHost(t.name, cfg); err != nil {
+		t.Close()
+		return nil, fmt.Errorf("tundev: set up %s: %w", t.name, err)
+	}
+	return t, nil
+}
+
+// Wrap makes a TUN of any tun.Device (for example one from
+// tun.CreateTUNFromFile) and takes ownership of it: it drains its Events
+// and closes it on Close. Wrap reads the device's name and MTU once; call
+// it in the device's network namespace.
+func Wrap(dev tun.Device) (*TUN, error) {
+	name, err := dev.Name()
+	if err != nil {
+		return nil, fmt.Errorf("tundev: device name: %w", err)
+	}
+	mtu, err := dev.MTU()
+	if err != nil {
+		return nil, fmt.Errorf("tundev: device MTU: %w", err)
+	}
+	t := &TUN{
+		dev:      dev,
+		name:     name,
+		mtu:      mtu,
+		headroom: readHeadroom,
+		wbufs:    make([][]byte, max(minWriteBufs, dev.BatchSize())),
+		wpkts:    make([][]byte, 0, max(minWriteBufs, dev.BatchSize())),
+		wseg:     make([][]byte, max(minWriteBufs, dev.BatchSize())),
+		wsize:    make([]int, max(minWriteBufs, dev.BatchSize())),
+		drained:  make(chan struct{}),
+	}
+	go t.drainEvents(dev.Events())
+	return t, nil
+}
+
+// drainEvents consumes the device's events until it closes the channel:
+// wireguard-go's listeners block on a full channel otherwise, and Close
+// could not finish.
+func (t *TUN) drainEvents(events <-chan tun.Event) {
+	defer close(t.drained)
+	if events == nil {
+		return
+	}
+	for range events {
+	}
+}
+
+// Name returns the interface name.
+func (t *TUN) Name() string { return t.name }
+
+// MTU returns the interface MTU read when the TUN was made.
+func (t *TUN) MTU() int { return t.mtu }
+
+// Offloads reports whether the device moves packets with a virtio-net
+// header, and so with TSO/USO and checksum offloads and batches of more
+// than one packet.
+func (t *TUN) Offloads() bool { return t.dev.BatchSize() > 1 }
+
+// Device returns the underlying tun.Device. It stays owned by t.
+func (t *TUN) Device() tun.Device { return t.dev }
+
+// BatchSize implements core.Device: the device's batch size (128 with
+// offloads, 1 without).
+func (t *TUN) BatchSize() int { return max(1, t.dev.BatchSize()) }
+
+// ReadPackets implements core.Device. It waits for the kernel to send at
+// least one packet. A super-packet is split into wire-sized packets; if
+// they do not all fit in bufs the rest are dropped (TCP recovers), as
+// wireguard-go does. Malformed reads are skipped. After Close it returns an
+// error matching net.ErrClosed.
+func (t *TUN) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	for failures := 0; ; {
+		n, err := t.read(bufs, sizes)
+		switch {
+		case t.closed.Load() || isClosedErr(err):
+			return 0, ErrClosed
+		case err == nil || errors.Is(err, tun.ErrTooManySegments):
+			if n > 0 {
+				return n, nil
+			}
+		case failures >= maxReadFailures:
+			return 0, fmt.Errorf("tundev: read %s: %w", t.name, err)
+		default:
+			failures++
+			t.readErrs.Add(1)
+		}
+	}
+}
+
+// read is one device read into bufs. Where the system's tun puts a header
+// in front of each packet (headroom: the BSDs' address family), the packet
+// is read into rbuf, behind room for it, and copied out: those systems
+// read one packet per call anyway.
+func (t *TUN) read(bufs [][]byte, sizes []int) (int, error) {
+	if t.headroom == 0 {
+		return t.dev.Read(bufs, sizes, 0)
+	}
+	if t.rbuf == nil {
+		t.rbuf = [][]byte{make([]byte, t.headroom+maxPacket)}
+	}
+	n, err := t.dev.Read(t.rbuf, sizes[:1], t.headroom)
+	if n > 0 {
+		sizes[0] = copy(bufs[0], t.rbuf[0][t.headroom:t.headroom+sizes[0]])
+	}
+	return n, err
+}
+
+// WritePackets implements core.Device. It copies the packets behind the
+// room the virtio-net header needs and writes them as one batch. Packets
+// the kernel refuses (a link that is down, a malformed packet) are dropped
+// and counted, as a NIC would; only Close stops it.
+func (t *TUN) WritePackets(pkts [][]byte) (int, error) {
+	for sent := 0; sent < len(pkts); {
+		k := min(len(pkts)-sent, len(t.wbufs))
+		if err := t.writeBatch(pkts[sent : sent+k]); err != nil {
+			return sent, err
+		}
+		sent += k
+	}
+	return len(pkts), nil
+}
+
+func (t *TUN) writeBatch(pkts [][]byte) error {
+	bufs := t.wpkts[:0]
+	for i, p := range pkts {
+		b := t.wbuf(i, len(p))[:writeOffset+len(p)]
+		copy(b[writeOffset:], p)
+		bufs = append(bufs, b)
+	}
+	return t.write(bufs)
+}
+
+// WritePacketsGSO implements core.OffloadDevice: TCP super-segments from
+// the stack are cut into wire-sized segments (core.SplitGSO) straight into
+// the write buffers, which spares gVisor making each segment a packet of
+// its own; with offloads on, the kernel then gets them coalesced again. A
+// packet that does not match its metadata is dropped and counted.
+func (t *TUN) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
+	bufs, start := t.wpkts[:0], 0
+	for i, p := range pkts {
+		segs := gso[i].Segments(len(p))
+		if len(bufs)+segs > len(t.wbufs) && len(bufs) > 0 {
+			if err := t.write(bufs); err != nil {
+				return start, err
+			}
+			bufs, start = t.wpkts[:0], i
+		}
+		if segs > len(t.wbufs) {
+			t.writeErrs.Add(1)
+			continue
+		}
+		at, size := len(bufs), len(p)
+		if gso[i].Kind != core.GSONone {
+			size = min(size, gso[i].HdrLen+gso[i].MSS)
+		}
+		for j := range segs {
+			t.wseg[j] = t.wbuf(at+j, size)[writeOffset:]
+		}
+		n, err := core.SplitGSO(p, gso[i], t.wseg[:segs], t.wsize)
+		if err != nil {
+			t.writeErrs.Add(1)
+			continue
+		}
+		for j := range n {
+			bufs = append(bufs, t.wbufs[at+j][:writeOffset+t.wsize[j]])
+		}
+	}
+	if len(bufs) > 0 {
+		if err := t.write(bufs); err != nil {
+			return start, err
+		}
+	}
+	return len(pkts), nil
+}
+
+// wbuf returns write buffer i, with room for the headroom and a packet of
+// size bytes (and, with offloads, for the packets coalesced into it).
+func (t *TUN) wbuf(i, size int) []byte {
+	if cap(t.wbufs[i]) < writeOffset+size {
+		t.wbufs[i] = make([]byte, writeOffset+max(size, t.bufCap()))
+	}
+	return t.wbufs[i][:cap(t.wbufs[i])]
+}
+
+// write writes bufs (packets behind writeOffset bytes) as one batch.
+func (t *TUN) write(bufs [][]byte) error {
+	_, err := t.dev.Write(bufs, writeOffset)
+	clear(bufs)
+	switch {
+	case t.closed.Load() || isClosedErr(err):
+		return ErrClosed
+	case err != nil:
+		t.writeErrs.Add(1)
+	}
+	return nil
+}
+
+// bufCap is the room a write buffer gets: a whole coalesced super-packet
+// with offloads, one MTU without.
+func (t *TUN) bufCap() int {
+	if t.Offloads() {
+		return maxPacket
+	}
+	return t.mtu
+}
+
+// Close implements core.Device: it closes the device, which wakes blocked
+// reads and writes, removes the interface (with its addresses and routes)
+// unless it is persistent, and waits for the device's event goroutines. A
+// second Close returns ErrClosed.
+func (t *TUN) Close() error {
+	err := error(ErrClosed)
+	t.closeOnce.Do(func() {
+		t.closed.Store(true)
+		err = t.dev.Close()
+		<-t.drained
+	})
+	return err
+}
+
+// TUNStats are a TUN's error counters.
+type TUNStats struct {
+	// ReadErrors and WriteErrors count failed device reads and writes
+	// whose packets were dropped.
+	ReadErrors, WriteErrors uint64
+}
+
+// Stats returns a snapshot of t's counters.
+func (t *TUN) Stats() TUNStats {
+	return TUNStats{ReadErrors: t.readErrs.Load(), WriteErrors: t.writeErrs.Load()}
+}

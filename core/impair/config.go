@@ -9,9 +9,9 @@ import (
 // Config is what one direction of a link does to the packets sent through
 // it. Its zero value is a perfect link: every packet passes at once, in
 // order, unchanged. Each impairment applies to every packet independently,
-// in this order: loss (Loss, then Burst), duplication, corruption, the rate
-// limit, delay with jitter, reordering. A duplicate is corrupted, delayed
-// and reordered on its own.
+// in this order: Drop, loss (Loss, then Burst), duplication, corruption,
+// the rate limit, delay with jitter, reordering. A duplicate is corrupted,
+// delayed and reordered on its own.
 //
 // A Config is read once, by New; it may not change afterwards.
 type Config struct {
@@ -77,6 +77,15 @@ type Config struct {
 	// receiver is slow (its oldest packet is already due): then the sender
 	// waits, so the link never drops for its own sake. Default 1000.
 	QueueLimit int
+
+	// Drop, if set, is asked about each packet before the random
+	// impairments, and a packet it returns true for is dropped (and
+	// counted as Stats.Dropped): for a test that must lose one packet in
+	// particular, such as a SYN. It is called with the link's lock held,
+	// one packet at a time, and must not keep pkt or call the link. The
+	// random decisions are drawn for the packet all the same, so Drop does
+	// not shift the others. Default: none.
+	Drop func(pkt []byte) bool
 }
 
 // GilbertElliott is a two-state Markov model of bursty loss. The link is in

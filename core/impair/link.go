@@ -31,7 +31,7 @@ type Link struct {
 	// +checklocks:mu
 	dice dice
 	// +checklocks:mu
-	q packetHeap
+	q queue
 	// +checklocks:mu
 	seq uint64
 	// +checklocks:mu
@@ -47,10 +47,11 @@ type Link struct {
 }
 
 // maxBatch is the most packets one call of the delivery function gets, and
-// maxFree the most spare buffers a link keeps.
+// minBuf the least size of a packet buffer. A link keeps the buffers of
+// delivered packets for reuse, as many as it may hold (QueueLimit plus a
+// batch being delivered), so it never has more than that many.
 const (
 	maxBatch = 128
-	maxFree  = 256
 	minBuf   = 2048
 )
 
@@ -102,6 +103,9 @@ func (l *Link) SendBatch(pkts [][]byte) error {
 		l.stats.sent.Add(1)
 		f := l.dice.roll(&l.cfg)
 		switch {
+		case l.cfg.Drop != nil && l.cfg.Drop(p):
+			l.stats.dropped.Add(1)
+			continue
 		case f.lost:
 			l.stats.lost.Add(1)
 			continue
@@ -136,7 +140,7 @@ func (l *Link) SendBatch(pkts [][]byte) error {
 func (l *Link) waitRoomLocked(now *time.Duration, kick bool) (bool, error) {
 	for l.q.Len() >= l.cfg.QueueLimit {
 		*now = l.now()
-		if l.q.items[0].at > *now {
+		if l.q.head().at > *now {
 			return false, nil // full for real: a router drops
 		}
 		if l.space == nil {
@@ -181,9 +185,9 @@ func (l *Link) pushLocked(p []byte, now time.Duration, c *copyFate) bool {
 		l.lastInOrder = at
 	}
 	l.seq++
-	l.q.push(item{at: at, seq: l.seq, pkt: buf})
+	l.q.push(item{at: at, seq: l.seq, pkt: buf}, c.reorder)
 	l.stats.held.Add(1)
-	return l.q.items[0].seq == l.seq
+	return l.q.head().seq == l.seq
 }
 
 // bufLocked returns an empty buffer with room for n bytes.
@@ -246,7 +250,7 @@ func (l *Link) Close() error {
 		l.mu.Lock()
 		l.closed = true
 		n := uint64(l.q.Len())
-		l.q.items = nil
+		l.q.clear()
 		l.stats.closedDrops.Add(n)
 		l.stats.held.Add(-n)
 		l.mu.Unlock()
@@ -297,13 +301,13 @@ func (l *Link) takeDue(batch [][]byte) ([][]byte, time.Duration, bool) {
 		return batch, 0, false
 	}
 	now := l.now()
-	for l.q.Len() > 0 && l.q.items[0].at <= now && len(batch) < cap(batch) {
+	for l.q.Len() > 0 && l.q.head().at <= now && len(batch) < cap(batch) {
 		batch = append(batch, l.q.pop().pkt)
 	}
 	if len(batch) > 0 || l.q.Len() == 0 {
 		return batch, 0, true
 	}
-	return batch, l.q.items[0].at - now, true
+	return batch, l.q.head().at - now, true
 }
 
 // deliverBatch hands batch to the delivery function, then recycles its
@@ -320,7 +324,7 @@ func (l *Link) deliverBatch(batch [][]byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for i, p := range batch {
-		if len(l.free) < maxFree {
+		if len(l.free) < l.cfg.QueueLimit+maxBatch {
 			l.free = append(l.free, p)
 		}
 		batch[i] = nil

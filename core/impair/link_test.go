@@ -105,7 +105,7 @@ func bitDistance(a, b []byte) int {
 func checkSum(t *testing.T, s impair.Stats) {
 	t.Helper()
 	in := s.Sent + s.Duplicated
-	out := s.Delivered + s.Lost + s.LostBurst + s.QueueDrops + s.ClosedDrops + s.Held
+	out := s.Delivered + s.Dropped + s.Lost + s.LostBurst + s.QueueDrops + s.ClosedDrops + s.Held
 	if in != out {
 		t.Errorf("Sent+Duplicated = %d, Delivered+drops+Held = %d (%+v)", in, out, s)
 	}
@@ -399,7 +399,7 @@ func TestLinkClose(t *testing.T) {
 	}
 	sendErr := make(chan error)
 	go func() { sendErr <- l.Send(testPacket(2)) }() // waits: full of due packets
-	for l.Stats().Sent < 3 { // counted under the lock the wait releases
+	for l.Stats().Sent < 3 {                         // counted under the lock the wait releases
 		time.Sleep(time.Millisecond)
 	}
 	closed := make(chan error)

@@ -12,6 +12,86 @@ type item struct {
 	pkt []byte
 }
 
+// queue holds a link's packets by due time. Packets not reordered are due
+// in the order they were sent (their due times never decrease), so they
+// wait in a FIFO; only the ones held back, which due times may interleave,
+// go into a heap. The next packet out is the earlier of the two heads (the
+// first sent, on a tie).
+type queue struct {
+	fifo fifo
+	held packetHeap
+}
+
+// Len is the number of packets held.
+func (q *queue) Len() int { return q.fifo.Len() + q.held.Len() }
+
+// push adds it: to the heap if reordered, else to the FIFO (its due time
+// must not be before the FIFO's last).
+func (q *queue) push(it item, reordered bool) {
+	if reordered {
+		q.held.push(it)
+	} else {
+		q.fifo.push(it)
+	}
+}
+
+// head returns the next packet out; the queue must not be empty.
+func (q *queue) head() *item {
+	if q.held.Len() == 0 || q.fifo.Len() > 0 && q.fifo.first().before(&q.held.items[0]) {
+		return q.fifo.first()
+	}
+	return &q.held.items[0]
+}
+
+// pop removes and returns the next packet out; the queue must not be
+// empty.
+func (q *queue) pop() item {
+	if q.head() == q.fifo.first() {
+		return q.fifo.pop()
+	}
+	return q.held.pop()
+}
+
+// clear drops every packet.
+func (q *queue) clear() { *q = queue{} }
+
+// fifo is a queue of items in a slice that is reused once emptied.
+type fifo struct {
+	items []item
+	next  int // items[next] is the first
+}
+
+func (f *fifo) Len() int { return len(f.items) - f.next }
+
+func (f *fifo) push(it item) {
+	if f.next > 0 && f.next == len(f.items) {
+		f.items, f.next = f.items[:0], 0
+	} else if f.next > 0 && len(f.items) == cap(f.items) && f.next >= len(f.items)/2 {
+		n := copy(f.items, f.items[f.next:])
+		clear(f.items[n:])
+		f.items, f.next = f.items[:n], 0
+	}
+	f.items = append(f.items, it)
+}
+
+// first is the first item, or nil if there is none.
+func (f *fifo) first() *item {
+	if f.Len() == 0 {
+		return nil
+	}
+	return &f.items[f.next]
+}
+
+func (f *fifo) pop() item {
+	it := f.items[f.next]
+	f.items[f.next] = item{}
+	f.next++
+	return it
+}
+
+// before reports whether a leaves before b: earlier due, or sent first.
+func (a *item) before(b *item) bool { return a.at < b.at || a.at == b.at && a.seq < b.seq }
+
 // packetHeap is a min-heap of items by due time, then queueing order: of
 // packets due at the same time, the first sent leaves first.
 type packetHeap struct{ items []item }
@@ -19,10 +99,7 @@ type packetHeap struct{ items []item }
 // Len is the number of packets held.
 func (h *packetHeap) Len() int { return len(h.items) }
 
-func (h *packetHeap) less(i, j int) bool {
-	a, b := &h.items[i], &h.items[j]
-	return a.at < b.at || a.at == b.at && a.seq < b.seq
-}
+func (h *packetHeap) less(i, j int) bool { return h.items[i].before(&h.items[j]) }
 
 // push adds it.
 func (h *packetHeap) push(it item) {

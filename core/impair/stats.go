@@ -5,7 +5,7 @@ import "sync/atomic"
 // Stats counts what a link did, in packets unless named otherwise. Every
 // packet sent is, in the end, delivered or dropped once:
 //
-//	Sent + Duplicated = Delivered + Lost + LostBurst + QueueDrops + ClosedDrops + Held
+//	Sent + Duplicated = Delivered + Dropped + Lost + LostBurst + QueueDrops + ClosedDrops + Held
 //
 // Corrupted, Reordered and Delayed count delivered or held packets by what
 // was done to them (a packet may be in several).
@@ -15,6 +15,8 @@ type Stats struct {
 	// Delivered is the packets (duplicates included) handed to the
 	// delivery function, and DeliveredBytes their bytes.
 	Delivered, DeliveredBytes uint64
+	// Dropped is the packets Config.Drop dropped.
+	Dropped uint64
 	// Lost is the packets dropped by Config.Loss, LostBurst those dropped
 	// by Config.Burst.
 	Lost, LostBurst uint64
@@ -40,8 +42,8 @@ type Stats struct {
 // counters are a link's Stats, as atomics so that Stats may be read while
 // the link runs.
 type counters struct {
-	sent, delivered, deliveredBytes, lost, lostBurst, queueDrops, closedDrops atomic.Uint64
-	duplicated, corrupted, reordered, delayed, held                           atomic.Uint64
+	sent, delivered, deliveredBytes, dropped, lost, lostBurst, queueDrops, closedDrops atomic.Uint64
+	duplicated, corrupted, reordered, delayed, held                                    atomic.Uint64
 }
 
 // snapshot reads the counters one by one: while packets move, the sum
@@ -49,7 +51,7 @@ type counters struct {
 func (c *counters) snapshot() Stats {
 	return Stats{
 		Sent: c.sent.Load(), Delivered: c.delivered.Load(), DeliveredBytes: c.deliveredBytes.Load(),
-		Lost: c.lost.Load(), LostBurst: c.lostBurst.Load(), QueueDrops: c.queueDrops.Load(),
+		Dropped: c.dropped.Load(), Lost: c.lost.Load(), LostBurst: c.lostBurst.Load(), QueueDrops: c.queueDrops.Load(),
 		ClosedDrops: c.closedDrops.Load(), Duplicated: c.duplicated.Load(), Corrupted: c.corrupted.Load(),
 		Reordered: c.reordered.Load(), Delayed: c.delayed.Load(), Held: c.held.Load(),
 	}

@@ -1,0 +1,392 @@
+package impair_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/core/impair"
+	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/listener"
+	"github.com/netcore-go/netcore/netconn"
+)
+
+// impairedPair is two running stacks joined through impaired links.
+type impairedPair struct {
+	a, b    *core.Netstack
+	ab, ba  *impair.Link
+	addrB   netip.Addr // B's address of the test's family
+	network string     // "4" or "6": the suffix of "tcp" and "udp"
+}
+
+// newImpairedPair starts stacks A and B (testnet's addresses) and joins
+// them through ab and ba; they are closed in tb.Cleanup.
+func newImpairedPair(tb testing.TB, v6 bool, ab, ba impair.Config) impairedPair {
+	tb.Helper()
+	a := testnet.Start(tb, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(testnet.AddrA, 24), netip.PrefixFrom(testnet.Addr6A, 64)}})
+	b := testnet.Start(tb, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(testnet.AddrB, 24), netip.PrefixFrom(testnet.Addr6B, 64)}})
+	abl, bal, err := impair.Join(a, b, ab, ba)
+	if err != nil {
+		tb.Fatalf("Join: %v", err)
+	}
+	p := impairedPair{a: a, b: b, ab: abl, ba: bal, addrB: testnet.AddrB, network: "4"}
+	if v6 {
+		p.addrB, p.network = testnet.Addr6B, "6"
+	}
+	return p
+}
+
+// transfer sends size bytes of seeded data from A to B over one TCP
+// connection and checks that B got the same bytes (SHA-256). It gives up
+// after a minute.
+func (p impairedPair) transfer(tb testing.TB, size int) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	ln, err := listener.Listen(p.b.CommandChannel(), "tcp"+p.network, netip.AddrPortFrom(p.addrB, 80).String())
+	if err != nil {
+		tb.Fatalf("Listen: %v", err)
+	}
+	defer ln.Close()
+	got := make(chan [sha256.Size]byte, 1)
+	go func() { got <- receiveAll(ln) }()
+	c, err := netconn.DialTCP(ctx, p.a.CommandChannel(), "tcp"+p.network, netip.AddrPort{}, netip.AddrPortFrom(p.addrB, 80))
+	if err != nil {
+		tb.Fatalf("Dial: %v", err)
+	}
+	stop := context.AfterFunc(ctx, func() { c.Close(); ln.Close() })
+	defer stop()
+	want := sha256.New()
+	src := io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{1}), int64(size)), want)
+	if _, err := io.Copy(c, src); err != nil {
+		tb.Fatalf("send: %v", err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		tb.Fatalf("CloseWrite: %v", err)
+	}
+	sum := <-got
+	c.Close()
+	if ctx.Err() != nil {
+		tb.Fatalf("%d bytes not delivered in time: %v", size, ctx.Err())
+	}
+	if [sha256.Size]byte(want.Sum(nil)) != sum {
+		tb.Fatalf("SHA-256 of the received bytes differs from the sent")
+	}
+}
+
+// receiveAll accepts one connection and returns the SHA-256 of all it
+// reads.
+func receiveAll(ln net.Listener) [sha256.Size]byte {
+	h := sha256.New()
+	if c, err := ln.Accept(); err == nil {
+		io.Copy(h, c)
+		c.Close()
+	}
+	return [sha256.Size]byte(h.Sum(nil))
+}
+
+// sized returns n, or under -short a quarter of it, but no less than
+// 1 MiB (enough packets for a 1% impairment to happen).
+func sized(n int) int {
+	if testing.Short() {
+		return max(n/4, min(n, 1*MiB))
+	}
+	return n
+}
+
+const (
+	MiB = 1 << 20
+	KiB = 1 << 10
+)
+
+// tcpCases are the impairments a TCP transfer must survive, alone and
+// combined, with the bytes to move (lossy links move fewer: gVisor's TCP
+// is slow under loss).
+var tcpCases = []struct {
+	name string
+	cfg  impair.Config
+	size int
+}{
+	{"none", impair.Config{}, 4 * MiB},
+	{"loss", impair.Config{Loss: 0.05}, 2 * MiB},
+	{"burst", impair.Config{Burst: impair.GilbertElliott{PGoodBad: 0.01, PBadGood: 0.3, LossBad: 0.5}}, 2 * MiB},
+	{"reorder", impair.Config{Reorder: 0.05}, 2 * MiB},
+	{"duplicate", impair.Config{Duplicate: 0.05}, 2 * MiB},
+	{"corrupt", impair.Config{Corrupt: 0.02}, 1 * MiB},
+	{"delay", impair.Config{Delay: 5 * time.Millisecond, Jitter: 2 * time.Millisecond}, 2 * MiB},
+	{"rate", impair.Config{Rate: 100e6, QueueLimit: 64}, 2 * MiB},
+	{"combined", impair.Config{Loss: 0.05, Reorder: 0.05, Duplicate: 0.02, Corrupt: 0.01}, 2 * MiB},
+}
+
+// TestJoinTCP moves TCP through each impairment alone and all combined,
+// both ways impaired, IPv4 and IPv6, and checks the bytes by SHA-256 and
+// that the impairment did happen.
+func TestJoinTCP(t *testing.T) {
+	for _, tc := range tcpCases {
+		for _, v6 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/ipv%d", tc.name, map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
+				leakCheck(t)
+				ab, ba := tc.cfg, tc.cfg
+				ab.Seed, ba.Seed = 1, 2
+				p := newImpairedPair(t, v6, ab, ba)
+				p.transfer(t, sized(tc.size))
+				checkImpaired(t, "a→b", tc.cfg, p.ab.Stats())
+			})
+		}
+	}
+}
+
+// checkImpaired checks that the impairments cfg asks for happened on a
+// link that carried a transfer.
+func checkImpaired(t *testing.T, name string, cfg impair.Config, s impair.Stats) {
+	t.Helper()
+	checkSum(t, s)
+	checks := []struct {
+		on   bool
+		n    uint64
+		name string
+	}{
+		{cfg.Loss > 0, s.Lost, "Lost"},
+		{cfg.Burst.LossBad > 0, s.LostBurst, "LostBurst"},
+		{cfg.Reorder > 0, s.Reordered, "Reordered"},
+		{cfg.Duplicate > 0, s.Duplicated, "Duplicated"},
+		{cfg.Corrupt > 0, s.Corrupted, "Corrupted"},
+		{cfg.Delay > 0 || cfg.Rate > 0, s.Delayed, "Delayed"},
+	}
+	for _, c := range checks {
+		if c.on != (c.n > 0) {
+			t.Errorf("%s = %d with %+v", c.name, c.n, cfg)
+		}
+	}
+	if s.Delivered == 0 {
+		t.Errorf("nothing delivered: %+v", s)
+	}
+	t.Logf("%s: %+v", name, s)
+}
+
+// TestJoinUDPCorrupt sends datagrams through a link that corrupts 10% of
+// packets: none that arrives is corrupted (each carries its own SHA-256),
+// and over IPv4, where every bit is under a checksum, exactly the
+// uncorrupted ones arrive.
+func TestJoinUDPCorrupt(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv%d", map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
+			leakCheck(t)
+			p := newImpairedPair(t, v6, impair.Config{Seed: 5, Corrupt: 0.1}, impair.Config{})
+			testUDPCorrupt(t, p, v6)
+		})
+	}
+}
+
+func testUDPCorrupt(t *testing.T, p impairedPair, v6 bool) {
+	n := sized(2000)
+	dst := netip.AddrPortFrom(p.addrB, 9)
+	rc, err := listener.ListenPacket(p.b.CommandChannel(), "udp"+p.network, dst.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	sc, err := listener.ListenPacket(p.a.CommandChannel(), "udp"+p.network, ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sc.Close()
+	before := p.ab.Stats()
+	for i := range n {
+		if _, err := sc.WriteTo(datagram(i), net.UDPAddrFromAddrPort(dst)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// WriteTo returns once the stack queued the datagram: wait until the
+	// stack's device gave all of them to the link, then until it let go.
+	for deadline := time.Now().Add(time.Minute); p.ab.Stats().Sent-before.Sent < uint64(n); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the link got %d of %d datagrams", p.ab.Stats().Sent-before.Sent, n)
+		}
+	}
+	drain(t, p.ab)
+	after := p.ab.Stats()
+	sent, corrupted := after.Sent-before.Sent, after.Corrupted-before.Corrupted
+	if sent != uint64(n) || corrupted == 0 {
+		t.Fatalf("link carried %d packets (%d corrupted), want %d with some corrupted", sent, corrupted, n)
+	}
+	got := readDatagrams(t, rc, n-int(corrupted))
+	if !v6 && got != n-int(corrupted) {
+		t.Errorf("received %d datagrams, want %d sent - %d corrupted", got, n, corrupted)
+	}
+	t.Logf("%d sent, %d corrupted, %d received intact", n, corrupted, got)
+}
+
+// datagram is test datagram i: its index, a pattern, and the SHA-256 of
+// both.
+func datagram(i int) []byte {
+	b := make([]byte, 200)
+	for k := range 168 {
+		b[k] = byte(i>>(8*(k%4)) + k)
+	}
+	sum := sha256.Sum256(b[:168])
+	copy(b[168:], sum[:])
+	return b
+}
+
+// readDatagrams reads until at least want datagrams arrived (giving up
+// after a minute), then what else arrives within a moment, checks each
+// one's SHA-256 and returns how many it read.
+func readDatagrams(t *testing.T, c net.PacketConn, want int) int {
+	t.Helper()
+	buf := make([]byte, 2048)
+	got := 0
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if got >= want {
+			deadline = time.Now().Add(200 * time.Millisecond) // stragglers
+		}
+		c.SetReadDeadline(deadline)
+		n, _, err := c.ReadFrom(buf)
+		if err != nil { // the deadline, at the end
+			if got < want {
+				t.Fatalf("received %d datagrams, want at least %d: %v", got, want, err)
+			}
+			return got
+		}
+		if n != 200 || [sha256.Size]byte(buf[168:200]) != sha256.Sum256(buf[:168]) {
+			t.Fatalf("received a corrupted datagram (%d bytes): %x", n, buf[:n])
+		}
+		got++
+	}
+}
+
+// tcpFlags returns the TCP flags of an IPv4 or IPv6 packet with no
+// extension headers, and false if it is not TCP.
+func tcpFlags(pkt []byte) (byte, bool) {
+	if len(pkt) < 1 {
+		return 0, false
+	}
+	var off int
+	switch pkt[0] >> 4 {
+	case 4:
+		if len(pkt) < 20 || pkt[9] != 6 {
+			return 0, false
+		}
+		off = int(pkt[0]&0xf) * 4
+	case 6:
+		if len(pkt) < 40 || pkt[6] != 6 {
+			return 0, false
+		}
+		off = 40
+	default:
+		return 0, false
+	}
+	if len(pkt) < off+14 {
+		return 0, false
+	}
+	return pkt[off+13], true
+}
+
+const (
+	flagSYN = 0x02
+	flagACK = 0x10
+)
+
+// dropFirst returns a Config.Drop that drops the first TCP packet whose
+// flags are exactly flags.
+func dropFirst(flags byte) func([]byte) bool {
+	done := false // Drop is called under the link's lock
+	return func(pkt []byte) bool {
+		if f, ok := tcpFlags(pkt); ok && f == flags && !done {
+			done = true
+			return true
+		}
+		return false
+	}
+}
+
+// TestJoinDropHandshake loses the SYN and the SYN-ACK by Config.Drop: the
+// connection is made by their retransmissions and moves the bytes intact.
+func TestJoinDropHandshake(t *testing.T) {
+	leakCheck(t)
+	p := newImpairedPair(t, false, impair.Config{Drop: dropFirst(flagSYN)}, impair.Config{Drop: dropFirst(flagSYN | flagACK)})
+	p.transfer(t, 256*KiB)
+	if ab, ba := p.ab.Stats(), p.ba.Stats(); ab.Dropped != 1 || ba.Dropped != 1 {
+		t.Errorf("Dropped: a→b %d, b→a %d; want 1 each", ab.Dropped, ba.Dropped)
+	}
+}
+
+// TestWrap impairs a PipeDev with Wrap, both ways, and moves TCP through
+// it: the bytes arrive intact and the impairments happened.
+func TestWrap(t *testing.T) {
+	leakCheck(t)
+	a := testnet.Start(t, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(testnet.AddrA, 24)}})
+	b := testnet.Start(t, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(testnet.AddrB, 24)}})
+	pipe := core.NewPipe(1024)
+	cfg := impair.Config{Loss: 0.02, Reorder: 0.05, Duplicate: 0.02, Corrupt: 0.01}
+	out, in := cfg, cfg
+	out.Seed, in.Seed = 1, 2
+	d, err := impair.Wrap(&core.PipeDev{End: pipe.A, MTU: a.MTU()}, out, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.AttachDevice(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.AttachDevice(&core.PipeDev{End: pipe.B, MTU: b.MTU()}); err != nil {
+		t.Fatal(err)
+	}
+	p := impairedPair{a: a, b: b, ab: d.Out(), ba: d.In(), addrB: testnet.AddrB, network: "4"}
+	p.transfer(t, sized(2*MiB))
+	checkImpaired(t, "out", cfg, d.Out().Stats())
+	checkImpaired(t, "in", cfg, d.In().Stats())
+}
+
+// TestWrapClose checks that closing a wrapped device closes the inner one
+// and both links, and that a second Close fails.
+func TestWrapClose(t *testing.T) {
+	leakCheck(t)
+	pipe := core.NewPipe(0)
+	d, err := impair.Wrap(&core.PipeDev{End: pipe.A}, impair.Config{}, impair.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	read := make(chan error)
+	go func() {
+		_, err := d.ReadPackets(make([][]byte, 1), make([]int, 1))
+		read <- err
+	}()
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := <-read; !errors.Is(err, net.ErrClosed) {
+		t.Errorf("blocked ReadPackets: got %v, want net.ErrClosed", err)
+	}
+	if err := d.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close: got %v, want net.ErrClosed", err)
+	}
+	if _, err := d.WritePackets([][]byte{{0x45}}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("WritePackets after Close: got %v, want net.ErrClosed", err)
+	}
+	if err := pipe.B.Send([]byte{1}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("the inner pipe is open after Close: Send got %v", err)
+	}
+}
+
+// TestJoinInvalid checks that Join refuses a bad Config and leaves both
+// stacks without a device.
+func TestJoinInvalid(t *testing.T) {
+	leakCheck(t)
+	a := testnet.Start(t, core.Config{})
+	b := testnet.Start(t, core.Config{})
+	if _, _, err := impair.Join(a, b, impair.Config{}, impair.Config{Loss: 2}); !errors.Is(err, impair.ErrInvalid) {
+		t.Fatalf("Join: got %v, want ErrInvalid", err)
+	}
+	if _, _, err := impair.Join(a, b, impair.Config{}, impair.Config{}); err != nil {
+		t.Fatalf("Join after a refused Join: %v", err)
+	}
+}

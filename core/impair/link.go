@@ -235,9 +235,14 @@ func (l *Link) Drain(ctx context.Context) error {
 // now is the time since the link started, on the monotonic clock.
 func (l *Link) now() time.Duration { return time.Since(l.epoch) }
 
-// Stats returns what the link has done so far. It may be called at any
-// time, also after Close.
-func (l *Link) Stats() Stats { return l.stats.snapshot() }
+// Stats returns what the link has done so far, a consistent snapshot (the
+// identity on Stats holds). It may be called at any time, also after Close
+// and from the delivery function.
+func (l *Link) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.stats.snapshot()
+}
 
 // Close stops the link: packets it still holds are dropped (and counted as
 // ClosedDrops), senders waiting for room and later calls to Send fail with
@@ -314,21 +319,19 @@ func (l *Link) takeDue(batch [][]byte) ([][]byte, time.Duration, bool) {
 // buffers and wakes senders waiting for room.
 func (l *Link) deliverBatch(batch [][]byte) {
 	l.deliver(batch)
-	var bytes uint64
-	for _, p := range batch {
-		bytes += uint64(len(p))
-	}
-	l.stats.deliveredBytes.Add(bytes)
-	l.stats.delivered.Add(uint64(len(batch)))
-	l.stats.held.Add(-uint64(len(batch)))
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	var bytes uint64
 	for i, p := range batch {
+		bytes += uint64(len(p))
 		if len(l.free) < l.cfg.QueueLimit+maxBatch {
 			l.free = append(l.free, p)
 		}
 		batch[i] = nil
 	}
+	l.stats.deliveredBytes.Add(bytes)
+	l.stats.delivered.Add(uint64(len(batch)))
+	l.stats.held.Add(-uint64(len(batch)))
 	if l.space != nil {
 		close(l.space)
 		l.space = nil

@@ -39,15 +39,15 @@ type Stats struct {
 	Held uint64
 }
 
-// counters are a link's Stats, as atomics so that Stats may be read while
-// the link runs.
+// counters are a link's Stats. They change under the link's lock, and
+// Stats reads them under it, for a consistent snapshot; they are atomics
+// so that no read can tear, whoever makes it.
 type counters struct {
 	sent, delivered, deliveredBytes, dropped, lost, lostBurst, queueDrops, closedDrops atomic.Uint64
 	duplicated, corrupted, reordered, delayed, held                                    atomic.Uint64
 }
 
-// snapshot reads the counters one by one: while packets move, the sum
-// above may be off by the packets in flight between two reads.
+// snapshot reads the counters; the caller holds the link's lock.
 func (c *counters) snapshot() Stats {
 	return Stats{
 		Sent: c.sent.Load(), Delivered: c.delivered.Load(), DeliveredBytes: c.deliveredBytes.Load(),

@@ -1,0 +1,99 @@
+package impair_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"io"
+	"log"
+	"math/rand/v2"
+	"net/netip"
+	"strings"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/core/impair"
+	"github.com/netcore-go/netcore/listener"
+	"github.com/netcore-go/netcore/netconn"
+)
+
+// A Link on raw packets: which ones a seed loses and duplicates is the
+// same on every run.
+func ExampleLink() {
+	var got []string
+	l, err := impair.New(impair.Config{Seed: 1, Loss: 0.3, Duplicate: 0.2}, func(pkts [][]byte) {
+		for _, p := range pkts {
+			got = append(got, string(p))
+		}
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer l.Close()
+	for _, p := range strings.Fields("a b c d e f g h i j") {
+		l.Send([]byte(p))
+	}
+	l.Drain(context.Background()) // wait until every packet is delivered or dropped
+	s := l.Stats()
+	fmt.Println(got)
+	fmt.Printf("sent %d, lost %d, duplicated %d, delivered %d\n", s.Sent, s.Lost, s.Duplicated, s.Delivered)
+	// Output:
+	// [a b c c d h j]
+	// sent 10, lost 4, duplicated 1, delivered 7
+}
+
+// Two stacks joined through a lossy, corrupting link: TCP delivers every
+// byte intact.
+func ExampleJoin() {
+	a := mustStack("192.0.2.1/24")
+	b := mustStack("192.0.2.2/24")
+	go a.Run(context.Background())
+	go b.Run(context.Background())
+	defer a.Close()
+	defer b.Close()
+	bad := impair.Config{Loss: 0.05, Reorder: 0.05, Duplicate: 0.02, Corrupt: 0.01}
+	ab, ba := bad, bad
+	ab.Seed, ba.Seed = 1, 2
+	abLink, _, err := impair.Join(a, b, ab, ba)
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	ln, err := listener.Listen(b.CommandChannel(), "tcp", "192.0.2.2:80")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan [32]byte)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			log.Fatal(err)
+		}
+		h := sha256.New()
+		io.Copy(h, c)
+		got <- [32]byte(h.Sum(nil))
+	}()
+
+	c, err := netconn.DialTCP(context.Background(), a.CommandChannel(), "tcp", netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:80"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := sha256.New()
+	io.Copy(c, io.TeeReader(io.LimitReader(rand.NewChaCha8([32]byte{}), 1<<20), h))
+	c.CloseWrite()
+	fmt.Println("intact:", <-got == [32]byte(h.Sum(nil)))
+	c.Close()
+	s := abLink.Stats()
+	fmt.Println("lost, corrupted, reordered, duplicated:", s.Lost > 0, s.Corrupted > 0, s.Reordered > 0, s.Duplicated > 0)
+	// Output:
+	// intact: true
+	// lost, corrupted, reordered, duplicated: true true true true
+}
+
+func mustStack(prefix string) *core.Netstack {
+	ns, err := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix(prefix)}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	return ns
+}

@@ -1,8 +1,10 @@
 package impair_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -389,4 +391,89 @@ func TestJoinInvalid(t *testing.T) {
 	if _, _, err := impair.Join(a, b, impair.Config{}, impair.Config{}); err != nil {
 		t.Fatalf("Join after a refused Join: %v", err)
 	}
+}
+
+// TestJoinWireSized checks what Join's links carry: no packet larger than
+// the MTU, and every one with valid IPv4 header and TCP checksums, as a
+// real wire needs (no offloads).
+func TestJoinWireSized(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv%d", map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
+			leakCheck(t)
+			var bad [2]string
+			var largest [2]int
+			var sample []byte // a full-sized TCP segment
+			check := func(dir int) func([]byte) bool {
+				return func(pkt []byte) bool { // under the link's lock
+					largest[dir] = max(largest[dir], len(pkt))
+					if _, ok := tcpFlags(pkt); ok && dir == 0 && len(pkt) > 1000 && sample == nil {
+						sample = bytes.Clone(pkt)
+					}
+					if err := checkWire(pkt); err != nil && bad[dir] == "" {
+						bad[dir] = fmt.Sprintf("%v: %x", err, pkt[:min(len(pkt), 60)])
+					}
+					return false
+				}
+			}
+			p := newImpairedPair(t, v6, impair.Config{Drop: check(0)}, impair.Config{Drop: check(1)})
+			p.transfer(t, 1*MiB)
+			p.ab.Close() // ends Drop's calls: bad and largest are ours now
+			p.ba.Close()
+			for dir, name := range []string{"a→b", "b→a"} {
+				if bad[dir] != "" {
+					t.Errorf("%s: %s", name, bad[dir])
+				}
+				if largest[dir] > p.a.MTU() {
+					t.Errorf("%s: a %d-byte packet, MTU %d", name, largest[dir], p.a.MTU())
+				}
+			}
+			sample[len(sample)-1] ^= 1 // the checker is no rubber stamp
+			if checkWire(sample) == nil {
+				t.Errorf("checkWire passed a segment with a flipped bit")
+			}
+			if largest[0] < p.a.MTU()-100 {
+				t.Errorf("a→b: largest packet %d bytes, want about the MTU %d", largest[0], p.a.MTU())
+			}
+		})
+	}
+}
+
+// checkWire checks a TCP packet's checksums (IPv4 header, TCP with its
+// pseudo-header); other packets pass.
+func checkWire(pkt []byte) error {
+	if _, ok := tcpFlags(pkt); !ok {
+		return nil
+	}
+	var pseudo []byte
+	var seg []byte
+	if pkt[0]>>4 == 4 {
+		hl := int(pkt[0]&0xf) * 4
+		if onesSum(pkt[:hl]) != 0xffff {
+			return errors.New("bad IPv4 header checksum")
+		}
+		seg = pkt[hl:binary.BigEndian.Uint16(pkt[2:])]
+		pseudo = append(append(pseudo, pkt[12:20]...), 0, 6, byte(len(seg)>>8), byte(len(seg)))
+	} else {
+		seg = pkt[40 : 40+int(binary.BigEndian.Uint16(pkt[4:]))]
+		pseudo = append(append(pseudo, pkt[8:40]...), 0, 0, byte(len(seg)>>8), byte(len(seg)), 0, 0, 0, 6)
+	}
+	if onesSum(append(pseudo, seg...)) != 0xffff {
+		return errors.New("bad TCP checksum")
+	}
+	return nil
+}
+
+// onesSum is the ones' complement sum of b in 16-bit words.
+func onesSum(b []byte) uint16 {
+	var s uint32
+	for i := 0; i+1 < len(b); i += 2 {
+		s += uint32(binary.BigEndian.Uint16(b[i:]))
+	}
+	if len(b)%2 == 1 {
+		s += uint32(b[len(b)-1]) << 8
+	}
+	for s > 0xffff {
+		s = s>>16 + s&0xffff
+	}
+	return uint16(s)
 }

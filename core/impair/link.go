@@ -244,26 +244,46 @@ func (l *Link) Stats() Stats {
 	return l.stats.snapshot()
 }
 
-// Close stops the link: packets it still holds are dropped (and counted as
-// ClosedDrops), senders waiting for room and later calls to Send fail with
-// an error matching net.ErrClosed, and the delivery goroutine ends before
-// Close returns (after the delivery call in progress, if any, returns). A
-// second Close returns an error matching net.ErrClosed.
+// Close stops the link. Senders waiting for room and later calls to Send
+// fail with an error matching net.ErrClosed; the delivery goroutine ends
+// (after the delivery call in progress, if any, returns); then Close
+// delivers the packets that were already due, as the last calls of the
+// delivery function, and drops the ones due later (counted as
+// ClosedDrops), as a cable pulled out loses only what is on it: a stack
+// closing through Join still gets its last packets, the resets of its
+// connections, to the peer. A second Close returns an error matching
+// net.ErrClosed.
 func (l *Link) Close() error {
 	err := fmt.Errorf("impair: close: %w", net.ErrClosed)
 	l.once.Do(func() {
-		l.mu.Lock()
-		l.closed = true
-		n := uint64(l.q.Len())
-		l.q.clear()
-		l.stats.closedDrops.Add(n)
-		l.stats.held.Add(-n)
-		l.mu.Unlock()
+		last := l.closeQueue()
 		close(l.done)
 		l.wg.Wait()
+		for len(last) > 0 {
+			n := min(len(last), maxBatch)
+			l.deliverBatch(last[:n])
+			last = last[n:]
+		}
 		err = nil
 	})
 	return err
+}
+
+// closeQueue marks the link closed, takes the packets already due out of
+// the queue and drops the rest.
+func (l *Link) closeQueue() [][]byte {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.closed = true
+	var due [][]byte
+	for now := l.now(); l.q.Len() > 0 && l.q.head().at <= now; {
+		due = append(due, l.q.pop().pkt)
+	}
+	n := uint64(l.q.Len())
+	l.q.clear()
+	l.stats.closedDrops.Add(n)
+	l.stats.held.Add(-n)
+	return due
 }
 
 // run delivers packets as they fall due, until Close.

@@ -377,8 +377,8 @@ func TestLinkRateQueue(t *testing.T) {
 }
 
 // TestLinkClose checks Close: a sender waiting for room and later Sends
-// fail with net.ErrClosed, held packets are counted as ClosedDrops, and a
-// second Close fails.
+// fail with net.ErrClosed (the packet counted as ClosedDrops), a packet
+// already due is delivered, and a second Close fails.
 func TestLinkClose(t *testing.T) {
 	leakCheck(t)
 	release := make(chan struct{})
@@ -422,8 +422,48 @@ func TestLinkClose(t *testing.T) {
 	}
 	s := l.Stats()
 	checkSum(t, s)
-	if s.Delivered != 1 || s.ClosedDrops != 2 || s.Held != 0 {
-		t.Errorf("Stats %+v: want 1 delivered, 2 dropped on Close (1 held, 1 waiting)", s)
+	if s.Delivered != 2 || s.ClosedDrops != 1 || s.Held != 0 {
+		t.Errorf("Stats %+v: want 2 delivered (1 by Close), 1 dropped on Close (the waiting one)", s)
+	}
+}
+
+// TestLinkCloseNotDue checks that Close delivers the packets already due
+// and drops those due later.
+func TestLinkCloseNotDue(t *testing.T) {
+	leakCheck(t)
+	release := make(chan struct{})
+	var got [][]byte
+	l, err := impair.New(impair.Config{Reorder: 0.5, ReorderDelay: time.Hour}, func(pkts [][]byte) {
+		<-release // holds the delivery goroutine: the rest wait in the queue
+		for _, p := range pkts {
+			got = append(got, bytes.Clone(p))
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 200
+	for i := range n {
+		if err := l.Send(testPacket(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	go func() {
+		l.Drain(context.Background()) // returns once Close took the queue
+		close(release)
+	}()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s := l.Stats()
+	checkSum(t, s)
+	if s.ClosedDrops != s.Reordered || s.Delivered != n-s.Reordered || uint64(len(got)) != s.Delivered {
+		t.Errorf("delivered %d, Stats %+v: want the %d held back for an hour dropped, the rest delivered", len(got), s, s.Reordered)
+	}
+	for k, p := range got {
+		if k > 0 && packetIndex(p) <= packetIndex(got[k-1]) {
+			t.Fatalf("delivered out of order: %d after %d", packetIndex(p), packetIndex(got[k-1]))
+		}
 	}
 }
 

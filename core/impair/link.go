@@ -116,7 +116,7 @@ func (l *Link) SendBatch(pkts [][]byte) error {
 			l.stats.duplicated.Add(1)
 		}
 		for i := range f.copies[:1+b2i(f.dup)] {
-			room, err := l.waitRoomLocked(&now, kick)
+			room, err := l.waitRoomLocked(now, kick)
 			if err != nil {
 				l.stats.closedDrops.Add(1)
 				return err
@@ -134,13 +134,14 @@ func (l *Link) SendBatch(pkts [][]byte) error {
 	return nil
 }
 
-// waitRoomLocked reports whether the queue has room for one more packet.
-// While it is full of packets already due it waits for the delivery
-// goroutine (kicking it first if kick says it has news) and updates now.
-func (l *Link) waitRoomLocked(now *time.Duration, kick bool) (bool, error) {
+// waitRoomLocked reports whether the queue has room for one more packet,
+// which arrived at arrival. While the queue is full of packets already due
+// it waits for the delivery goroutine (kicking it first if kick says it has
+// news). The packet still counts as arrived at arrival: a slow delivery
+// goroutine must not leave the rate limit's wire idle.
+func (l *Link) waitRoomLocked(arrival time.Duration, kick bool) (bool, error) {
 	for l.q.Len() >= l.cfg.QueueLimit {
-		*now = l.now()
-		if l.q.head().at > *now {
+		if l.q.head().at > l.now() {
 			return false, nil // full for real: a router drops
 		}
 		if l.space == nil {

@@ -10,13 +10,13 @@ import (
 
 // Link is one direction of an impaired link, on raw packets: what is given
 // to Send comes out of the delivery function, impaired as the Config says.
-// It knows nothing of IP (item for item, it is netem's qdisc), so it serves
-// a netcore Device (Wrap, Join) as well as a relay between two TUN devices.
+// It knows nothing of IP (it is, in effect, netem's qdisc), so it serves a
+// netcore Device (Wrap, Join) as well as a relay between two TUN devices.
 //
 // One goroutine, owned by the Link and ended by Close, delivers the packets
 // when they are due, in batches; it waits on a timer, never polls. Packets
-// wait in one queue ordered by due time, bounded by Config.QueueLimit.
-// Send, SendBatch, Stats and Close may be called from any goroutine.
+// wait in a queue ordered by due time, bounded by Config.QueueLimit. Send,
+// SendBatch, Drain, Stats and Close may be called from any goroutine.
 type Link struct {
 	cfg     Config
 	deliver func(pkts [][]byte)

@@ -421,7 +421,7 @@ func Example_badNetwork() {
 
 // A far, slow link around any device; it compiles, and runs only by hand.
 func Example_farLink() {
-	stack, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	stack, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.3/24")}})
 	defer stack.Close()
 	go stack.Run(context.Background())
 

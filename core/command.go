@@ -248,6 +248,9 @@ type Stats struct {
 	// device; OutboundDrops those dropped because the outbound queue was
 	// full; InboundInvalid inbound packets of no known IP version.
 	PacketsIn, PacketsOut, OutboundDrops, InboundInvalid uint64
+	// ACKsRepeated counts the extra copies of pure TCP ACKs sent to the
+	// device (see Config.SingleACKs); PacketsOut does not include them.
+	ACKsRepeated uint64
 	// TCP counters from gVisor: connections now established and now in any
 	// connected state, segments retransmitted, active and passive opens,
 	// and resets sent.

@@ -90,6 +90,20 @@ type Config struct {
 	// changes. Default: no capture.
 	PCAP io.Writer
 
+	// SingleACKs turns off the repeated ACK. By default the stack sends
+	// every pure TCP ACK (no data, no SYN, FIN or RST) to its device twice,
+	// back to back, so that one lost ACK does not stall a connection:
+	// gVisor acknowledges a whole batch of segments with one ACK and sends
+	// no tail-loss probe during loss recovery, so a lost ACK there cost a
+	// retransmission timeout (200 ms or more). At 3% random loss this cut
+	// the timeouts from 6-9 to 0-1 per 16 MiB and raised goodput 4-6x. The
+	// copy is harmless where SACK is in use (an ACK without new SACK
+	// information is not a duplicate ACK, RFC 6675) — every current stack
+	// offers it — and costs one small packet per ACK. Stacks joined by
+	// JoinPipe never repeat: nothing is lost between them. The copies are
+	// counted in Stats.ACKsRepeated.
+	SingleACKs bool
+
 	// Clock is gVisor's clock, for deterministic tests. Default: the real
 	// clock (tcpip.NewStdClock).
 	Clock tcpip.Clock

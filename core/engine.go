@@ -240,6 +240,7 @@ func (ns *Netstack) stats() Stats {
 	g := ns.s.Stats()
 	st.PacketsIn, st.PacketsOut = ns.link.packetsIn.Load(), ns.link.packetsOut.Load()
 	st.OutboundDrops, st.InboundInvalid = ns.link.drops.Load(), ns.link.invalidIn.Load()
+	st.ACKsRepeated = ns.link.acksRepeated.Load()
 	st.TCPEstablished = g.TCP.CurrentEstablished.Value()
 	st.TCPCurrentConnected = g.TCP.CurrentConnected.Value()
 	st.TCPRetransmits = g.TCP.Retransmits.Value()

@@ -61,6 +61,11 @@ type linkEP struct {
 	inClosed bool // set by close, under inMu
 
 	packetsOut, drops, packetsIn, invalidIn atomic.Uint64
+
+	// repeatACKs makes WritePackets queue every pure ACK twice, unless
+	// the link has a peer (JoinPipe: nothing is lost in between).
+	repeatACKs   atomic.Bool
+	acksRepeated atomic.Uint64
 }
 
 var (
@@ -84,13 +89,17 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	}
 	wasEmpty := l.n == 0
 	taken := 0
+	repeat := l.repeatACKs.Load() && l.peer.Load() == nil
 	for _, pkt := range pkts.AsSlice() {
 		if l.n == len(l.q) {
 			break
 		}
-		l.q[(l.head+l.n)%len(l.q)] = pkt.IncRef()
-		l.n++
+		l.enqueueLocked(pkt)
 		taken++
+		if repeat && l.n < len(l.q) && isPureACK(pkt) {
+			l.enqueueLocked(pkt)
+			l.acksRepeated.Add(1)
+		}
 	}
 	l.mu.Unlock()
 	l.packetsOut.Add(uint64(taken))
@@ -104,6 +113,24 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		return 0, &tcpip.ErrNoBufferSpace{}
 	}
 	return taken, nil
+}
+
+// enqueueLocked queues a reference to pkt. l.mu is held and the queue has
+// room.
+func (l *linkEP) enqueueLocked(pkt *stack.PacketBuffer) {
+	l.q[(l.head+l.n)%len(l.q)] = pkt.IncRef()
+	l.n++
+}
+
+// isPureACK reports whether pkt is a TCP segment with the ACK flag alone
+// and no payload: the receiver's acknowledgement of data, which the link
+// repeats (see Config.SingleACKs).
+func isPureACK(pkt *stack.PacketBuffer) bool {
+	if pkt.TransportProtocolNumber != header.TCPProtocolNumber || pkt.GSOOptions.Type != stack.GSONone {
+		return false
+	}
+	tcp := header.TCP(pkt.TransportHeader().Slice())
+	return len(tcp) >= header.TCPMinimumSize && tcp.Flags() == header.TCPFlagAck && pkt.Data().Size() == 0
 }
 
 // dequeue moves up to len(out) queued packets into out; the caller owns

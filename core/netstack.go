@@ -95,6 +95,7 @@ func New(cfg Config) (*Netstack, error) {
 		runDone:  make(chan struct{}),
 	}
 	ns.tab = newTable(ns.id, cfg.MaxSockets)
+	ns.link.repeatACKs.Store(!cfg.SingleACKs)
 	if err := ns.initStack(); err != nil {
 		return nil, err
 	}

@@ -257,8 +257,14 @@ type Stats struct {
 	TCPEstablished, TCPCurrentConnected, TCPRetransmits uint64
 	TCPActiveOpens, TCPPassiveOpens, TCPResetsSent      uint64
 	// UDP counters from gVisor: datagrams received and sent, and datagrams
-	// dropped because a socket's receive buffer was full.
+	// gVisor dropped because a socket's receive buffer (which gVisor
+	// charges their payload only) was full or closed.
 	UDPPacketsIn, UDPPacketsOut, UDPRecvErrors uint64
+	// UDPQueueDrops counts datagrams dropped because a UDP or ping
+	// socket's receive queue, which charges each datagram its real memory
+	// cost (its bytes plus a fixed overhead, so empty ones count too), was
+	// full: see Config.UDPRecvBuffer.
+	UDPQueueDrops uint64
 	// IPMalformedIn counts malformed IP packets received.
 	IPMalformedIn uint64
 	// Uptime is the time since New.

@@ -57,9 +57,13 @@ type Config struct {
 	// ran about 30% slower).
 	TCPSendBuffer, TCPRecvBuffer int
 
-	// UDPRecvBuffer is each UDP and raw socket's receive buffer in bytes.
-	// Datagrams arriving past it are dropped and counted
-	// (Stats.UDPRecvErrors). Default 1 MiB.
+	// UDPRecvBuffer is each UDP, ping and raw socket's receive buffer in
+	// bytes. A UDP or ping socket's received datagrams are charged their
+	// real memory cost, their bytes plus a fixed overhead of about a
+	// hundred bytes (so a flood of empty datagrams is bounded too); those
+	// arriving past it are dropped and counted (Stats.UDPQueueDrops, or
+	// Stats.UDPRecvErrors for a burst that gVisor, which buffers datagrams
+	// until the engine takes them, dropped first). Default 1 MiB.
 	UDPRecvBuffer int
 
 	// MaxSockets bounds the open sockets of all kinds; past it commands that

@@ -118,6 +118,7 @@ func (ns *Netstack) park(s *socket, q *[]*Request, r *Request) {
 // serviceReady retries the parked requests of every socket gVisor reported
 // ready since the last call.
 func (ns *Netstack) serviceReady() {
+	pass := ns.passesStarted.Add(1)
 	ns.readyMu.Lock()
 	list := ns.readyList
 	ns.readyList = ns.readySpare[:0] // two lists in turn: no allocation
@@ -128,8 +129,13 @@ func (ns *Netstack) serviceReady() {
 			ns.service(s)
 		}
 	}
+	if ns.sweepUDP.Swap(false) {
+		ns.sweepDatagrams()
+	}
 	clear(list)
 	ns.readySpare = list[:0]
+	ns.passesDone.Store(pass)
+	signal(ns.passed)
 }
 
 // markReady is gVisor's waiter callback: it runs on any goroutine, maybe
@@ -161,6 +167,7 @@ func (ns *Netstack) service(s *socket) {
 	if s.connFailed && !s.closed {
 		ns.closeSocket(s, true)
 	}
+	s.takeDatagrams()
 }
 
 // unpark removes the i'th request of q.
@@ -250,6 +257,7 @@ func (ns *Netstack) stats() Stats {
 	st.UDPPacketsIn = g.UDP.PacketsReceived.Value()
 	st.UDPPacketsOut = g.UDP.PacketsSent.Value()
 	st.UDPRecvErrors = g.UDP.ReceiveBufferErrors.Value()
+	st.UDPQueueDrops = ns.udpQueueDrops
 	st.IPMalformedIn = g.IP.MalformedPacketsReceived.Value()
 	return st
 }

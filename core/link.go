@@ -59,6 +59,9 @@ type linkEP struct {
 
 	inMu     sync.RWMutex
 	inClosed bool // set by close, under inMu
+	// in bounds what is delivered into gVisor and not yet consumed (see
+	// inboundBudget).
+	in inGate
 
 	packetsOut, drops, packetsIn, invalidIn atomic.Uint64
 
@@ -177,7 +180,9 @@ func (l *linkEP) checkDrainedLocked() {
 
 // deliver hands one inbound IP packet to gVisor. The packet's bytes are
 // copied into gVisor's buffer, so b may be reused when it returns. Packets
-// that are empty or of an unknown IP version are counted and dropped.
+// that are empty or of an unknown IP version are counted and dropped. It
+// charges the inbound gate and never waits on it: callers that may wait
+// call l.in.wait before a batch.
 func (l *linkEP) deliver(b []byte) {
 	var proto tcpip.NetworkProtocolNumber
 	switch header.IPVersion(b) {
@@ -201,6 +206,7 @@ func (l *linkEP) deliver(b []byte) {
 	d.DeliverNetworkPacket(proto, pkt)
 	l.off.rxMu.RUnlock()
 	pkt.DecRef()
+	l.in.charge(cost(len(b)))
 }
 
 // deliverPacket hands a packet another stack sent to this stack's gVisor,
@@ -221,6 +227,7 @@ func (l *linkEP) deliverPacket(pkt *stack.PacketBuffer) bool {
 	l.packetsIn.Add(1)
 	d.DeliverNetworkPacket(pkt.NetworkProtocolNumber, in)
 	in.DecRef()
+	l.in.charge(cost(pkt.Size()))
 	return true
 }
 
@@ -244,28 +251,40 @@ func peerCopy(pkt *stack.PacketBuffer) buffer.Buffer {
 	return out
 }
 
-// flushToPeer delivers every queued packet to peer, in order. It fails
-// with ErrClosed once peer is closed (the packets are dropped).
+// flushToPeer delivers every queued packet to peer, in order, waiting
+// for room in peer's inbound gate. It fails with ErrClosed once peer is
+// closed or stopping (the packets are dropped).
 func (l *linkEP) flushToPeer(peer *linkEP) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
-	return l.flushToPeerLocked(peer)
+	return l.flushToPeerLocked(peer, true)
 }
 
-func (l *linkEP) flushToPeerLocked(peer *linkEP) error {
-	return l.drainTo(l.batch[:], func(batch []*stack.PacketBuffer) error {
+// flushToPeerLocked is flushToPeer; without wait it stops with
+// errInboundBusy when peer's inbound gate has no room, leaving the rest
+// queued.
+func (l *linkEP) flushToPeerLocked(peer *linkEP, wait bool) error {
+	for {
+		if err := peer.in.enter(wait); err != nil {
+			return err
+		}
+		n := l.dequeue(l.batch[:])
 		ok := true
-		for _, p := range batch {
+		for _, p := range l.batch[:n] {
 			if ok = ok && peer.deliverPacket(p); !ok {
 				l.drops.Add(1)
 			}
 			p.DecRef()
 		}
-		if !ok {
+		peer.in.leave()
+		clear(l.batch[:n])
+		switch {
+		case !ok:
 			return ErrClosed
+		case n == 0:
+			return nil
 		}
-		return nil
-	})
+	}
 }
 
 // drainTo hands every queued packet to send, in order and in batches of
@@ -290,14 +309,17 @@ func (l *linkEP) drainTo(batch []*stack.PacketBuffer, send func([]*stack.PacketB
 func (l *linkEP) hold() { l.holding.Store(true) }
 
 // release ends hold. With a peer the engine delivers what the batch queued
-// itself, unless the pump is delivering already; otherwise it wakes the
-// pump if packets wait.
+// itself, unless the pump is delivering already or the peer's inbound gate
+// is full (the engine never waits for it: the pump does); otherwise it
+// wakes the pump if packets wait.
 func (l *linkEP) release() {
 	l.holding.Store(false)
 	if peer := l.peer.Load(); peer != nil && l.flushMu.TryLock() {
-		l.flushToPeerLocked(peer)
+		err := l.flushToPeerLocked(peer, false)
 		l.flushMu.Unlock()
-		return
+		if err != errInboundBusy {
+			return
+		}
 	}
 	l.mu.Lock()
 	waiting := l.n > 0

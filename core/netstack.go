@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -48,12 +49,23 @@ type Netstack struct {
 	// error, which no caller waits to hear.
 	nonblockingErrors uint64
 
+	// Engine-only: see udpQueue.
+	udpQueueDrops uint64
+	udpWatch      []*socket
+	// sweepUDP asks the next pass over the ready list to sweep udpWatch.
+	sweepUDP atomic.Bool
+
 	// Readiness: gVisor's waiter callbacks append here and signal wake.
 	readyMu   sync.Mutex
 	readyList []*socket
 	// readySpare is the list serviceReady handed back: engine-only.
 	readySpare []*socket
 	wake       chan struct{}
+	// Passes over the ready list, for the inbound barrier (see
+	// inboundBudget): started and finished ones, and passed, signalled
+	// when one finishes.
+	passesStarted, passesDone atomic.Uint64
+	passed                    chan struct{}
 
 	stopping  chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -91,9 +103,11 @@ func New(cfg Config) (*Netstack, error) {
 		q:        newQueue(cfg.QueueLen, cfg.MaxNonblocking),
 		start:    time.Now(),
 		wake:     make(chan struct{}, 1),
+		passed:   make(chan struct{}, 1),
 		stopping: make(chan struct{}),
 		runDone:  make(chan struct{}),
 	}
+	ns.link.in.init(ns.stopping)
 	ns.tab = newTable(ns.id, cfg.MaxSockets)
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)
 	if err := ns.initStack(); err != nil {
@@ -397,7 +411,8 @@ func (ns *Netstack) drainClosed() {
 // writes the stack's outbound packets to dev, one delivers what dev reads
 // (the first is left out for a PullDevice, whose reader takes them through
 // a Source, and the second for a PushDevice, which delivers them itself
-// through a Receiver). A device that wants TCP super-segments (see
+// through a Receiver); a third bounds what is delivered and not yet
+// consumed (see inboundBudget). A device that wants TCP super-segments (see
 // GSODevice) gets them, and GRO on its inbound packets.
 // The stack takes ownership of dev and closes it on Close. It fails, with
 // an error matching ErrInvalid, if a device is attached already, if dev
@@ -443,6 +458,8 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 		ns.pumps.Add(1)
 		go ns.pumpIn(dev)
 	}
+	ns.pumps.Add(1)
+	go ns.runBarrier()
 	return nil
 }
 
@@ -514,22 +531,29 @@ func (ns *Netstack) waitOut() bool {
 }
 
 // pumpIn delivers packets dev reads until dev fails (it does on Close).
+// Before each read it waits for room in the inbound gate, so packets wait
+// in the device while gVisor is behind.
 func (ns *Netstack) pumpIn(dev Device) {
 	defer ns.pumps.Done()
 	size := max(1, dev.BatchSize())
 	if owned, ok := dev.(ownedReader); ok {
 		pkts := make([][]byte, size)
-		for {
+		for ns.link.in.wait() {
 			n, err := owned.readOwned(pkts)
+			if ns.link.in.enter(true) != nil {
+				return
+			}
 			for i := range n {
 				ns.link.deliver(pkts[i])
 				recyclePacket(pkts[i])
 				pkts[i] = nil
 			}
+			ns.link.in.leave()
 			if err != nil {
 				return
 			}
 		}
+		return
 	}
 	if ns.link.off.gso.Load() {
 		ns.pumpInGRO(dev)
@@ -537,11 +561,15 @@ func (ns *Netstack) pumpIn(dev Device) {
 	}
 	bufs, sizes := makeBufs(size, max(ns.cfg.MTU, 1<<16))
 	read := readFunc(dev)
-	for {
+	for ns.link.in.wait() {
 		n, err := read(bufs, sizes)
+		if ns.link.in.enter(true) != nil {
+			return
+		}
 		for i := range n {
 			ns.link.deliver(bufs[i][:sizes[i]])
 		}
+		ns.link.in.leave()
 		if err != nil {
 			return
 		}

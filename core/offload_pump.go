@@ -68,12 +68,16 @@ func (ns *Netstack) pumpInGRO(dev Device) {
 	read := readFunc(dev)
 	pkts := make([][]byte, len(bufs))
 	var c coalescer
-	for {
+	for ns.link.in.wait() {
 		n, err := read(bufs, sizes)
 		for i := range n {
 			pkts[i] = bufs[i][:sizes[i]]
 		}
+		if ns.link.in.enter(true) != nil {
+			return
+		}
 		ns.link.deliverGRO(&c, pkts[:n])
+		ns.link.in.leave()
 		if err != nil {
 			return
 		}
@@ -97,6 +101,11 @@ func (l *linkEP) deliverGRO(c *coalescer, pkts [][]byte) {
 	l.packetsIn.Add(uint64(taken))
 	l.invalidIn.Add(uint64(invalid))
 	l.off.trusted.Store(false)
+	var spent int64
+	for _, p := range pkts {
+		spent += cost(len(p))
+	}
+	l.in.charge(spent)
 }
 
 // networkProto is the network protocol of IP packet b.

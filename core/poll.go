@@ -38,6 +38,7 @@ func (ns *Netstack) PollDeviceIO(dev PollDevice) bool {
 	}
 	moved := ns.pollOut(dev) + ns.pollIn(dev)
 	ns.poll.mu.Unlock()
+	ns.sweepUDP.Store(true)
 	ns.serviceReady()
 	return moved > 0
 }

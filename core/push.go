@@ -23,14 +23,16 @@ type PushDevice interface {
 type Receiver interface {
 	// Receive hands the stack packets bufs[i][offset:] (the layout of
 	// wireguard-go's tun.Device.Write). It copies what it keeps, so the
-	// buffers are the caller's again when it returns, and it never waits
-	// on the stack's engine. Malformed packets are dropped and counted, as
-	// from any device. It may be called from several goroutines at once:
-	// their packets enter gVisor concurrently (where the stack coalesces
-	// the device's segments, the calls take turns), so packets of one flow
-	// stay in order only if one goroutine hands them over. Once the stack
-	// is closed it drops the packets and returns an error matching
-	// net.ErrClosed.
+	// buffers are the caller's again when it returns. It waits only while
+	// the stack is behind with the packets it already has (more than a
+	// bounded budget of them not yet consumed: the backpressure a full
+	// NIC ring gives), never on a request. Malformed packets are dropped
+	// and counted, as from any device. It may be called from several
+	// goroutines at once: their packets enter gVisor concurrently (where
+	// the stack coalesces the device's segments, the calls take turns), so
+	// packets of one flow stay in order only if one goroutine hands them
+	// over. Once the stack is closed it drops the packets and returns an
+	// error matching net.ErrClosed.
 	Receive(bufs [][]byte, offset int) error
 }
 
@@ -49,9 +51,10 @@ func (r *receiver) Receive(bufs [][]byte, offset int) error {
 	l := r.link
 	l.inMu.RLock()
 	defer l.inMu.RUnlock()
-	if l.inClosed {
+	if l.inClosed || l.in.enter(true) != nil {
 		return fmt.Errorf("netcore: receive: %w", ErrClosed)
 	}
+	defer l.in.leave()
 	if !r.offload {
 		for _, b := range bufs {
 			l.deliver(packetAt(b, offset))

@@ -42,6 +42,8 @@ type socket struct {
 
 	sw tcpip.SliceWriter // reused for reads: never keeps the caller's buffer
 	rd bytes.Reader      // reused for writes
+
+	dgrams *udpQueue // UDP and ping: datagrams taken from gVisor (see udpQueue)
 }
 
 const allEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventErr | waiter.EventHUp

@@ -29,6 +29,7 @@ func (ns *Netstack) udpBind(c UDPBind) (Response, error, bool) {
 	if err != nil {
 		return nil, err, false
 	}
+	s.dgrams = new(udpQueue)
 	fa, err := s.toFull(c.Local)
 	if err == nil {
 		err = fromTCPIP(s.ep.Bind(fa))
@@ -94,11 +95,15 @@ func (s *socket) udpRecv(buf []byte) (Response, error, bool) {
 	if len(buf) == 0 {
 		return nil, ErrEmptyBuffer, false
 	}
+	if resp, err, ok := s.recvQueued(buf); ok {
+		return resp, err, false
+	}
 	s.sw = buf
 	res, terr := s.ep.Read(&s.sw, tcpip.ReadOptions{NeedRemoteAddr: true})
 	s.sw = nil
 	switch terr.(type) {
 	case nil:
+		s.dgrams.taken++
 		return UDPRecvd{N: res.Count, From: fromFull(res.RemoteAddr), Truncated: res.Total > res.Count}, nil, false
 	case *tcpip.ErrWouldBlock:
 		return nil, nil, true
@@ -124,6 +129,7 @@ func (ns *Netstack) pingOpen(c PingOpen) (Response, error, bool) {
 	if err != nil {
 		return nil, err, false
 	}
+	s.dgrams = new(udpQueue)
 	fa := tcpip.FullAddress{Addr: tcpAddr(c.Local.Unmap())}
 	if terr := s.ep.Bind(fa); terr != nil {
 		ns.closeSocket(s, false)

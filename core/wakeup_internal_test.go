@@ -24,7 +24,7 @@ func TestNoLostWakeupPumpVersusRelease(t *testing.T) {
 
 	// The pump: its last dequeue found nothing; it still holds flushMu.
 	l.flushMu.Lock()
-	if err := l.flushToPeerLocked(b.link); err != nil {
+	if err := l.flushToPeerLocked(b.link, true); err != nil {
 		t.Fatal(err)
 	}
 	// The engine: a batch queues a packet, then releases.

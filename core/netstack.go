@@ -128,7 +128,16 @@ func (ns *Netstack) initStack() error {
 	sack := tcpip.TCPSACKEnabled(true)
 	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: cfg.TCPSendBuffer, Max: max(maxTCPBuffer, cfg.TCPSendBuffer)}
 	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: cfg.TCPRecvBuffer, Max: max(maxTCPBuffer, cfg.TCPRecvBuffer)}
-	for _, opt := range []tcpip.SettableTransportProtocolOption{&sack, &snd, &rcv} {
+	opts := []tcpip.SettableTransportProtocolOption{&sack, &snd, &rcv}
+	if cfg.TCPMinRTO > 0 {
+		minRTO := tcpip.TCPMinRTOOption(cfg.TCPMinRTO)
+		opts = append(opts, &minRTO)
+	}
+	if cfg.TCPMaxRTO > 0 {
+		maxRTO := tcpip.TCPMaxRTOOption(cfg.TCPMaxRTO)
+		opts = append(opts, &maxRTO)
+	}
+	for _, opt := range opts {
 		if err := ns.s.SetTransportProtocolOption(tcp.ProtocolNumber, opt); err != nil {
 			ns.s.Close()
 			return fmt.Errorf("netcore: tcp option %T: %v", opt, err)

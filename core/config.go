@@ -2,8 +2,8 @@ package core
 
 import (
 	"io"
-	"time"
 	"net/netip"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 )

@@ -86,6 +86,8 @@ func (ns *Netstack) socketCommand(s *socket, r *Request) (Response, error, bool)
 		return s.udpConnect(c.Remote)
 	case TCPShutdown:
 		return s.tcpShutdown(c)
+	case GetTCPInfo:
+		return OK{}, ns.tcpInfo(s, c), false
 	}
 	if !s.accepts(r.cmd) {
 		return nil, ErrWrongKind, false

@@ -48,6 +48,8 @@ type Netstack struct {
 	// nonblockingErrors counts non-blocking requests answered with an
 	// error, which no caller waits to hear.
 	nonblockingErrors uint64
+	// infoScratch is GetTCPInfo's buffer for gVisor's answer.
+	infoScratch tcpip.TCPInfoOption
 
 	// Engine-only: see udpQueue.
 	udpQueueDrops uint64

@@ -40,6 +40,10 @@ type socket struct {
 	connFailed       bool  // the connect failed: free the socket
 	rawProto         uint8 // raw sockets: the transport protocol
 
+	// bytesWritten and bytesRead count what TCPSend and TCPRecv moved
+	// (TCPInfo.BytesWritten, BytesRead).
+	bytesWritten, bytesRead uint64
+
 	sw tcpip.SliceWriter // reused for reads: never keeps the caller's buffer
 	rd bytes.Reader      // reused for writes
 

@@ -150,6 +150,7 @@ func (s *socket) tcpSend(r *Request, buf []byte) (Response, error, bool) {
 		s.rd.Reset(buf[r.progress:])
 		n, terr := s.ep.Write(&s.rd, tcpip.WriteOptions{})
 		r.progress += int(n)
+		s.bytesWritten += uint64(n)
 		s.rd.Reset(nil)
 		switch terr.(type) {
 		case nil:
@@ -172,6 +173,7 @@ func (s *socket) tcpRecv(buf []byte) (Response, error, bool) {
 	s.sw = nil
 	switch terr.(type) {
 	case nil:
+		s.bytesRead += uint64(res.Count)
 		return TCPRecvd{N: res.Count}, nil, false
 	case *tcpip.ErrWouldBlock:
 		return nil, nil, true

@@ -24,6 +24,8 @@ type TCPConn struct {
 	rcmd core.TCPRecv
 	wmu  sync.Mutex // serializes Writes; guards wcmd
 	wcmd core.TCPSend
+	imu  sync.Mutex // serializes Info; guards info
+	info core.TCPInfo
 }
 
 var _ net.Conn = (*TCPConn)(nil)

@@ -226,48 +226,120 @@ type RawRecvd struct {
 
 // ---- stats ----
 
-// Stats answers GetStats: socket counts by kind, engine counters, and
-// gVisor's counters.
+// Stats is a snapshot of a stack's counters: Netstack.Stats returns one at
+// any time, and it answers GetStats. Gauges say how many of something
+// there are now; every other field counts events since New and only
+// grows. Packet counts are of what crossed between the stack and its
+// device (a TCP super-segment counts once, see GSODevice).
 type Stats struct {
-	// Sockets is the number of open sockets; the other counts split it
-	// by kind.
-	Sockets, TCPStreams, TCPListeners, UDPSockets, RawSockets, PingSockets int
-	// Parked is the number of requests waiting inside the engine.
+	// Sockets is the number of open sockets (a gauge); TCPStreams,
+	// TCPListeners, UDPSockets, RawSockets and PingSockets split it by
+	// kind.
+	Sockets      int
+	TCPStreams   int
+	TCPListeners int
+	UDPSockets   int
+	RawSockets   int
+	PingSockets  int
+	// Parked is the number of requests parked inside the engine, waiting
+	// for their socket to become ready (a gauge).
 	Parked int
 	// NonblockingHeld is the number of non-blocking requests taken and not
-	// yet done (queued or parked), at most Config.MaxNonblocking.
+	// yet done, queued or parked (a gauge, at most Config.MaxNonblocking).
+	NonblockingHeld int
 	// NonblockingErrors counts non-blocking requests that failed in the
 	// engine (a stale handle, a closed socket, a send error, the stack
 	// closing): RequestNonblocking cannot report those to its caller.
-	NonblockingHeld   int
 	NonblockingErrors uint64
-	// Commands is the number of commands processed; EngineWakeups the
-	// number of times Run woke for a command batch or for readiness.
-	Commands, EngineWakeups uint64
-	// PacketsIn and PacketsOut count packets between the stack and its
-	// device; OutboundDrops those dropped because the outbound queue was
-	// full; InboundInvalid inbound packets of no known IP version.
-	PacketsIn, PacketsOut, OutboundDrops, InboundInvalid uint64
+	// Commands counts the commands the engine processed, cancels
+	// included.
+	Commands uint64
+	// EngineWakeups counts the times Run woke, for a batch of commands or
+	// for socket readiness.
+	EngineWakeups uint64
+
+	// PacketsIn counts the packets the device delivered to the stack.
+	PacketsIn uint64
+	// PacketsOut counts the packets the stack sent to its device.
+	PacketsOut uint64
+	// OutboundDrops counts outbound packets dropped because the outbound
+	// queue was full (Config.OutboundQueueLen) or a PollDevice took no
+	// more.
+	OutboundDrops uint64
+	// InboundInvalid counts inbound packets of no known IP version.
+	InboundInvalid uint64
 	// ACKsRepeated counts the extra copies of pure TCP ACKs sent to the
 	// device (see Config.SingleACKs); PacketsOut does not include them.
 	ACKsRepeated uint64
-	// TCP counters from gVisor: connections now established and now in any
-	// connected state, segments retransmitted, active and passive opens,
-	// and resets sent.
-	TCPEstablished, TCPCurrentConnected, TCPRetransmits uint64
-	TCPActiveOpens, TCPPassiveOpens, TCPResetsSent      uint64
-	// UDP counters from gVisor: datagrams received and sent, and datagrams
-	// gVisor dropped because a socket's receive buffer (which gVisor
-	// charges their payload only) was full or closed.
-	UDPPacketsIn, UDPPacketsOut, UDPRecvErrors uint64
+
+	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
+	// header, length or checksum).
+	IPMalformedIn uint64
+	// IPInvalidSourceIn counts inbound IP packets dropped for a source
+	// address that must never arrive from a device (a loopback or
+	// multicast source: "martian" packets).
+	IPInvalidSourceIn uint64
+	// IPInvalidDestinationIn counts inbound IP packets dropped because
+	// their destination is not one of the stack's addresses (a loopback
+	// destination from the device included).
+	IPInvalidDestinationIn uint64
+
+	// TCPEstablished is the number of TCP connections now in the
+	// ESTABLISHED state (a gauge, from gVisor).
+	TCPEstablished uint64
+	// TCPCurrentConnected is the number of TCP connections now in any
+	// connected state, ESTABLISHED through TIME-WAIT (a gauge).
+	TCPCurrentConnected uint64
+	// TCPActiveOpens counts connections opened by Connect; TCPPassiveOpens
+	// those accepted by a listener.
+	TCPActiveOpens  uint64
+	TCPPassiveOpens uint64
+	// TCPFailedConnects counts connects and accepts that ended in an error
+	// (refused, reset or timed out during the handshake).
+	TCPFailedConnects uint64
+	// TCPSegmentsIn counts TCP segments received and parsed;
+	// TCPSegmentsOut those sent, retransmissions and resets included.
+	TCPSegmentsIn  uint64
+	TCPSegmentsOut uint64
+	// TCPRetransmits counts data segments sent again, for any reason;
+	// TCPFastRetransmits those of them sent by fast recovery (duplicate
+	// ACKs or SACK) rather than by a timeout.
+	TCPRetransmits     uint64
+	TCPFastRetransmits uint64
+	// TCPRTOExpirations counts the times a retransmission timer fired.
+	TCPRTOExpirations uint64
+	// TCPResetsSent counts the TCP resets (RST) sent.
+	TCPResetsSent uint64
+	// TCPChecksumErrors counts TCP segments dropped for a bad checksum.
+	TCPChecksumErrors uint64
+	// TCPListenSYNDrops counts SYNs a listener dropped, and
+	// TCPListenACKDrops handshakes' final ACKs, because its accept queue
+	// (connections not accepted yet, at most the listener's backlog) was
+	// full: a SYN flood, or an application that accepts too slowly.
+	TCPListenSYNDrops uint64
+	TCPListenACKDrops uint64
+
+	// UDPPacketsIn counts UDP datagrams delivered to a socket;
+	// UDPPacketsOut those sent.
+	UDPPacketsIn  uint64
+	UDPPacketsOut uint64
+	// UDPRecvErrors counts UDP datagrams gVisor dropped because a
+	// socket's receive buffer (which gVisor charges their payload only)
+	// was full or closed.
+	UDPRecvErrors uint64
 	// UDPQueueDrops counts datagrams dropped because a UDP or ping
 	// socket's receive queue, which charges each datagram its real memory
 	// cost (its bytes plus a fixed overhead, so empty ones count too), was
 	// full: see Config.UDPRecvBuffer.
 	UDPQueueDrops uint64
-	// IPMalformedIn counts malformed IP packets received.
-	IPMalformedIn uint64
-	// Uptime is the time since New.
+	// UDPUnknownPortIn counts UDP datagrams for a port no socket has
+	// bound.
+	UDPUnknownPortIn uint64
+	// UDPChecksumErrors counts UDP datagrams dropped for a bad checksum.
+	UDPChecksumErrors uint64
+
+	// Uptime is the time since New; after Close, from New to the end of
+	// Close.
 	Uptime time.Duration
 }
 

@@ -1,13 +1,9 @@
 package core
 
-import (
-	"time"
-)
-
 // process runs one request on the engine goroutine: it answers it now, or
 // parks it on its socket to be answered when the socket is ready.
 func (ns *Netstack) process(r *Request) {
-	ns.commands++
+	ns.commands.Add(1)
 	if c, ok := r.cmd.(cancel); ok {
 		ns.cancel(c)
 		ns.q.putRequest(r)
@@ -25,7 +21,7 @@ func (ns *Netstack) answer(r *Request, resp Response, err error) {
 	r.parkedOn, r.progress = nil, 0
 	if r.noReply {
 		if err != nil {
-			ns.nonblockingErrors++
+			ns.nonblockingErrors.Add(1)
 		}
 		ns.q.putRequest(r)
 		ns.q.nonblocking.Add(-1)
@@ -40,7 +36,7 @@ func (ns *Netstack) dispatch(r *Request) (resp Response, err error, park bool) {
 	case Nop:
 		return OK{}, nil, false
 	case GetStats:
-		return ns.stats(), nil, false
+		return ns.Stats(), nil, false
 	case SetAddrs:
 		return OK{}, ns.setAddrs(c.Addrs), false
 	case UDPBind:
@@ -114,7 +110,7 @@ func (ns *Netstack) blocking(s *socket, r *Request) (Response, error, bool) {
 func (ns *Netstack) park(s *socket, q *[]*Request, r *Request) {
 	r.parkedOn = s
 	*q = append(*q, r)
-	ns.parked++
+	ns.parked.Add(1)
 }
 
 // serviceReady retries the parked requests of every socket gVisor reported
@@ -178,7 +174,7 @@ func (ns *Netstack) unpark(s *socket, q *[]*Request, i int) {
 	copy((*q)[i:], (*q)[i+1:])
 	(*q)[len(*q)-1] = nil
 	*q = (*q)[:len(*q)-1]
-	ns.parked--
+	ns.parked.Add(-1)
 }
 
 // cancel answers c's target now if it is still parked in the same use.
@@ -226,40 +222,4 @@ func (ns *Netstack) closeSocket(s *socket, abort bool) {
 		s.ep.Close()
 	}
 	ns.tab.remove(s.h)
-}
-
-func (ns *Netstack) stats() Stats {
-	st := Stats{Parked: ns.parked, Commands: ns.commands, EngineWakeups: ns.wakeups, Uptime: time.Since(ns.start)}
-	st.NonblockingHeld, st.NonblockingErrors = int(ns.q.nonblocking.Load()), ns.nonblockingErrors
-	ns.tab.each(func(s *socket) {
-		st.Sockets++
-		switch s.kind {
-		case kindStream:
-			st.TCPStreams++
-		case kindListener:
-			st.TCPListeners++
-		case kindUDP:
-			st.UDPSockets++
-		case kindRaw:
-			st.RawSockets++
-		case kindPing:
-			st.PingSockets++
-		}
-	})
-	g := ns.s.Stats()
-	st.PacketsIn, st.PacketsOut = ns.link.packetsIn.Load(), ns.link.packetsOut.Load()
-	st.OutboundDrops, st.InboundInvalid = ns.link.drops.Load(), ns.link.invalidIn.Load()
-	st.ACKsRepeated = ns.link.acksRepeated.Load()
-	st.TCPEstablished = g.TCP.CurrentEstablished.Value()
-	st.TCPCurrentConnected = g.TCP.CurrentConnected.Value()
-	st.TCPRetransmits = g.TCP.Retransmits.Value()
-	st.TCPActiveOpens = g.TCP.ActiveConnectionOpenings.Value()
-	st.TCPPassiveOpens = g.TCP.PassiveConnectionOpenings.Value()
-	st.TCPResetsSent = g.TCP.ResetsSent.Value()
-	st.UDPPacketsIn = g.UDP.PacketsReceived.Value()
-	st.UDPPacketsOut = g.UDP.PacketsSent.Value()
-	st.UDPRecvErrors = g.UDP.ReceiveBufferErrors.Value()
-	st.UDPQueueDrops = ns.udpQueueDrops
-	st.IPMalformedIn = g.IP.MalformedPacketsReceived.Value()
-	return st
 }

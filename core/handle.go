@@ -1,6 +1,9 @@
 package core
 
-import "fmt"
+import (
+	"fmt"
+	"sync/atomic"
+)
 
 // Handle names one socket of one Netstack. Handles are values: compare them
 // with ==. A handle is never reused while a stale copy could still name it:
@@ -36,6 +39,10 @@ type table struct {
 	slots []slot
 	free  []uint32 // indexes of free slots
 	live  int
+	// byKind counts the live sockets by kind, for Stats: atomics, so that
+	// Stats may read them from any goroutine; only the engine changes
+	// them.
+	byKind [numKinds]atomic.Int64
 }
 
 type slot struct {
@@ -63,6 +70,7 @@ func (t *table) add(s *socket) (Handle, error) {
 	sl := &t.slots[idx]
 	sl.sock = s
 	t.live++
+	t.byKind[s.kind].Add(1)
 	h := Handle{stack: t.stack, slot: idx + 1, gen: sl.gen}
 	s.h = h
 	return h, nil
@@ -83,6 +91,7 @@ func (t *table) get(h Handle) (*socket, error) {
 // remove frees h's slot; the generation moves on so stale copies fail.
 func (t *table) remove(h Handle) {
 	sl := &t.slots[h.slot-1]
+	t.byKind[sl.sock.kind].Add(-1)
 	sl.sock = nil
 	sl.gen++
 	t.free = append(t.free, h.slot-1)

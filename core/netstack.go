@@ -40,19 +40,23 @@ type Netstack struct {
 	q     *queue
 	start time.Time
 
-	// Engine-only state.
+	// Engine-only state. The counters are atomics only so that Stats may
+	// read them from any goroutine; only the engine changes them.
 	tab      *table
-	commands uint64
-	wakeups  uint64
-	parked   int
+	commands atomic.Uint64
+	wakeups  atomic.Uint64
+	parked   atomic.Int64
 	// nonblockingErrors counts non-blocking requests answered with an
 	// error, which no caller waits to hear.
-	nonblockingErrors uint64
+	nonblockingErrors atomic.Uint64
+	// final is Stats' answer once the stack has closed.
+	final atomic.Pointer[Stats]
+
 	// infoScratch is GetTCPInfo's buffer for gVisor's answer.
 	infoScratch tcpip.TCPInfoOption
 
 	// Engine-only: see udpQueue.
-	udpQueueDrops uint64
+	udpQueueDrops atomic.Uint64 // an atomic for Stats; only the engine changes it
 	udpWatch      []*socket
 	// sweepUDP asks the next pass over the ready list to sweep udpWatch.
 	sweepUDP atomic.Bool
@@ -235,13 +239,13 @@ func (ns *Netstack) Run(ctx context.Context) error {
 	for {
 		select {
 		case r := <-ns.q.c:
-			ns.wakeups++
+			ns.wakeups.Add(1)
 			ns.link.hold()
 			ns.process(r)
 			ns.drainCommands()
 			ns.link.release()
 		case <-ns.wake:
-			ns.wakeups++
+			ns.wakeups.Add(1)
 			ns.link.hold()
 			ns.serviceReady()
 			ns.link.release()
@@ -372,6 +376,7 @@ func (ns *Netstack) shutdown() {
 	ns.s.Close()
 	ns.s.Wait()
 	ns.closePCAP()
+	ns.freezeStats()
 }
 
 // CloseDrainTimeout bounds how long Close waits for the attached device

@@ -18,6 +18,8 @@ const (
 	kindUDP
 	kindRaw
 	kindPing
+
+	numKinds // one past the last kind
 )
 
 // socket is one gVisor endpoint and the requests parked on it. Only the

@@ -123,7 +123,7 @@ func (s *socket) takeDatagrams() {
 		d := datagram{from: fromFull(res.RemoteAddr), data: q.w.b}
 		q.w.b = nil
 		if !q.push(d, s.ns.cfg.UDPRecvBuffer) {
-			s.ns.udpQueueDrops++
+			s.ns.udpQueueDrops.Add(1)
 		}
 	}
 	if s.kind == kindUDP && !q.watched && s.heldInGVisor() > 0 {

@@ -120,6 +120,26 @@ type Config struct {
 	// Clock is gVisor's clock, for deterministic tests. Default: the real
 	// clock (tcpip.NewStdClock).
 	Clock tcpip.Clock
+
+	// Logf, if set, receives the stack's log lines, one call per line
+	// without a trailing newline: netcore's own, prefixed "netcore: " (a
+	// device that failed while the stack runs), and gVisor's, prefixed
+	// "gvisor: " ("Martian packet dropped…", "handleListenSegment()
+	// failed…" during a SYN flood). log.Printf fits. Default nil: the
+	// stack logs nothing, and nothing of netcore's or gVisor's goes to
+	// stderr.
+	//
+	// gVisor's logger is process-wide and its lines name no stack, so each
+	// of them goes to the Logf of every open stack that has one (a line
+	// of another stack's gVisor included); stacks without Logf get none.
+	// gVisor filters by its own process-wide level (Info: its Debug lines
+	// never come). A program that replaces gVisor's logger itself
+	// (gVisor's log.SetTarget) gets gVisor's lines there instead, and Logf
+	// then only those of netcore and of gVisor's rate-limited loggers
+	// (the Martian one). Logf is called from any goroutine, gVisor's
+	// included while it holds its locks: it must be safe for concurrent
+	// use, return quickly and never call into the stack.
+	Logf func(format string, args ...any)
 }
 
 const (

@@ -119,6 +119,7 @@ func New(cfg Config) (*Netstack, error) {
 	if err := ns.initStack(); err != nil {
 		return nil, err
 	}
+	ns.startLogging()
 	return ns, nil
 }
 
@@ -376,6 +377,7 @@ func (ns *Netstack) shutdown() {
 	ns.s.Close()
 	ns.s.Wait()
 	ns.closePCAP()
+	ns.stopLogging()
 	ns.freezeStats()
 }
 
@@ -524,12 +526,14 @@ func (ns *Netstack) pumpOut(dev Device) {
 	}
 	for ns.waitOut() {
 		if peer := ns.link.peer.Load(); peer != nil {
-			if ns.link.flushToPeer(peer) != nil {
+			if err := ns.link.flushToPeer(peer); err != nil {
+				ns.deviceStopped("write", err)
 				return
 			}
 			continue
 		}
-		if ns.link.drainTo(batch, send) != nil {
+		if err := ns.link.drainTo(batch, send); err != nil {
+			ns.deviceStopped("write", err)
 			return
 		}
 	}
@@ -587,6 +591,7 @@ func (ns *Netstack) pumpIn(dev Device) {
 		}
 		ns.link.in.leave()
 		if err != nil {
+			ns.deviceStopped("read", err)
 			return
 		}
 	}

@@ -69,7 +69,9 @@ func get(ctx context.Context, c *http.Client, url string) (string, string, error
 type result struct {
 	bytes   int64
 	elapsed time.Duration
-	stacks  []stackStats // the stacks' counters afterwards
+	stacks  []stackStats  // the stacks' counters afterwards
+	server  string        // the serving stack's name
+	conn    *core.TCPInfo // the serving connection's TCP info afterwards
 }
 
 // stackStats is one stack's counters, by the stack's name.

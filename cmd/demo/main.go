@@ -16,9 +16,12 @@
 //	-pcap FILE  write stack A's packets (-mode tun: netcore's) to FILE
 //	            (tshark -r FILE reads it)
 //
-// The closing table counts each stack's packets and the TCP retransmits;
-// the demo prints what they mean under it. Ctrl-C stops the demo: under
-// -serve that is the normal end (exit status 0), otherwise it is 130.
+// The closing table counts each stack's packets and the TCP retransmits
+// (from Netstack.Stats), then shows the serving connection's TCP info at
+// the end (TCPConn.Info: RTT, RTO, congestion window, retransmits); the
+// demo prints what they mean under it. Ctrl-C stops the demo: under
+// -serve that is the normal end (exit status 0), and the stack's final
+// figures follow; otherwise it is 130.
 package main
 
 import (

@@ -99,6 +99,9 @@ func (r *reporter) table(res result) {
 	}
 	fmt.Fprintf(tw, "%d\t\n", retransmits)
 	tw.Flush()
+	if res.conn != nil {
+		connInfo(r.out, res.server, res.conn)
+	}
 	fmt.Fprint(r.out, tableLegend)
 }
 

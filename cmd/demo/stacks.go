@@ -96,10 +96,11 @@ func serveAndFetch(ctx context.Context, o options, r *reporter, a, b *core.Netst
 		return err
 	}
 	defer dns.Close()
-	ln, err := listener.Listen(b.CommandChannel(), "tcp", ":80")
+	l, err := listener.Listen(b.CommandChannel(), "tcp", ":80")
 	if err != nil {
 		return err
 	}
+	ln := &lastConn{Listener: l}
 	srv := &http.Server{Handler: newHandler()}
 	go srv.Serve(ln)
 	defer srv.Close()
@@ -125,17 +126,10 @@ func serveAndFetch(ctx context.Context, o options, r *reporter, a, b *core.Netst
 	if err != nil {
 		return err
 	}
-	res.stacks = []stackStats{{"A", stats(ctx, a)}, {"B", stats(ctx, b)}}
+	res.stacks = []stackStats{{"A", a.Stats()}, {"B", b.Stats()}}
+	res.server, res.conn = "B", ln.info()
 	r.table(res)
 	return nil
-}
-
-func stats(ctx context.Context, ns *core.Netstack) core.Stats {
-	resp, err := ns.CommandChannel().Request(ctx, core.NoHandle, core.GetStats{})
-	if err != nil {
-		return core.Stats{}
-	}
-	return resp.(core.Stats)
 }
 
 // getHello fetches base's / as who and prints its status and body.

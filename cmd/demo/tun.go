@@ -50,13 +50,14 @@ func runTUN(ctx context.Context, o options, r *reporter) error {
 	}
 	r.step("TUN %s up: host %v, netcore %v (offloads %v)", dev.Name(), tunHost, tunStack.Addr(), dev.Offloads())
 
-	ln, err := listener.Listen(ns.CommandChannel(), "tcp", ":80")
+	l, err := listener.Listen(ns.CommandChannel(), "tcp", ":80")
 	if err != nil {
 		return err
 	}
+	ln := &lastConn{Listener: l}
 	srv := &http.Server{Handler: newHandler()}
 	go srv.Serve(ln)
 	defer srv.Close()
 	r.step("netcore serves HTTP on %v", ln.Addr())
-	return checkFromHost(ctx, o, r, "http://"+dialAddr(tunStack.Addr(), 80), ns)
+	return checkFromHost(ctx, o, r, "http://"+dialAddr(tunStack.Addr(), 80), ns, ln)
 }

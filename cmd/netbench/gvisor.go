@@ -42,6 +42,9 @@ func gonetEnv(sa, sb *stack.Stack, stop func()) *env {
 			return asIface[net.Conn](gonet.DialUDP(sa, nil, &raddr, ipv4.ProtocolNumber))
 		},
 		close: stop,
+		retransmits: func() uint64 {
+			return sa.Stats().TCP.Retransmits.Value() + sb.Stats().TCP.Retransmits.Value()
+		},
 	}
 }
 

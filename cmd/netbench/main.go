@@ -196,7 +196,11 @@ func runOne(s system, wl workload, p params) (metrics, error) {
 		return nil, fmt.Errorf("start: %w", err)
 	}
 	defer e.close()
-	return wl.run(e, p)
+	m, err := wl.run(e, p)
+	if err == nil && e.retransmits != nil && retransDef(wl.name) != nil {
+		m[retransKey(wl.name)] = float64(e.retransmits())
+	}
+	return m, err
 }
 
 func formatMetrics(m metrics) string {

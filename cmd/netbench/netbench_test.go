@@ -32,6 +32,13 @@ func TestQuick(t *testing.T) {
 	}
 	for _, res := range rep.Results {
 		checkResult(t, res)
+		// netcore counts its retransmits per workload; the kernel's
+		// count is machine-wide, so it has none.
+		for _, wl := range []string{"bulk1", "bulk8", "rr", "conn"} {
+			if _, ok := res.Metrics[retransKey(wl)]; ok != (res.System == "netcore") {
+				t.Errorf("%s: %s present = %v", res.System, retransKey(wl), ok)
+			}
+		}
 	}
 	if len(rep.Ratios) != 1 || rep.Ratios[0].Name != "netcore/kernel" {
 		t.Errorf("ratios = %+v, want netcore/kernel only", rep.Ratios)

@@ -28,7 +28,31 @@ var metricDefs = []metricDef{
 	{"udp_loss", "UDP loss", "fraction", "udp", true, "%.4f"},
 	{"idle_bytes_per_pair", "heap per idle TCP pair", "KiB", "idle", true, "%.1f"},
 	{"idle_pairs", "idle pairs held", "pairs", "idle", false, "%.0f"},
+	{"bulk1_retrans", "bulk1: TCP retransmits", "segments", "bulk1", true, "%.0f"},
+	{"bulk8_retrans", "bulk8: TCP retransmits", "segments", "bulk8", true, "%.0f"},
+	{"rr_retrans", "rr: TCP retransmits", "segments", "rr", true, "%.0f"},
+	{"conn_retrans", "conn: TCP retransmits", "segments", "conn", true, "%.0f"},
 }
+
+// retransKey is the key of workload's retransmit count: the TCP segments
+// both sides sent again during the workload, warm-up included, where the
+// system can tell (see env.retransmits).
+func retransKey(workload string) string { return workload + "_retrans" }
+
+// retransDef returns the definition of workload's retransmit count, or nil
+// for a workload that moves no TCP data worth counting.
+func retransDef(workload string) *metricDef {
+	for i, d := range metricDefs {
+		if d.key == retransKey(workload) {
+			return &metricDefs[i]
+		}
+	}
+	return nil
+}
+
+// noRatio reports the figures a ratio says nothing about: a count of
+// pairs, and retransmits (often zero).
+func noRatio(key string) bool { return key == "idle_pairs" || strings.HasSuffix(key, "_retrans") }
 
 // Result is one system's figures and what the run cost.
 type Result struct {
@@ -96,7 +120,7 @@ func (r *Report) computeRatios() {
 		for _, d := range metricDefs {
 			x, okx := a.Metrics[d.key]
 			y, oky := b.Metrics[d.key]
-			if okx && oky && y != 0 && d.key != "idle_pairs" {
+			if okx && oky && y != 0 && !noRatio(d.key) {
 				vals[d.key] = x / y
 			}
 		}

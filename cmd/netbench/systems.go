@@ -31,6 +31,11 @@ type env struct {
 	// fdLimited: every socket is a file descriptor (the kernel), so the
 	// idle workload caps its pairs by the open-file limit.
 	fdLimited bool
+	// retransmits, where the system can tell, returns the TCP segments
+	// both sides have retransmitted since the instance started (the
+	// kernel's count is machine-wide, and wireguard-go's netstack hides
+	// its stack: nil).
+	retransmits func() uint64
 }
 
 // system is one contender: a name, its MTU and how to build a fresh env.
@@ -131,7 +136,8 @@ func netcoreEnv(a, b *core.Netstack, stop func()) *env {
 		dialUDP: func(ctx context.Context, to netip.AddrPort) (net.Conn, error) {
 			return d.DialContext(ctx, "udp4", to.String())
 		},
-		close: stop,
+		close:       stop,
+		retransmits: func() uint64 { return a.Stats().TCPRetransmits + b.Stats().TCPRetransmits },
 	}
 }
 

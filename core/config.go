@@ -92,7 +92,11 @@ type Config struct {
 	// time; the capture is complete when Close returns. After the first
 	// write error the capture stops (see Netstack.PCAPError); the packets
 	// keep flowing. The capture is this stack's alone: nothing process-wide
-	// changes. Default: no capture.
+	// changes. Super-segments are kept whole, with no option to cut them:
+	// that is what the stack handed its device, and on a joined pair or a
+	// TUN with offloads what the link carries (tcpdump on a host with TSO
+	// shows the same); cut to the MTU they would be packets, with IP IDs
+	// and checksums, the stack never made. Default: no capture.
 	PCAP io.Writer
 
 	// TCPMinRTO and TCPMaxRTO bound TCP's retransmission timeout. Default

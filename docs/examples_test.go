@@ -307,6 +307,56 @@ func Example_pcap() {
 	// Output: <nil>
 }
 
+func Example_observability() {
+	a, b, stop := twoStacks()
+	defer stop()
+	ln, err := listener.Listen(b.CommandChannel(), "tcp", "192.0.2.2:9")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // a discard server
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	c, err := d.DialContext(context.Background(), "tcp", "192.0.2.2:9")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(make([]byte, 1<<20))
+
+	// One connection, as ss -ti shows it: state, RTT, RTO, cwnd,
+	// segments, retransmits, and the bytes written and read through it.
+	info, err := c.(*netconn.TCPConn).Info()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(info.State, info.BytesWritten, info.RTO > 0)
+
+	// The stack's counters, from any goroutine, before Run, while it
+	// runs and after Close (then the final figures).
+	st := a.Stats()
+	fmt.Println(st.TCPStreams, st.TCPActiveOpens, st.PacketsOut > 0)
+
+	// Logf gets the stack's log lines, netcore's and gVisor's ("Martian
+	// packet dropped…"); without it nothing is logged, and nothing goes
+	// to stderr.
+	logged, err := core.New(core.Config{Logf: func(format string, args ...any) {
+		log.Printf("stack C: "+format, args...)
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer logged.Close()
+	// Output:
+	// ESTABLISHED 1048576 true
+	// 1 1 true
+}
+
 // The TUN example needs root: it compiles, and runs only by hand.
 func Example_tun() {
 	// A kernel TUN device; the host gets 198.18.88.1, netcore 198.18.88.2.

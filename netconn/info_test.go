@@ -80,6 +80,19 @@ func checkTransfer(t *testing.T, cli, srv core.TCPInfo, size int) {
 	}
 }
 
+// checkClean checks a sender's counts on a path that loses nothing: no
+// fast retransmit and no RTO expiration. gVisor may still send a tail-loss
+// probe (the last segment again, when its ACK is later than twice the
+// smoothed RTT, as when the receiving goroutine waits for a CPU), and
+// counts it as a retransmit: a few, never more.
+func checkClean(t *testing.T, ci core.TCPInfo) {
+	t.Helper()
+	if ci.FastRetransmits != 0 || ci.RTOExpirations != 0 || ci.SegmentsRetransmitted > 3 {
+		t.Errorf("clean path: %d retransmits (%d fast), %d RTO expirations; want 0 fast, 0 RTO, at most 3 tail-loss probes",
+			ci.SegmentsRetransmitted, ci.FastRetransmits, ci.RTOExpirations)
+	}
+}
+
 func TestTCPInfoCleanTransfer(t *testing.T) {
 	p := newPair(t)
 	cli, srv := tcpConns(t, p, testnet.AddrB)
@@ -87,9 +100,7 @@ func TestTCPInfoCleanTransfer(t *testing.T) {
 	send(t, cli, srv, size)
 	ci, si := info(t, cli), info(t, srv)
 	checkTransfer(t, ci, si, size)
-	if ci.SegmentsRetransmitted != 0 || ci.RTOExpirations != 0 {
-		t.Errorf("clean path: %d retransmits, %d RTO expirations, want 0", ci.SegmentsRetransmitted, ci.RTOExpirations)
-	}
+	checkClean(t, ci)
 	t.Logf("sender %+v", ci)
 }
 
@@ -109,9 +120,7 @@ func TestTCPInfoDelayedLink(t *testing.T) {
 	if ci.RTO < ci.RTT {
 		t.Errorf("RTO %v below RTT %v", ci.RTO, ci.RTT)
 	}
-	if ci.SegmentsRetransmitted != 0 {
-		t.Errorf("clean delayed path: %d retransmits, want 0", ci.SegmentsRetransmitted)
-	}
+	checkClean(t, ci)
 	t.Logf("sender RTT %v ±%v RTO %v cwnd %d segments out %d", ci.RTT, ci.RTTVar, ci.RTO, ci.SendCwnd, ci.SegmentsSent)
 }
 

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/netcore-go/netcore/internal/packettest"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -91,7 +92,7 @@ func segment(s segSpec) []byte {
 	})
 	copy(pkt[l3+header.TCPMinimumSize:], s.opts)
 	copy(pkt[l3+tcpLen:], s.payload)
-	setTransportChecksum(pkt, l3, header.TCPChecksumOffset, header.TCPProtocolNumber, src, dst)
+	packettest.SetTransportChecksum(pkt, l3, header.TCPChecksumOffset, header.TCPProtocolNumber, src, dst)
 	return pkt
 }
 

@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/internal/packettest"
 	"go.uber.org/goleak"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -103,9 +104,9 @@ func floodPacket(k floodKind, src, dst tcpip.Address, srcPort uint16, rng *rand.
 	if k != floodFrag {
 		csumAt := header.TCPChecksumOffset
 		if proto == header.UDPProtocolNumber {
-			csumAt = udpChecksumOffset
+			csumAt = packettest.UDPChecksumOffset
 		}
-		setTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, src, dst)
+		packettest.SetTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, src, dst)
 	}
 	return pkt
 }
@@ -720,6 +721,6 @@ func udpDatagram(from, to netip.AddrPort, payload []byte) []byte {
 	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber), SrcAddr: src, DstAddr: dst})
 	ip.SetChecksum(^ip.CalculateChecksum())
 	copy(pkt[header.IPv4MinimumSize:], l4)
-	setTransportChecksum(pkt, header.IPv4MinimumSize, udpChecksumOffset, header.UDPProtocolNumber, src, dst)
+	packettest.SetTransportChecksum(pkt, header.IPv4MinimumSize, packettest.UDPChecksumOffset, header.UDPProtocolNumber, src, dst)
 	return pkt
 }

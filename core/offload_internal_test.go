@@ -1,9 +1,7 @@
 package core
 
 import (
-	"bytes"
 	"context"
-	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -11,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/core/gso"
+	"github.com/netcore-go/netcore/internal/packettest"
 	"go.uber.org/goleak"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -58,7 +58,7 @@ type offloadTestDev struct {
 	gsoWrites atomic.Int64 // WritePacketsGSO calls
 }
 
-func (d *offloadTestDev) WritePacketsGSO(pkts [][]byte, _ []GSO) (int, error) {
+func (d *offloadTestDev) WritePacketsGSO(pkts [][]byte, _ []gso.Options) (int, error) {
 	d.gsoWrites.Add(1)
 	return len(pkts), nil
 }
@@ -79,14 +79,14 @@ func inboundPacket(proto tcpip.TransportProtocolNumber, l4 []byte, csumAt int, p
 	ip.SetChecksum(^ip.CalculateChecksum())
 	copy(pkt[header.IPv4MinimumSize:], l4)
 	copy(pkt[header.IPv4MinimumSize+len(l4):], payload)
-	setTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, peerAddr, selfAddr)
+	packettest.SetTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, peerAddr, selfAddr)
 	return pkt
 }
 
 func udpPacket(payload string) []byte {
 	l4 := make([]byte, header.UDPMinimumSize)
 	header.UDP(l4).Encode(&header.UDPFields{SrcPort: 2000, DstPort: 1000, Length: uint16(len(l4) + len(payload))})
-	return inboundPacket(header.UDPProtocolNumber, l4, udpChecksumOffset, []byte(payload))
+	return inboundPacket(header.UDPProtocolNumber, l4, packettest.UDPChecksumOffset, []byte(payload))
 }
 
 func tcpSyn() []byte {
@@ -181,28 +181,5 @@ func TestOffloadDeviceDropsCorruptedPackets(t *testing.T) {
 	eventually(t, "good SYN answered", func() bool { return stats.TCP.ValidSegmentsReceived.Value() >= 1 })
 	if ns.link.off.trusted.Load() {
 		t.Fatal("link left trusting inbound checksums")
-	}
-}
-
-// TestCopyRange cuts a buffer into random parts and copies random ranges
-// out of them.
-func TestCopyRange(t *testing.T) {
-	rng := rand.New(rand.NewPCG(3, 4))
-	data := make([]byte, 5000)
-	for i := range data {
-		data[i] = byte(rng.Uint32())
-	}
-	for range 200 {
-		var parts [][]byte
-		for rest := data; len(rest) > 0; {
-			n := min(len(rest), rng.IntN(700)) // empty parts too
-			parts, rest = append(parts, rest[:n]), rest[n:]
-		}
-		off := rng.IntN(len(data))
-		dst := make([]byte, rng.IntN(len(data)-off+1))
-		copyRange(dst, parts, off)
-		if !bytes.Equal(dst, data[off:off+len(dst)]) {
-			t.Fatalf("copyRange(%d bytes at %d) over %d parts differs", len(dst), off, len(parts))
-		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"github.com/netcore-go/netcore/core/gso"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -40,7 +41,7 @@ func (o *offloadState) rxCaps() stack.LinkEndpointCapabilities {
 func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 	batch := make([]*stack.PacketBuffer, max(1, dev.BatchSize()))
 	pkts := make([][]byte, len(batch))
-	gsos := make([]GSO, len(batch))
+	gsos := make([]gso.Options, len(batch))
 	send := func(batch []*stack.PacketBuffer) error {
 		for i, p := range batch {
 			pkts[i] = packetBytes(p)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/netcore-go/netcore/core/gso"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
@@ -47,16 +48,8 @@ type source struct {
 	pending []*stack.PacketBuffer // dequeued, not yet started
 	next    int                   // pending[next] is the next to start
 	cur     *stack.PacketBuffer   // the packet being written out
-	parts   [][]byte              // cur's bytes
-	total   int                   // cur's size
-	gso     GSO                   // cur's metadata
-	hdr     [maxHeaders]byte      // cur's headers, contiguous
-	seg     int                   // cur's next segment
-	segs    int                   // cur's segments
+	split   gso.Splitter          // cuts cur into wire packets
 }
-
-// maxHeaders bounds the IP and TCP headers of a super-segment.
-const maxHeaders = 128
 
 // ReadPackets implements Source.
 func (s *source) ReadPackets(done <-chan struct{}, bufs [][]byte, sizes []int, offset int) (int, error) {
@@ -117,16 +110,10 @@ func (s *source) start(want int) bool {
 	pkt := s.pending[s.next]
 	s.pending[s.next] = nil
 	s.next++
-	s.cur, s.parts, s.total, s.gso = pkt, pkt.AsSlices(), pkt.Size(), gsoOf(pkt)
-	s.seg, s.segs = 0, 1
-	if s.gso.Kind != GSONone {
-		h := min(len(s.hdr), s.total)
-		copyRange(s.hdr[:h], s.parts, 0)
-		if s.gso.check(s.hdr[:h], s.total) != nil {
-			s.drop()
-			return s.start(want)
-		}
-		s.segs = s.gso.Segments(s.total)
+	s.cur = pkt
+	if s.split.Reset(pkt.AsSlices(), gsoOf(pkt)) != nil {
+		s.drop()
+		return s.start(want)
 	}
 	return true
 }
@@ -134,25 +121,16 @@ func (s *source) start(want int) bool {
 // write writes cur's next wire packets into bufs and returns how many;
 // cur is nil afterwards if it is done (written or dropped).
 func (s *source) write(bufs [][]byte, sizes []int, offset int) int {
-	if s.gso.Kind == GSONone {
-		if _, err := finishPacket(s.parts, s.total, s.gso, packetAt(bufs[0], offset), sizes); err != nil {
-			s.drop()
-			return 0
-		}
-		s.finish()
-		return 1
-	}
 	k := 0
-	for ; k < len(bufs) && s.seg < s.segs; k++ {
-		b := packetAt(bufs[k], offset)
-		if len(b) < s.gso.segmentSize(s.seg, s.total) {
+	for ; k < len(bufs) && s.split.Remaining() > 0; k++ {
+		n, err := s.split.Next(packetAt(bufs[k], offset))
+		if err != nil {
 			s.drop()
 			return k
 		}
-		sizes[k] = s.gso.segment(b, s.hdr[:], s.parts, s.total, s.seg, s.segs)
-		s.seg++
+		sizes[k] = n
 	}
-	if s.seg == s.segs {
+	if s.split.Remaining() == 0 {
 		s.finish()
 	}
 	return k
@@ -161,7 +139,8 @@ func (s *source) write(bufs [][]byte, sizes []int, offset int) int {
 // finish lets go of cur, written out.
 func (s *source) finish() {
 	s.cur.DecRef()
-	s.cur, s.parts = nil, nil
+	s.cur = nil
+	s.split.Clear()
 }
 
 // drop lets go of cur, dropped.

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/netcore-go/netcore/core/gso"
 	"go.uber.org/goleak"
 )
 
@@ -40,7 +41,9 @@ func (d *pushTestDev) Close() error                            { d.once.Do(func(
 // the coalescer.
 type pushOffloadDev struct{ *pushTestDev }
 
-func (d pushOffloadDev) WritePacketsGSO(pkts [][]byte, _ []GSO) (int, error) { return len(pkts), nil }
+func (d pushOffloadDev) WritePacketsGSO(pkts [][]byte, _ []gso.Options) (int, error) {
+	return len(pkts), nil
+}
 
 // TestPushDevice pushes UDP datagrams, among malformed packets, through a
 // PushDevice's Receiver from several goroutines at once, at an offset as

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/core/gso"
 	"golang.zx2c4.com/wireguard/tun"
 )
 
@@ -81,7 +82,7 @@ type TUN struct {
 
 	wbufs [][]byte // per-slot write buffers with headroom; writer only
 	wpkts [][]byte
-	wseg  [][]byte // SplitGSO's output: wbufs past the headroom
+	wseg  [][]byte // gso.Split's output: wbufs past the headroom
 	wsize []int
 
 	closed    atomic.Bool
@@ -256,14 +257,14 @@ func (t *TUN) writeBatch(pkts [][]byte) error {
 }
 
 // WritePacketsGSO implements core.OffloadDevice: TCP super-segments from
-// the stack are cut into wire-sized segments (core.SplitGSO) straight into
+// the stack are cut into wire-sized segments (gso.Split) straight into
 // the write buffers, which spares gVisor making each segment a packet of
 // its own; with offloads on, the kernel then gets them coalesced again. A
 // packet that does not match its metadata is dropped and counted.
-func (t *TUN) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
+func (t *TUN) WritePacketsGSO(pkts [][]byte, opts []gso.Options) (int, error) {
 	bufs, start := t.wpkts[:0], 0
 	for i, p := range pkts {
-		segs := gso[i].Segments(len(p))
+		segs := opts[i].Segments(len(p))
 		if len(bufs)+segs > len(t.wbufs) && len(bufs) > 0 {
 			if err := t.write(bufs); err != nil {
 				return start, err
@@ -275,13 +276,13 @@ func (t *TUN) WritePacketsGSO(pkts [][]byte, gso []core.GSO) (int, error) {
 			continue
 		}
 		at, size := len(bufs), len(p)
-		if gso[i].Kind != core.GSONone {
-			size = min(size, gso[i].HdrLen+gso[i].MSS)
+		if opts[i].Kind != gso.None {
+			size = min(size, opts[i].HdrLen+opts[i].MSS)
 		}
 		for j := range segs {
 			t.wseg[j] = t.wbuf(at+j, size)[writeOffset:]
 		}
-		n, err := core.SplitGSO(p, gso[i], t.wseg[:segs], t.wsize)
+		n, err := gso.Split(p, opts[i], t.wseg[:segs], t.wsize)
 		if err != nil {
 			t.writeErrs.Add(1)
 			continue

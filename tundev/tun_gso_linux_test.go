@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"testing"
 
-	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/core/gso"
 	"github.com/netcore-go/netcore/tundev"
 	"github.com/netcore-go/netcore/tundev/tundevtest"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -14,11 +14,11 @@ import (
 
 // gsoSegment builds a TCP super-segment as gVisor hands one to an
 // OffloadDevice (pseudo-header checksum only) and its metadata.
-func gsoSegment(v6 bool, seq uint32, payload []byte, mss int) ([]byte, core.GSO) {
-	l3, kind := header.IPv4MinimumSize, core.GSOTCPv4
+func gsoSegment(v6 bool, seq uint32, payload []byte, mss int) ([]byte, gso.Options) {
+	l3, kind := header.IPv4MinimumSize, gso.TCPv4
 	src, dst := tcpip.AddrFrom4([4]byte{10, 9, 0, 1}), tcpip.AddrFrom4([4]byte{10, 9, 0, 2})
 	if v6 {
-		l3, kind = header.IPv6MinimumSize, core.GSOTCPv6
+		l3, kind = header.IPv6MinimumSize, gso.TCPv6
 		src, dst = tcpip.AddrFrom16([16]byte{0xfd, 9, 15: 1}), tcpip.AddrFrom16([16]byte{0xfd, 9, 15: 2})
 	}
 	hdr := l3 + header.TCPMinimumSize
@@ -43,7 +43,7 @@ func gsoSegment(v6 bool, seq uint32, payload []byte, mss int) ([]byte, core.GSO)
 	})
 	copy(pkt[hdr:], payload)
 	tcp.SetChecksum(header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(len(pkt)-l3)))
-	return pkt, core.GSO{
+	return pkt, gso.Options{
 		Kind: kind, L3Len: l3, HdrLen: hdr, MSS: mss,
 		NeedsCsum: true, CsumStart: l3, CsumOffset: header.TCPChecksumOffset,
 	}
@@ -92,7 +92,7 @@ func TestTUNWritePacketsGSO(t *testing.T) {
 	defer tn.Close()
 	payloads := [][]byte{make([]byte, 60000), make([]byte, 3*mss+7), make([]byte, 60000)}
 	var pkts [][]byte
-	var gsos []core.GSO
+	var gsos []gso.Options
 	seq := uint32(0xffff0000)
 	for i, p := range payloads {
 		for j := range p {
@@ -108,7 +108,7 @@ func TestTUNWritePacketsGSO(t *testing.T) {
 	bad, badGSO := gsoSegment(false, 0, make([]byte, 3000), mss)
 	badGSO.HdrLen += 4 // does not match the TCP header
 	pkts = append(pkts[:1], append([][]byte{bad}, pkts[1:]...)...)
-	gsos = append(gsos[:1], append([]core.GSO{badGSO}, gsos[1:]...)...)
+	gsos = append(gsos[:1], append([]gso.Options{badGSO}, gsos[1:]...)...)
 
 	if n, err := tn.WritePacketsGSO(pkts, gsos); n != len(pkts) || err != nil {
 		t.Fatalf("WritePacketsGSO = %d, %v", n, err)

@@ -1,4 +1,4 @@
-package core_test
+package gso_test
 
 import (
 	"bytes"
@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/core/gso"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -23,11 +23,11 @@ const testSeq = 0xfffff000 // wraps during the test's larger packets
 
 // superSegment builds a TCP super-segment (checksum left as gVisor leaves
 // it: only the pseudo-header) and its GSO metadata.
-func superSegment(v6 bool, payload []byte, mss int, flags header.TCPFlags, opts []byte) ([]byte, core.GSO) {
+func superSegment(v6 bool, payload []byte, mss int, flags header.TCPFlags, opts []byte) ([]byte, gso.Options) {
 	l3 := header.IPv4MinimumSize
-	kind := core.GSOTCPv4
+	kind := gso.TCPv4
 	if v6 {
-		l3, kind = header.IPv6MinimumSize, core.GSOTCPv6
+		l3, kind = header.IPv6MinimumSize, gso.TCPv6
 	}
 	tcpLen := header.TCPMinimumSize + len(opts)
 	pkt := make([]byte, l3+tcpLen+len(payload))
@@ -55,7 +55,7 @@ func superSegment(v6 bool, payload []byte, mss int, flags header.TCPFlags, opts 
 	copy(tcp[header.TCPMinimumSize:], opts)
 	copy(pkt[l3+tcpLen:], payload)
 	tcp.SetChecksum(header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(tcpLen+len(payload))))
-	return pkt, core.GSO{
+	return pkt, gso.Options{
 		Kind: kind, L3Len: l3, HdrLen: l3 + tcpLen, MSS: mss,
 		NeedsCsum: true, CsumStart: l3, CsumOffset: header.TCPChecksumOffset,
 	}
@@ -71,14 +71,14 @@ func makeOut(n, size int) ([][]byte, []int) {
 
 // checkSegments verifies every segment of a split and returns their
 // payloads joined.
-func checkSegments(t testing.TB, segs [][]byte, g core.GSO, flags header.TCPFlags) []byte {
+func checkSegments(t testing.TB, segs [][]byte, g gso.Options, flags header.TCPFlags) []byte {
 	t.Helper()
 	var joined []byte
 	wantSeq := uint32(testSeq)
 	for i, b := range segs {
 		var tcp header.TCP
 		var src, dst tcpip.Address
-		if g.Kind == core.GSOTCPv4 {
+		if g.Kind == gso.TCPv4 {
 			ip := header.IPv4(b)
 			if !ip.IsValid(len(b)) || int(ip.TotalLength()) != len(b) || !ip.IsChecksumValid() {
 				t.Fatalf("segment %d: bad IPv4 header %x", i, b[:20])
@@ -120,7 +120,7 @@ func checkSegments(t testing.TB, segs [][]byte, g core.GSO, flags header.TCPFlag
 	return joined
 }
 
-func TestSplitGSORoundTrip(t *testing.T) {
+func TestSplitRoundTrip(t *testing.T) {
 	const mss = 1380
 	flags := header.TCPFlagAck | header.TCPFlagPsh | header.TCPFlagFin | header.TCPFlagCwr
 	opts := []byte{1, 1, 8, 10, 1, 2, 3, 4, 5, 6, 7, 8} // NOP NOP timestamps
@@ -134,7 +134,7 @@ func TestSplitGSORoundTrip(t *testing.T) {
 				pkt, g := superSegment(v6, payload, mss, flags, opts)
 				orig := bytes.Clone(pkt)
 				out, sizes := makeOut(64, 1500)
-				n, err := core.SplitGSO(pkt, g, out, sizes)
+				n, err := gso.Split(pkt, g, out, sizes)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -149,7 +149,7 @@ func TestSplitGSORoundTrip(t *testing.T) {
 					t.Fatal("reassembled payload differs")
 				}
 				if !bytes.Equal(pkt, orig) {
-					t.Fatal("SplitGSO modified its input")
+					t.Fatal("Split modified its input")
 				}
 			})
 		}
@@ -157,7 +157,7 @@ func TestSplitGSORoundTrip(t *testing.T) {
 }
 
 // plainPacket builds a TCP or UDP packet without its transport checksum.
-func plainPacket(v6 bool, proto tcpip.TransportProtocolNumber, payload []byte) ([]byte, core.GSO) {
+func plainPacket(v6 bool, proto tcpip.TransportProtocolNumber, payload []byte) ([]byte, gso.Options) {
 	l3 := header.IPv4MinimumSize
 	if v6 {
 		l3 = header.IPv6MinimumSize
@@ -185,15 +185,15 @@ func plainPacket(v6 bool, proto tcpip.TransportProtocolNumber, payload []byte) (
 		header.UDP(pkt[l3:]).Encode(&header.UDPFields{SrcPort: 1, DstPort: 2, Length: uint16(l4 + len(payload))})
 	}
 	copy(pkt[l3+l4:], payload)
-	return pkt, core.GSO{NeedsCsum: true, L3Len: l3, CsumStart: l3, CsumOffset: off}
+	return pkt, gso.Options{NeedsCsum: true, L3Len: l3, CsumStart: l3, CsumOffset: off}
 }
 
-func TestSplitGSOFinishesChecksums(t *testing.T) {
+func TestSplitFinishesChecksums(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		for _, proto := range []tcpip.TransportProtocolNumber{header.TCPProtocolNumber, header.UDPProtocolNumber} {
 			pkt, g := plainPacket(v6, proto, []byte("hello, offload"))
 			out, sizes := makeOut(1, 1500)
-			n, err := core.SplitGSO(pkt, g, out, sizes)
+			n, err := gso.Split(pkt, g, out, sizes)
 			if err != nil || n != 1 || sizes[0] != len(pkt) {
 				t.Fatalf("v6=%v proto=%d: n=%d size=%d err=%v", v6, proto, n, sizes[0], err)
 			}
@@ -209,45 +209,45 @@ func TestSplitGSOFinishesChecksums(t *testing.T) {
 			}
 			// Without NeedsCsum the packet is copied as it is.
 			g.NeedsCsum = false
-			if _, err := core.SplitGSO(pkt, g, out, sizes); err != nil || !bytes.Equal(out[0][:sizes[0]], pkt) {
+			if _, err := gso.Split(pkt, g, out, sizes); err != nil || !bytes.Equal(out[0][:sizes[0]], pkt) {
 				t.Fatalf("plain copy: %v", err)
 			}
 		}
 	}
 }
 
-func TestSplitGSOErrors(t *testing.T) {
+func TestSplitErrors(t *testing.T) {
 	pkt, g := superSegment(false, make([]byte, 5000), 1000, header.TCPFlagAck, nil)
 	out, sizes := makeOut(5, 1500)
-	if _, err := core.SplitGSO(pkt, g, out[:4], sizes); !errors.Is(err, core.ErrGSOBuffers) {
+	if _, err := gso.Split(pkt, g, out[:4], sizes); !errors.Is(err, gso.ErrBuffers) {
 		t.Fatalf("too few buffers: %v", err)
 	}
 	small, _ := makeOut(5, 500)
-	if _, err := core.SplitGSO(pkt, g, small, sizes); !errors.Is(err, core.ErrGSOBuffers) {
+	if _, err := gso.Split(pkt, g, small, sizes); !errors.Is(err, gso.ErrBuffers) {
 		t.Fatalf("small buffers: %v", err)
 	}
-	for _, bad := range []func(*core.GSO){
-		func(g *core.GSO) { g.MSS = 0 },
-		func(g *core.GSO) { g.HdrLen += 4 },
-		func(g *core.GSO) { g.L3Len = 24 },
-		func(g *core.GSO) { g.Kind = core.GSOTCPv6 },
-		func(g *core.GSO) { g.Kind = 9 },
+	for _, bad := range []func(*gso.Options){
+		func(g *gso.Options) { g.MSS = 0 },
+		func(g *gso.Options) { g.HdrLen += 4 },
+		func(g *gso.Options) { g.L3Len = 24 },
+		func(g *gso.Options) { g.Kind = gso.TCPv6 },
+		func(g *gso.Options) { g.Kind = 9 },
 	} {
 		b := g
 		bad(&b)
-		if _, err := core.SplitGSO(pkt, b, out, sizes); !errors.Is(err, core.ErrBadGSO) {
+		if _, err := gso.Split(pkt, b, out, sizes); !errors.Is(err, gso.ErrBad) {
 			t.Fatalf("%+v: %v", b, err)
 		}
 	}
-	if _, err := core.SplitGSO(pkt[:30], g, out, sizes); !errors.Is(err, core.ErrBadGSO) {
+	if _, err := gso.Split(pkt[:30], g, out, sizes); !errors.Is(err, gso.ErrBad) {
 		t.Fatalf("truncated: %v", err)
 	}
 }
 
-// FuzzSplitGSO splits arbitrary packets with arbitrary metadata: it must
+// FuzzSplit splits arbitrary packets with arbitrary metadata: it must
 // never panic, and whatever it splits must verify and keep every payload
 // byte.
-func FuzzSplitGSO(f *testing.F) {
+func FuzzSplit(f *testing.F) {
 	for _, v6 := range []bool{false, true} {
 		for _, size := range []int{0, 1, 100, 3000} {
 			pkt, g := superSegment(v6, bytes.Repeat([]byte{0xab}, size), 536, header.TCPFlagAck|header.TCPFlagPsh, nil)
@@ -257,16 +257,16 @@ func FuzzSplitGSO(f *testing.F) {
 		f.Add(pkt, uint8(g.Kind), g.L3Len, g.HdrLen, g.MSS)
 	}
 	f.Fuzz(func(t *testing.T, pkt []byte, kind uint8, l3, hdr, mss int) {
-		g := core.GSO{
-			Kind: core.GSOKind(kind % 4), L3Len: l3, HdrLen: hdr, MSS: mss,
+		g := gso.Options{
+			Kind: gso.Kind(kind % 4), L3Len: l3, HdrLen: hdr, MSS: mss,
 			NeedsCsum: true, CsumStart: l3, CsumOffset: header.TCPChecksumOffset,
 		}
-		if g.Kind == core.GSONone && len(pkt) > 0 && pkt[0]&1 == 1 {
+		if g.Kind == gso.None && len(pkt) > 0 && pkt[0]&1 == 1 {
 			g.CsumOffset = 6
 		}
 		out, sizes := makeOut(16, 1<<16)
-		n, err := core.SplitGSO(pkt, g, out, sizes)
-		if err != nil || g.Kind == core.GSONone {
+		n, err := gso.Split(pkt, g, out, sizes)
+		if err != nil || g.Kind == gso.None {
 			return
 		}
 		var joined []byte
@@ -276,7 +276,7 @@ func FuzzSplitGSO(f *testing.F) {
 				t.Fatalf("segment %d: size %d", i, sizes[i])
 			}
 			var src, dst tcpip.Address
-			if g.Kind == core.GSOTCPv4 {
+			if g.Kind == gso.TCPv4 {
 				src, dst = header.IPv4(b).SourceAddress(), header.IPv4(b).DestinationAddress()
 			} else {
 				src, dst = header.IPv6(b).SourceAddress(), header.IPv6(b).DestinationAddress()

@@ -1,0 +1,29 @@
+// Package packettest builds the bytes of test packets: it completes the
+// transport checksums of hand-made IP packets for the tests of core and its
+// packet packages.
+package packettest
+
+import (
+	"encoding/binary"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// UDPChecksumOffset is where a UDP header's checksum field lies.
+const UDPChecksumOffset = 6
+
+// SetTransportChecksum computes the checksum of the transport data b[start:]
+// (with the pseudo-header of proto, src and dst) into the field at
+// start+offset.
+func SetTransportChecksum(b []byte, start, offset int, proto tcpip.TransportProtocolNumber, src, dst tcpip.Address) {
+	field := b[start+offset : start+offset+2]
+	field[0], field[1] = 0, 0
+	xsum := header.PseudoHeaderChecksum(proto, src, dst, uint16(len(b)-start))
+	xsum = ^checksum.Checksum(b[start:], xsum)
+	if xsum == 0 && proto == header.UDPProtocolNumber {
+		xsum = 0xffff // zero means "no checksum" in UDP
+	}
+	binary.BigEndian.PutUint16(field, xsum)
+}

@@ -5,9 +5,8 @@ import (
 	"sync/atomic"
 
 	"github.com/netcore-go/netcore/core/gso"
+	"github.com/netcore-go/netcore/core/internal/gro"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
@@ -16,7 +15,7 @@ import (
 //
 // gVisor's NIC marks every inbound packet checksum-validated or not from
 // the link's CapabilityRXChecksumOffload, read per packet. Coalesced
-// segments (see coalescer) carry the first segment's TCP checksum, so they
+// segments (see gro.Coalescer) carry the first segment's TCP checksum, so they
 // must be delivered as validated; anything not checked must not be. So the
 // link reports the capability only while trusted is set, and trusted is
 // only set by a coalescing delivery holding rxMu's write side, for packets
@@ -63,12 +62,12 @@ func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 }
 
 // pumpInGRO is pumpIn for a device that wants GSO: the TCP segments of each batch
-// read are validated and coalesced (a coalescer is the stack's GRO).
+// read are validated and coalesced (a gro.Coalescer is the stack's GRO).
 func (ns *Netstack) pumpInGRO(dev Device) {
 	bufs, sizes := makeBufs(max(1, dev.BatchSize()), max(ns.cfg.MTU, 1<<16))
 	read := readFunc(dev)
 	pkts := make([][]byte, len(bufs))
-	var c coalescer
+	var g groPath
 	for ns.link.in.wait() {
 		n, err := read(bufs, sizes)
 		for i := range n {
@@ -77,7 +76,7 @@ func (ns *Netstack) pumpInGRO(dev Device) {
 		if ns.link.in.enter(true) != nil {
 			return
 		}
-		ns.link.deliverGRO(&c, pkts[:n])
+		ns.link.deliverGRO(&g, pkts[:n])
 		ns.link.in.leave()
 		if err != nil {
 			return
@@ -85,20 +84,41 @@ func (ns *Netstack) pumpInGRO(dev Device) {
 	}
 }
 
+// groPath is one inbound path's GRO: a coalescer and the sink it empties
+// into.
+type groPath struct {
+	c    gro.Coalescer
+	sink groSink
+}
+
+// groSink is the gro.Sink of a batch: it hands the coalescer's packets to
+// gVisor's dispatcher d, the link trusting their checksums while it hands
+// on a validated one (see offloadState).
+type groSink struct {
+	d       stack.NetworkDispatcher
+	trusted *atomic.Bool
+}
+
+// DeliverNetworkPacket implements gro.Sink.
+func (s *groSink) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
+	s.trusted.Store(pkt.RXChecksumValidated)
+	s.d.DeliverNetworkPacket(proto, pkt)
+}
+
 // deliverGRO hands a batch of inbound packets to gVisor: TCP segments whose
-// IP and TCP checksums are valid through c (coalesced, and delivered as
+// IP and TCP checksums are valid through g (coalesced, and delivered as
 // validated), all others as deliver does (gVisor checks them).
-func (l *linkEP) deliverGRO(c *coalescer, pkts [][]byte) {
+func (l *linkEP) deliverGRO(g *groPath, pkts [][]byte) {
 	l.dispMu.RLock()
 	d := l.dispatcher
 	l.dispMu.RUnlock()
 	if d == nil || len(pkts) == 0 {
 		return
 	}
-	c.d, c.trusted = d, &l.off.trusted
+	g.sink = groSink{d: d, trusted: &l.off.trusted}
 	l.off.rxMu.Lock()
 	defer l.off.rxMu.Unlock()
-	taken, invalid := c.addBatch(pkts)
+	taken, invalid := g.c.Add(pkts, &g.sink)
 	l.packetsIn.Add(uint64(taken))
 	l.invalidIn.Add(uint64(invalid))
 	l.off.trusted.Store(false)
@@ -107,56 +127,4 @@ func (l *linkEP) deliverGRO(c *coalescer, pkts [][]byte) {
 		spent += cost(len(p))
 	}
 	l.in.charge(spent)
-}
-
-// networkProto is the network protocol of IP packet b.
-func networkProto(b []byte) (tcpip.NetworkProtocolNumber, bool) {
-	switch header.IPVersion(b) {
-	case header.IPv4Version:
-		return header.IPv4ProtocolNumber, true
-	case header.IPv6Version:
-		return header.IPv6ProtocolNumber, true
-	}
-	return 0, false
-}
-
-// parseValidTCP reports whether b is an unfragmented TCP segment with
-// valid IP header and TCP checksums, and where its parts lie.
-func parseValidTCP(b []byte) (segInfo, bool) {
-	var info segInfo
-	var src, dst tcpip.Address
-	switch header.IPVersion(b) {
-	case header.IPv4Version:
-		ip := header.IPv4(b)
-		if !ip.IsValid(len(b)) || !ip.IsChecksumValid() || ip.TransportProtocol() != header.TCPProtocolNumber ||
-			ip.More() || ip.FragmentOffset() != 0 {
-			return info, false
-		}
-		info = segInfo{proto: header.IPv4ProtocolNumber, l3Len: int(ip.HeaderLength()), end: int(ip.TotalLength())}
-		src, dst = ip.SourceAddress(), ip.DestinationAddress()
-	case header.IPv6Version:
-		ip := header.IPv6(b)
-		if len(b) < header.IPv6MinimumSize || ip.TransportProtocol() != header.TCPProtocolNumber {
-			return info, false
-		}
-		info = segInfo{proto: header.IPv6ProtocolNumber, l3Len: header.IPv6MinimumSize,
-			end: header.IPv6MinimumSize + int(ip.PayloadLength())}
-		if info.end > len(b) {
-			return info, false
-		}
-		src, dst = ip.SourceAddress(), ip.DestinationAddress()
-	default:
-		return info, false
-	}
-	seg := b[info.l3Len:info.end]
-	if len(seg) < header.TCPMinimumSize {
-		return info, false
-	}
-	off := int(header.TCP(seg).DataOffset())
-	if off < header.TCPMinimumSize || off > len(seg) {
-		return info, false
-	}
-	info.hdrLen = info.l3Len + off
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(len(seg)))
-	return info, checksum.Checksum(seg, xsum) == 0xffff
 }

@@ -42,7 +42,7 @@ type receiver struct {
 	offload bool // the device is an OffloadDevice: validate and coalesce
 
 	mu   sync.Mutex
-	c    coalescer
+	gro  groPath
 	pkts [][]byte // scratch under mu
 }
 
@@ -67,7 +67,7 @@ func (r *receiver) Receive(bufs [][]byte, offset int) error {
 	for _, b := range bufs {
 		r.pkts = append(r.pkts, packetAt(b, offset))
 	}
-	l.deliverGRO(&r.c, r.pkts)
+	l.deliverGRO(&r.gro, r.pkts)
 	clear(r.pkts)
 	return nil
 }

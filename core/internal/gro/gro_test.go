@@ -1,11 +1,10 @@
-package core
+package gro
 
 import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/netcore-go/netcore/internal/packettest"
@@ -20,27 +19,26 @@ type delivered struct {
 	validated bool
 }
 
-// recorder is a NetworkDispatcher that keeps what it is given.
+// The addresses of the test segments.
+var (
+	peerAddr = tcpip.AddrFrom4([4]byte{192, 0, 2, 2})
+	selfAddr = tcpip.AddrFrom4([4]byte{192, 0, 2, 1})
+)
+
+// recorder is a Sink that keeps what it is given.
 type recorder struct {
-	pkts    []delivered
-	trusted *atomic.Bool
+	pkts []delivered
 }
 
 func (r *recorder) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
-	if pkt.RXChecksumValidated != r.trusted.Load() {
-		panic("packet's validated mark differs from the link's trust")
-	}
 	r.pkts = append(r.pkts, delivered{b: bytes.Clone(pkt.ToView().AsSlice()), validated: pkt.RXChecksumValidated})
 }
 
-func (r *recorder) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
-
-// coalesce runs batch through a coalescer and returns what it delivered.
+// coalesce runs batch through a Coalescer and returns what it delivered.
 func coalesce(batch [][]byte) []delivered {
-	var trusted atomic.Bool
-	rec := &recorder{trusted: &trusted}
-	c := coalescer{d: rec, trusted: &trusted}
-	c.addBatch(batch)
+	rec := &recorder{}
+	var c Coalescer
+	c.Add(batch, rec)
 	return rec.pkts
 }
 

@@ -1,15 +1,30 @@
-package core
+// Package gro is the stack's receive offload: a Coalescer validates the
+// TCP segments of each batch a device delivers and merges in-order runs of
+// one flow into single large packets before gVisor sees them, as a NIC
+// driver's GRO does. It is fed a batch of packets and empties itself into a
+// Sink, which core's link implements.
+package gro
 
 import (
 	"bytes"
 	"encoding/binary"
-	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
+
+// A Sink takes the packets a Coalescer delivers, one at a time, in order.
+// A packet whose RXChecksumValidated is set had its IP and TCP checksums
+// checked by the Coalescer (a merged one carries its first segment's,
+// stale, TCP checksum), so the sink must have gVisor trust it; any other
+// gVisor must check. The Coalescer releases its reference to the packet
+// when DeliverNetworkPacket returns. A stack.NetworkDispatcher is a Sink.
+type Sink interface {
+	DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer)
+}
 
 // maxRuns is how many flows a coalescer keeps a run open for at once.
 const maxRuns = 8
@@ -18,7 +33,7 @@ const maxRuns = 8
 // length field (and one pooled gVisor chunk) holds.
 const maxCoalesced = 0xffff
 
-// coalescer merges runs of in-order TCP segments of one flow, read in one
+// A Coalescer merges runs of in-order TCP segments of one flow, read in one
 // batch, into single large packets before gVisor sees them: the GRO a NIC
 // driver does. Unlike gVisor's own GRO, which chains one chunk per segment,
 // it copies each payload once into one large buffer, so gVisor (and the
@@ -31,14 +46,13 @@ const maxCoalesced = 0xffff
 // carrying data, and flagged ACK or ACK|PSH (PSH ends the run). Everything
 // else is delivered alone, after the run of its flow, so a flow's order is
 // kept.
-type coalescer struct {
+//
+// The zero value is ready to use; a Coalescer holds nothing between
+// batches and is not safe for concurrent use.
+type Coalescer struct {
 	runs [maxRuns]run
-	next int // the slot to evict when all are taken
-
-	// d receives the packets; trusted is set while a validated one is
-	// delivered (see offloadState).
-	d       stack.NetworkDispatcher
-	trusted *atomic.Bool
+	next int  // the slot to evict when all are taken
+	sink Sink // the batch's sink, while Add runs
 }
 
 // run is one open run. It refers to its first segment in the batch's
@@ -65,10 +79,12 @@ type segInfo struct {
 	end    int // end of the segment in its buffer
 }
 
-// addBatch adds a batch of packets and delivers everything, open runs
+// Add takes a batch of packets and delivers everything to sink, open runs
 // included; it returns how many packets it took, and how many it dropped
-// for an unknown IP version.
-func (c *coalescer) addBatch(pkts [][]byte) (taken, invalid int) {
+// for an unknown IP version. It keeps none of pkts.
+func (c *Coalescer) Add(pkts [][]byte, sink Sink) (taken, invalid int) {
+	c.sink = sink
+	defer func() { c.sink = nil }()
 	rest := 0
 	for _, b := range pkts {
 		rest += len(b)
@@ -89,7 +105,7 @@ func (c *coalescer) addBatch(pkts [][]byte) (taken, invalid int) {
 
 // add takes the next packet of the batch; rest is the number of bytes of
 // the packets after it (a bound on what may still join a run).
-func (c *coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {
+func (c *Coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {
 	info, valid := parseValidTCP(b)
 	if !valid {
 		if claimsTCP(b, proto) {
@@ -120,7 +136,7 @@ func (c *coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {
 }
 
 // find returns the slot of the open run of b's flow, or -1.
-func (c *coalescer) find(b []byte, info segInfo) int {
+func (c *Coalescer) find(b []byte, info segInfo) int {
 	for i := range c.runs {
 		r := &c.runs[i]
 		if r.proto == info.proto && sameFlow(r.header(), b, info) {
@@ -131,7 +147,7 @@ func (c *coalescer) find(b []byte, info segInfo) int {
 }
 
 // free returns an empty slot, flushing the oldest-placed run if none is.
-func (c *coalescer) free() int {
+func (c *Coalescer) free() int {
 	for i := range c.runs {
 		if c.runs[i].proto == 0 {
 			return i
@@ -144,7 +160,7 @@ func (c *coalescer) free() int {
 }
 
 // flush delivers every open run.
-func (c *coalescer) flush() {
+func (c *Coalescer) flush() {
 	for i := range c.runs {
 		if c.runs[i].proto != 0 {
 			c.flushRun(&c.runs[i])
@@ -153,7 +169,7 @@ func (c *coalescer) flush() {
 }
 
 // flushRun delivers r and empties its slot.
-func (c *coalescer) flushRun(r *run) {
+func (c *Coalescer) flushRun(r *run) {
 	if r.hdr == nil {
 		c.emitBytes(r.first, r.proto, true)
 	} else {
@@ -167,16 +183,16 @@ func (c *coalescer) flushRun(r *run) {
 }
 
 // emitBytes delivers packet b alone.
-func (c *coalescer) emitBytes(b []byte, proto tcpip.NetworkProtocolNumber, validated bool) {
+func (c *Coalescer) emitBytes(b []byte, proto tcpip.NetworkProtocolNumber, validated bool) {
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	c.emitPacket(pkt, proto, validated)
 }
 
-func (c *coalescer) emitPacket(pkt *stack.PacketBuffer, proto tcpip.NetworkProtocolNumber, validated bool) {
+// emitPacket delivers pkt, marked validated or not.
+func (c *Coalescer) emitPacket(pkt *stack.PacketBuffer, proto tcpip.NetworkProtocolNumber, validated bool) {
 	pkt.NetworkProtocolNumber = proto
 	pkt.RXChecksumValidated = validated
-	c.trusted.Store(validated)
-	c.d.DeliverNetworkPacket(proto, pkt)
+	c.sink.DeliverNetworkPacket(proto, pkt)
 	pkt.DecRef()
 }
 
@@ -293,4 +309,56 @@ func sameIPFields(h, b []byte, info segInfo) bool {
 	}
 	// Version, traffic class, flow label; next header, hop limit.
 	return bytes.Equal(h[0:4], b[0:4]) && bytes.Equal(h[6:8], b[6:8])
+}
+
+// networkProto is the network protocol of IP packet b.
+func networkProto(b []byte) (tcpip.NetworkProtocolNumber, bool) {
+	switch header.IPVersion(b) {
+	case header.IPv4Version:
+		return header.IPv4ProtocolNumber, true
+	case header.IPv6Version:
+		return header.IPv6ProtocolNumber, true
+	}
+	return 0, false
+}
+
+// parseValidTCP reports whether b is an unfragmented TCP segment with
+// valid IP header and TCP checksums, and where its parts lie.
+func parseValidTCP(b []byte) (segInfo, bool) {
+	var info segInfo
+	var src, dst tcpip.Address
+	switch header.IPVersion(b) {
+	case header.IPv4Version:
+		ip := header.IPv4(b)
+		if !ip.IsValid(len(b)) || !ip.IsChecksumValid() || ip.TransportProtocol() != header.TCPProtocolNumber ||
+			ip.More() || ip.FragmentOffset() != 0 {
+			return info, false
+		}
+		info = segInfo{proto: header.IPv4ProtocolNumber, l3Len: int(ip.HeaderLength()), end: int(ip.TotalLength())}
+		src, dst = ip.SourceAddress(), ip.DestinationAddress()
+	case header.IPv6Version:
+		ip := header.IPv6(b)
+		if len(b) < header.IPv6MinimumSize || ip.TransportProtocol() != header.TCPProtocolNumber {
+			return info, false
+		}
+		info = segInfo{proto: header.IPv6ProtocolNumber, l3Len: header.IPv6MinimumSize,
+			end: header.IPv6MinimumSize + int(ip.PayloadLength())}
+		if info.end > len(b) {
+			return info, false
+		}
+		src, dst = ip.SourceAddress(), ip.DestinationAddress()
+	default:
+		return info, false
+	}
+	seg := b[info.l3Len:info.end]
+	if len(seg) < header.TCPMinimumSize {
+		return info, false
+	}
+	off := int(header.TCP(seg).DataOffset())
+	if off < header.TCPMinimumSize || off > len(seg) {
+		return info, false
+	}
+	info.hdrLen = info.l3Len + off
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(len(seg)))
+	return info, checksum.Checksum(seg, xsum) == 0xffff
 }

@@ -24,6 +24,47 @@ type Request struct {
 	// never writes these, so a late cancel may read them safely).
 	parkedOn *socket
 	progress int // bytes already taken by a parked TCP send
+
+	own bufCmds // a buffer command passed by value, copied (see setCmd)
+}
+
+// bufCmds holds a Request's own copy of a buffer command passed by value,
+// so that the engine sees each buffer command in one form, by pointer,
+// without allocating.
+type bufCmds struct {
+	tcpSend TCPSend
+	tcpRecv TCPRecv
+	udpSend UDPSend
+	udpRecv UDPRecv
+	rawSend RawSend
+	rawRecv RawRecv
+}
+
+// setCmd makes cmd r's command. Callers pass buffer commands by value or
+// by pointer; a value is copied into r and the engine gets a pointer to
+// the copy, so its switches list the pointer form alone.
+func (r *Request) setCmd(cmd Command) {
+	switch c := cmd.(type) {
+	case TCPSend:
+		r.own.tcpSend = c
+		cmd = &r.own.tcpSend
+	case TCPRecv:
+		r.own.tcpRecv = c
+		cmd = &r.own.tcpRecv
+	case UDPSend:
+		r.own.udpSend = c
+		cmd = &r.own.udpSend
+	case UDPRecv:
+		r.own.udpRecv = c
+		cmd = &r.own.udpRecv
+	case RawSend:
+		r.own.rawSend = c
+		cmd = &r.own.rawSend
+	case RawRecv:
+		r.own.rawRecv = c
+		cmd = &r.own.rawRecv
+	}
+	r.cmd = cmd
 }
 
 type reply struct {
@@ -45,12 +86,13 @@ func newRequest() any { return &Request{reply: make(chan reply, 1)} }
 func (q *queue) getRequest(h Handle, cmd Command) *Request {
 	r := q.pool.Get().(*Request)
 	r.seq.Add(1)
-	r.h, r.cmd = h, cmd
+	r.h = h
+	r.setCmd(cmd)
 	return r
 }
 
 func (q *queue) putRequest(r *Request) {
-	r.cmd = nil
+	r.cmd, r.own = nil, bufCmds{}
 	r.noReply = false
 	q.pool.Put(r)
 }

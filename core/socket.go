@@ -68,15 +68,16 @@ func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue
 }
 
 // accepts reports whether the parking command cmd applies to s's kind.
+// Buffer commands come by pointer alone (see Request.setCmd).
 func (s *socket) accepts(cmd Command) bool {
 	switch cmd.(type) {
-	case TCPSend, *TCPSend, TCPRecv, *TCPRecv:
+	case *TCPSend, *TCPRecv:
 		return s.kind == kindStream
 	case TCPAccept:
 		return s.kind == kindListener
-	case UDPSend, *UDPSend, UDPRecv, *UDPRecv:
+	case *UDPSend, *UDPRecv:
 		return s.kind == kindUDP || s.kind == kindPing
-	case RawSend, *RawSend, RawRecv, *RawRecv:
+	case *RawSend, *RawRecv:
 		return s.kind == kindRaw
 	}
 	return false
@@ -86,41 +87,30 @@ func (s *socket) accepts(cmd Command) bool {
 // connects, readers for the rest.
 func (s *socket) queueFor(cmd Command) *[]*Request {
 	switch cmd.(type) {
-	case TCPSend, *TCPSend, UDPSend, *UDPSend, RawSend, *RawSend, TCPConnect:
+	case *TCPSend, *UDPSend, *RawSend, TCPConnect:
 		return &s.writers
 	}
 	return &s.readers
 }
 
 // try runs a parking command once. wait reports that it must park.
+// Buffer commands come by pointer alone (see Request.setCmd).
 func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 	switch c := r.cmd.(type) {
-	case TCPRecv:
-		return s.tcpRecv(c.Buf)
 	case *TCPRecv:
 		return s.tcpRecv(c.Buf)
-	case TCPSend:
-		return s.tcpSend(r, c.Buf)
 	case *TCPSend:
 		return s.tcpSend(r, c.Buf)
 	case TCPAccept:
 		return s.tcpAccept()
 	case TCPConnect:
 		return s.connectDone()
-	case UDPRecv:
-		return s.udpRecv(c.Buf)
 	case *UDPRecv:
 		return s.udpRecv(c.Buf)
-	case UDPSend:
-		return s.udpSend(c.To, c.Buf)
 	case *UDPSend:
 		return s.udpSend(c.To, c.Buf)
-	case RawRecv:
-		return s.rawRecv(c.Buf)
 	case *RawRecv:
 		return s.rawRecv(c.Buf)
-	case RawSend:
-		return s.rawSend(c.Packet)
 	case *RawSend:
 		return s.rawSend(c.Packet)
 	}
@@ -130,7 +120,7 @@ func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 // partial is the answer to a cancelled request: what it did so far.
 func (s *socket) partial(r *Request) Response {
 	switch r.cmd.(type) {
-	case TCPSend, *TCPSend:
+	case *TCPSend:
 		return TCPSent{N: r.progress}
 	}
 	return nil

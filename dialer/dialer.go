@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/netname"
 )
 
 // defaultFallbackDelay is net.Dialer's Happy Eyeballs delay.
@@ -97,7 +98,7 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 
 // check validates the network and the Dialer before any work is done.
 func (d *Dialer) check(network string) error {
-	if _, _, ok := parseNetwork(network); !ok {
+	if _, ok := netname.Parse(network); !ok {
 		return &net.OpError{Op: "dial", Net: network, Err: net.UnknownNetworkError(network)}
 	}
 	if d.Channel == (core.Channel{}) {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/netcore-go/netcore/internal/netname"
 	"github.com/netcore-go/netcore/netconn"
 )
 
@@ -101,7 +102,8 @@ func (d *Dialer) dialSerial(ctx context.Context, network string, addrs []netip.A
 // dialPartial dials ra with a deadline that leaves time for the remaining
 // addresses.
 func (d *Dialer) dialPartial(ctx context.Context, network string, ra netip.AddrPort, remaining int) (net.Conn, error) {
-	kind, _, _ := parseNetwork(network)
+	n, _ := netname.Parse(network)
+	kind := n.Transport
 	if err := ctx.Err(); err != nil {
 		return nil, opError(network, d.sourceAddr(network), netAddr(kind, ra), err)
 	}
@@ -133,11 +135,11 @@ func partialDeadline(now, deadline time.Time, remaining int) time.Time {
 }
 
 // dialOne makes one connection of kind to ra.
-func (d *Dialer) dialOne(ctx context.Context, kind netKind, network string, ra netip.AddrPort) (net.Conn, error) {
+func (d *Dialer) dialOne(ctx context.Context, kind netname.Transport, network string, ra netip.AddrPort) (net.Conn, error) {
 	switch kind {
-	case kindTCP:
+	case netname.TCP:
 		return d.dialTCP(ctx, network, ra)
-	case kindUDP:
+	case netname.UDP:
 		c, err := netconn.DialUDP(ctx, d.Channel, network, d.LocalAddr, ra)
 		if err != nil {
 			return nil, err

@@ -6,6 +6,8 @@ import (
 	"net/netip"
 	"strconv"
 	"strings"
+
+	"github.com/netcore-go/netcore/internal/netname"
 )
 
 // resolve turns address into the list of remote addresses to try, in the
@@ -13,16 +15,17 @@ import (
 // then from DNS. Only addresses of the network's family (and LocalAddr's)
 // remain.
 func (d *Dialer) resolve(ctx context.Context, network, address string) ([]netip.AddrPort, error) {
-	kind, family, _ := parseNetwork(network)
+	n, _ := netname.Parse(network)
+	kind, family := n.Transport, n.Family
 	host, port, err := d.splitHostPort(ctx, kind, network, address)
 	if err != nil {
 		return nil, err
 	}
 	if l := d.LocalAddr.Addr(); l.IsValid() && !l.IsUnspecified() {
-		if family != 0 && familyOf(l) != family {
+		if family != 0 && netname.FamilyOf(l) != family {
 			return nil, &net.AddrError{Err: errNoSuitableAddress, Addr: d.LocalAddr.String()}
 		}
-		family = familyOf(l)
+		family = netname.FamilyOf(l)
 	}
 	ips, err := d.lookupHost(ctx, family, host)
 	if err != nil {
@@ -33,8 +36,8 @@ func (d *Dialer) resolve(ctx context.Context, network, address string) ([]netip.
 
 // splitHostPort splits address into host and port; ping addresses are a
 // host alone. Service names are looked up as net.LookupPort does.
-func (d *Dialer) splitHostPort(ctx context.Context, kind netKind, network, address string) (string, uint16, error) {
-	if kind == kindPing {
+func (d *Dialer) splitHostPort(ctx context.Context, kind netname.Transport, network, address string) (string, uint16, error) {
+	if kind == netname.Ping {
 		return strings.TrimSuffix(strings.TrimPrefix(address, "["), "]"), 0, nil
 	}
 	host, service, err := net.SplitHostPort(address)
@@ -59,7 +62,7 @@ func (d *Dialer) lookupHost(ctx context.Context, family int, host string) ([]net
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
 		if ip.IsUnspecified() {
-			return []netip.Addr{loopback(familyOf(ip))}, nil
+			return []netip.Addr{loopback(netname.FamilyOf(ip))}, nil
 		}
 		return []netip.Addr{ip.Unmap()}, nil
 	}
@@ -67,7 +70,7 @@ func (d *Dialer) lookupHost(ctx context.Context, family int, host string) ([]net
 		return ips, nil
 	}
 	r, dd := d.resolver()
-	ips, err := r.LookupNetIP(ctx, ipNetwork(family), host)
+	ips, err := r.LookupNetIP(ctx, netname.IPNetwork(family), host)
 	if err != nil {
 		return nil, dd.serverAsked(err)
 	}
@@ -107,7 +110,7 @@ func loopback(family int) netip.Addr {
 func filterFamily(ips []netip.Addr, family int) []netip.Addr {
 	out := make([]netip.Addr, 0, len(ips))
 	for _, ip := range ips {
-		if family == 0 || familyOf(ip) == family {
+		if family == 0 || netname.FamilyOf(ip) == family {
 			out = append(out, ip.Unmap())
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"sync/atomic"
 
+	"github.com/netcore-go/netcore/internal/netname"
 	"github.com/netcore-go/netcore/netconn"
 )
 
@@ -83,7 +84,7 @@ func (dd *dnsDialer) dial(ctx context.Context, network, _ string) (net.Conn, err
 // newHostsConn returns a hostsConn for network: a stream for the "tcp"
 // networks, else a datagram conn.
 func newHostsConn(ctx context.Context, dd *dnsDialer, network string) net.Conn {
-	if kind, _, _ := parseNetwork(network); kind == kindTCP {
+	if n, _ := netname.Parse(network); n.Transport == netname.TCP {
 		return &hostsConn{dd: dd, ctx: ctx, stream: true}
 	}
 	return hostsPacketConn{&hostsConn{dd: dd, ctx: ctx}}
@@ -104,7 +105,7 @@ func (dd *dnsDialer) dialNext(ctx context.Context, network string) (net.Conn, er
 // dialServer dials one DNS server, over TCP for the "tcp" networks and
 // over UDP otherwise.
 func (dd *dnsDialer) dialServer(ctx context.Context, network string, server netip.AddrPort) (net.Conn, error) {
-	if kind, _, _ := parseNetwork(network); kind == kindTCP {
+	if n, _ := netname.Parse(network); n.Transport == netname.TCP {
 		c, err := netconn.DialTCP(ctx, dd.d.Channel, "tcp", netip.AddrPort{}, server)
 		if err != nil {
 			return nil, err

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/netname"
 	"github.com/netcore-go/netcore/netconn"
 )
 
@@ -58,7 +59,7 @@ type ListenConfig struct {
 
 // Listen is like the package's Listen, with ctx bounding the setup.
 func (lc *ListenConfig) Listen(ctx context.Context, ch core.Channel, network, address string) (net.Listener, error) {
-	ap, err := parse(network, address, "tcp")
+	ap, err := parse(network, address, netname.TCP)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -87,10 +88,10 @@ func (lc *ListenConfig) keepAlive() (net.KeepAliveConfig, bool) {
 // ListenPacket is like the package's ListenPacket, with ctx bounding the
 // setup.
 func (lc *ListenConfig) ListenPacket(ctx context.Context, ch core.Channel, network, address string) (net.PacketConn, error) {
-	if network == "ping4" || network == "ping6" {
+	if n, _ := netname.Parse(network); n.Transport == netname.Ping {
 		return listenPing(ctx, ch, network, address)
 	}
-	ap, err := parse(network, address, "udp")
+	ap, err := parse(network, address, netname.UDP)
 	if err != nil {
 		return nil, &net.OpError{Op: "listen", Net: network, Err: err}
 	}
@@ -116,12 +117,11 @@ func listenPing(ctx context.Context, ch core.Channel, network, address string) (
 	return c, nil
 }
 
-// parse checks network against base ("tcp" or "udp") and parses address
-// as a literal "host:port".
-func parse(network, address, base string) (netip.AddrPort, error) {
-	switch network {
-	case base, base + "4", base + "6":
-	default:
+// parse checks that network is one of transport's and parses address as
+// a literal "host:port".
+func parse(network, address string, transport netname.Transport) (netip.AddrPort, error) {
+	n, ok := netname.Parse(network)
+	if !ok || n.Transport != transport {
 		return netip.AddrPort{}, net.UnknownNetworkError(network)
 	}
 	host, portStr, err := net.SplitHostPort(address)
@@ -138,7 +138,7 @@ func parse(network, address, base string) (netip.AddrPort, error) {
 			return netip.AddrPort{}, err
 		}
 	}
-	if a.IsValid() && !fits(network, a) {
+	if a.IsValid() && !n.Fits(a) {
 		return netip.AddrPort{}, &net.AddrError{Err: "no suitable address found", Addr: address}
 	}
 	return netip.AddrPortFrom(a, uint16(port)), nil
@@ -154,16 +154,4 @@ func parseHost(host, address string) (netip.Addr, error) {
 		return netip.Addr{}, &net.AddrError{Err: "IPv6 zones are not supported", Addr: address}
 	}
 	return a, nil
-}
-
-// fits reports whether a belongs to network's family ("tcp" and "udp" take
-// both).
-func fits(network string, a netip.Addr) bool {
-	switch network[len(network)-1] {
-	case '4':
-		return a.Unmap().Is4()
-	case '6':
-		return a.Is6() && !a.Is4In6()
-	}
-	return true
 }

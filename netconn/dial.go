@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/netname"
 )
 
 // DialTCP connects to remote from local (the zero AddrPort lets the stack
@@ -22,7 +23,7 @@ func DialTCP(ctx context.Context, ch core.Channel, network string, local, remote
 }
 
 func dialTCP(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort) (*TCPConn, error) {
-	if err := checkNetwork(network, "tcp", local.Addr(), remote.Addr()); err != nil {
+	if _, err := checkNetwork(network, netname.TCP, local.Addr(), remote.Addr()); err != nil {
 		return nil, err
 	}
 	resp, err := ch.Request(ctx, core.NoHandle, core.TCPConnect{Local: local, Remote: remote})
@@ -37,28 +38,19 @@ func dialTCP(ctx context.Context, ch core.Channel, network string, local, remote
 	return newTCPConn(ch, c.Handle, network, c.Local, c.Remote), nil
 }
 
-// checkNetwork checks that network is base, base+"4" or base+"6" and that
-// the valid ones of addrs fit its family.
-func checkNetwork(network, base string, addrs ...netip.Addr) error {
-	var want byte
-	switch network {
-	case base:
-	case base + "4":
-		want = '4'
-	case base + "6":
-		want = '6'
-	default:
-		return net.UnknownNetworkError(network)
+// checkNetwork parses network, checks that it is one of transport's and
+// that the valid ones of addrs fit its family.
+func checkNetwork(network string, transport netname.Transport, addrs ...netip.Addr) (netname.Network, error) {
+	n, ok := netname.Parse(network)
+	if !ok || n.Transport != transport {
+		return n, net.UnknownNetworkError(network)
 	}
 	for _, a := range addrs {
-		if !a.IsValid() || want == 0 {
-			continue
-		}
-		if is4 := a.Is4() || a.Is4In6(); is4 != (want == '4') {
-			return &net.AddrError{Err: "address family does not match network " + network, Addr: a.String()}
+		if a.IsValid() && !n.Fits(a) {
+			return n, &net.AddrError{Err: "address family does not match network " + network, Addr: a.String()}
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // tcpAddrOrNil returns ap as a *net.TCPAddr, or a nil net.Addr when ap is

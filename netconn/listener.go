@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/netname"
 )
 
 // Listener is a TCP listener of a netcore stack. It implements
@@ -35,10 +36,11 @@ func ListenTCP(ctx context.Context, ch core.Channel, network string, local netip
 }
 
 func listenTCP(ctx context.Context, ch core.Channel, network string, local netip.AddrPort, backlog int) (*Listener, error) {
-	if err := checkNetwork(network, "tcp", local.Addr()); err != nil {
+	n, err := checkNetwork(network, netname.TCP, local.Addr())
+	if err != nil {
 		return nil, err
 	}
-	local = withUnspecified(network, local)
+	local = withUnspecified(n, local)
 	resp, err := ch.Request(ctx, core.NoHandle, core.TCPListen{Local: local, Backlog: backlog})
 	if err != nil {
 		return nil, err
@@ -54,15 +56,12 @@ func listenTCP(ctx context.Context, ch core.Channel, network string, local netip
 }
 
 // withUnspecified fills an invalid address with the unspecified one of
-// network's family: "::" (dual stack) unless the network ends in "4".
-func withUnspecified(network string, ap netip.AddrPort) netip.AddrPort {
+// n's family: "::" (dual stack) unless n is an IPv4 network.
+func withUnspecified(n netname.Network, ap netip.AddrPort) netip.AddrPort {
 	if ap.Addr().IsValid() {
 		return ap
 	}
-	if network != "" && network[len(network)-1] == '4' {
-		return netip.AddrPortFrom(netip.IPv4Unspecified(), ap.Port())
-	}
-	return netip.AddrPortFrom(netip.IPv6Unspecified(), ap.Port())
+	return netip.AddrPortFrom(n.Unspecified(), ap.Port())
 }
 
 // Handle returns the engine handle of the listener.

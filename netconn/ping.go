@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/netname"
 )
 
 // PingConn is an ICMP echo socket of a netcore stack, like Linux's
@@ -68,14 +69,12 @@ func ListenPing(ctx context.Context, ch core.Channel, network string, local neti
 }
 
 func openPing(ctx context.Context, ch core.Channel, network string, local, remote netip.Addr) (*PingConn, error) {
-	if network != "ping4" && network != "ping6" {
-		return nil, net.UnknownNetworkError(network)
-	}
-	if err := checkNetwork(network, "ping", local, remote); err != nil {
+	n, err := checkNetwork(network, netname.Ping, local, remote)
+	if err != nil {
 		return nil, err
 	}
 	if !local.IsValid() {
-		local = withUnspecified(network, netip.AddrPort{}).Addr()
+		local = n.Unspecified()
 	}
 	var to netip.AddrPort
 	if remote.IsValid() {

@@ -7,6 +7,7 @@ import (
 	"syscall"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/netname"
 )
 
 // UDPConn is a UDP socket of a netcore stack. It implements
@@ -65,17 +66,14 @@ func ListenUDP(ctx context.Context, ch core.Channel, network string, local netip
 }
 
 func openUDP(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort) (*UDPConn, error) {
-	if err := checkNetwork(network, "udp", local.Addr(), remote.Addr()); err != nil {
+	n, err := checkNetwork(network, netname.UDP, local.Addr(), remote.Addr())
+	if err != nil {
 		return nil, err
 	}
-	if !local.Addr().IsValid() && remote.Addr().IsValid() {
-		network4 := network
-		if remote.Addr().Unmap().Is4() {
-			network4 = "udp4"
-		}
-		local = withUnspecified(network4, local)
+	if remote.Addr().IsValid() && netname.FamilyOf(remote.Addr()) == 4 {
+		n.Family = 4 // an unspecified local address binds IPv4 for an IPv4 peer
 	}
-	local = withUnspecified(network, local)
+	local = withUnspecified(n, local)
 	h, bound, err := bindDgram(ctx, ch, core.UDPBind{Local: local}, remote)
 	if err != nil {
 		return nil, err

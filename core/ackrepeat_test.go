@@ -16,7 +16,7 @@ import (
 type recordingDev struct {
 	pd  *core.PipeDev
 	mu  sync.Mutex
-	out [][]byte
+	out [][]byte // +checklocks:mu
 }
 
 func (d *recordingDev) ReadPackets(b [][]byte, s []int) (int, error) { return d.pd.ReadPackets(b, s) }

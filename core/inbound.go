@@ -50,7 +50,8 @@ type inGate struct {
 	// barrier while it pauses gVisor.
 	deliverMu sync.RWMutex
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// +checklocks:mu
 	caught chan struct{} // closed (and replaced) when a barrier ends
 }
 
@@ -58,6 +59,9 @@ type inGate struct {
 // full inbound gate.
 var errInboundBusy = errors.New("netcore: inbound gate busy")
 
+// init runs before the gate is shared, so it sets caught without mu.
+//
+// +checklocksignore
 func (g *inGate) init(stopping <-chan struct{}) {
 	g.budget, g.kick, g.stopping, g.caught = inboundBudget, make(chan struct{}, 1), stopping, make(chan struct{})
 }
@@ -99,6 +103,11 @@ func (g *inGate) wait() bool {
 // enter admits a batch of deliveries, ended by leave. With wait it waits
 // for room, failing with ErrClosed once the stack stops; without, it fails
 // with errInboundBusy when the budget is spent or a barrier is running.
+//
+// checklocks has no model of TryRLock, nor of a lock held on success
+// only and released by another function (leave), hence the escapes.
+//
+// +checklocksignore
 func (g *inGate) enter(wait bool) error {
 	if !wait {
 		if g.full() || !g.deliverMu.TryRLock() {
@@ -113,7 +122,9 @@ func (g *inGate) enter(wait bool) error {
 	return nil
 }
 
-// leave ends a batch begun by enter.
+// leave ends a batch begun by enter (see enter on checklocks).
+//
+// +checklocksignore
 func (g *inGate) leave() { g.deliverMu.RUnlock() }
 
 // caughtUp pays back c and wakes the waiters.

@@ -34,17 +34,18 @@ type linkEP struct {
 	off offloadState
 
 	dispMu     sync.RWMutex
-	dispatcher stack.NetworkDispatcher
+	dispatcher stack.NetworkDispatcher // +checklocks:dispMu
 
-	mu     sync.Mutex
+	mu sync.Mutex
+	// +checklocks:mu
 	q      []*stack.PacketBuffer // ring buffer
-	head   int
-	n      int
-	closed bool
-	ready  chan struct{} // signalled (cap 1) when the queue turns non-empty
+	head   int                   // +checklocks:mu
+	n      int                   // +checklocks:mu
+	closed bool                  // +checklocks:mu
+	ready  chan struct{}         // signalled (cap 1) when the queue turns non-empty
 	// sendClosed refuses new packets while the queue drains (closeSend);
 	// drained is closed once it is set and the queue is empty.
-	sendClosed bool
+	sendClosed bool // +checklocks:mu
 	drained    chan struct{}
 
 	// peer, when set, is the joined stack's link: packets go straight to
@@ -52,12 +53,13 @@ type linkEP struct {
 	// keeps them in order; batch is their scratch space, under flushMu.
 	peer    atomic.Pointer[linkEP]
 	flushMu sync.Mutex
-	batch   [64]*stack.PacketBuffer
+	batch   [64]*stack.PacketBuffer // +checklocks:flushMu
 	// holding is set while the engine works through a batch: enqueues then
 	// skip waking the outbound pump, and the engine flushes at the end.
 	holding atomic.Bool
 
-	inMu     sync.RWMutex
+	inMu sync.RWMutex
+	// +checklocks:inMu
 	inClosed bool // set by close, under inMu
 	// in bounds what is delivered into gVisor and not yet consumed (see
 	// inboundBudget).
@@ -120,6 +122,8 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 
 // enqueueLocked queues a reference to pkt. l.mu is held and the queue has
 // room.
+//
+// +checklocks:l.mu
 func (l *linkEP) enqueueLocked(pkt *stack.PacketBuffer) {
 	l.q[(l.head+l.n)%len(l.q)] = pkt.IncRef()
 	l.n++
@@ -168,6 +172,8 @@ func (l *linkEP) closeSend() {
 
 // checkDrainedLocked closes drained once sends are closed and the queue is
 // empty. l.mu is held.
+//
+// +checklocks:l.mu
 func (l *linkEP) checkDrainedLocked() {
 	if l.sendClosed && l.n == 0 {
 		select {
@@ -263,6 +269,8 @@ func (l *linkEP) flushToPeer(peer *linkEP) error {
 // flushToPeerLocked is flushToPeer; without wait it stops with
 // errInboundBusy when peer's inbound gate has no room, leaving the rest
 // queued.
+//
+// +checklocks:l.flushMu
 func (l *linkEP) flushToPeerLocked(peer *linkEP, wait bool) error {
 	for {
 		if err := peer.in.enter(wait); err != nil {
@@ -312,6 +320,11 @@ func (l *linkEP) hold() { l.holding.Store(true) }
 // itself, unless the pump is delivering already or the peer's inbound gate
 // is full (the engine never waits for it: the pump does); otherwise it
 // wakes the pump if packets wait.
+//
+// checklocks has no model of TryLock (flushMu is held only where it
+// succeeds), hence the escape.
+//
+// +checklocksignore
 func (l *linkEP) release() {
 	l.holding.Store(false)
 	if peer := l.peer.Load(); peer != nil && l.flushMu.TryLock() {

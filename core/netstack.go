@@ -63,27 +63,28 @@ type Netstack struct {
 
 	// Readiness: gVisor's waiter callbacks append here and signal wake.
 	readyMu   sync.Mutex
-	readyList []*socket
+	readyList []*socket // +checklocks:readyMu
 	// readySpare is the list serviceReady handed back: engine-only.
 	readySpare []*socket
 	wake       chan struct{}
 	// Passes over the ready list, for the inbound barrier (see
 	// inboundBudget): started and finished ones, and passed, signalled
 	// when one finishes.
-	passesStarted, passesDone atomic.Uint64
-	passed                    chan struct{}
+	passesStarted atomic.Uint64
+	passesDone    atomic.Uint64
+	passed        chan struct{}
 
 	stopping  chan struct{} // closed by Close
 	closeOnce sync.Once
 	runMu     sync.Mutex
-	running   bool
-	closed    bool
+	running   bool // +checklocks:runMu
+	closed    bool // +checklocks:runMu
 	runDone   chan struct{}
 
 	capture *pcap.Writer // nil without Config.PCAP
 
 	devMu   sync.Mutex
-	devices []Device
+	devices []Device // +checklocks:devMu
 	pumps   sync.WaitGroup
 	// outDone is closed when the attached device's outbound side (its
 	// pump, or its reader through the Source) has drained the link at

@@ -21,7 +21,7 @@ import (
 
 type lockedBuffer struct {
 	mu sync.Mutex
-	b  bytes.Buffer
+	b  bytes.Buffer // +checklocks:mu
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {

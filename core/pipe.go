@@ -92,10 +92,10 @@ func (e *PipeEnd) Close() error {
 
 type pipeQueue struct {
 	mu       sync.Mutex
-	pkts     [][]byte
-	head     int
-	capacity int
-	closed   bool
+	pkts     [][]byte      // +checklocks:mu
+	head     int           // +checklocks:mu
+	capacity int           // +checklocks:mu
+	closed   bool          // +checklocks:mu
 	notEmpty chan struct{} // signalled, cap 1
 	notFull  chan struct{} // signalled, cap 1
 	done     chan struct{} // closed by close

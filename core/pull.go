@@ -44,11 +44,15 @@ type source struct {
 	drained chan struct{} // closed once, when a reader finds the link drained
 	once    sync.Once
 
-	mu      sync.Mutex
+	mu sync.Mutex
+	// +checklocks:mu
 	pending []*stack.PacketBuffer // dequeued, not yet started
-	next    int                   // pending[next] is the next to start
-	cur     *stack.PacketBuffer   // the packet being written out
-	split   gso.Splitter          // cuts cur into wire packets
+	// +checklocks:mu
+	next int // pending[next] is the next to start
+	// +checklocks:mu
+	cur *stack.PacketBuffer // the packet being written out
+	// +checklocks:mu
+	split gso.Splitter // cuts cur into wire packets
 }
 
 // ReadPackets implements Source.
@@ -78,6 +82,8 @@ func (s *source) ReadPackets(done <-chan struct{}, bufs [][]byte, sizes []int, o
 }
 
 // fill writes out what is queued, as far as bufs go.
+//
+// +checklocks:s.mu
 func (s *source) fill(bufs [][]byte, sizes []int, offset int) int {
 	k := 0
 	for k < len(bufs) {
@@ -95,6 +101,8 @@ func (s *source) fill(bufs [][]byte, sizes []int, offset int) int {
 
 // start makes the next queued packet cur, dequeuing up to want more if
 // none is pending. It reports false if there is none.
+//
+// +checklocks:s.mu
 func (s *source) start(want int) bool {
 	if s.next == len(s.pending) {
 		s.pending = s.pending[:cap(s.pending)]
@@ -120,6 +128,8 @@ func (s *source) start(want int) bool {
 
 // write writes cur's next wire packets into bufs and returns how many;
 // cur is nil afterwards if it is done (written or dropped).
+//
+// +checklocks:s.mu
 func (s *source) write(bufs [][]byte, sizes []int, offset int) int {
 	k := 0
 	for ; k < len(bufs) && s.split.Remaining() > 0; k++ {
@@ -137,6 +147,8 @@ func (s *source) write(bufs [][]byte, sizes []int, offset int) int {
 }
 
 // finish lets go of cur, written out.
+//
+// +checklocks:s.mu
 func (s *source) finish() {
 	s.cur.DecRef()
 	s.cur = nil
@@ -144,6 +156,8 @@ func (s *source) finish() {
 }
 
 // drop lets go of cur, dropped.
+//
+// +checklocks:s.mu
 func (s *source) drop() {
 	s.link.drops.Add(1)
 	s.finish()
@@ -158,6 +172,8 @@ func (s *source) close() {
 }
 
 // release lets go of every packet the source still holds.
+//
+// +checklocks:s.mu
 func (s *source) release() {
 	if s.cur != nil {
 		s.finish()

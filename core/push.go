@@ -41,8 +41,9 @@ type receiver struct {
 	link    *linkEP
 	offload bool // the device is an OffloadDevice: validate and coalesce
 
-	mu   sync.Mutex
-	gro  groPath
+	mu  sync.Mutex
+	gro groPath // +checklocks:mu
+	// +checklocks:mu
 	pkts [][]byte // scratch under mu
 }
 

@@ -37,7 +37,7 @@ type dnsServer struct {
 	ln    net.Listener
 	wg    sync.WaitGroup
 	mu    sync.Mutex
-	conns map[net.Conn]struct{}
+	conns map[net.Conn]struct{} // +checklocks:mu
 }
 
 // startDNS serves zone on addr (port 0: ephemeral) of the stack behind ch

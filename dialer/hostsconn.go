@@ -24,11 +24,13 @@ type hostsConn struct {
 	ctx    context.Context // the resolver's dial context, for the server dial
 	stream bool
 
-	mu       sync.Mutex
+	mu sync.Mutex
+	// +checklocks:mu
 	upstream net.Conn // the server conn, once a query needed one
-	reply    []byte   // an answer from Hosts not yet read
-	deadline [2]time.Time
-	closed   bool
+	// +checklocks:mu
+	reply    []byte       // an answer from Hosts not yet read
+	deadline [2]time.Time // +checklocks:mu
+	closed   bool         // +checklocks:mu
 }
 
 // hostsPacketConn is the datagram hostsConn.

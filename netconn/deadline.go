@@ -20,9 +20,10 @@ import (
 // Lock order: mu is a leaf; the timer's function takes no lock.
 type deadline struct {
 	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{}
-	shut   bool // the conn is closed
+	timer  *time.Timer   // +checklocks:mu
+	cancel chan struct{} // +checklocks:mu
+	// +checklocks:mu
+	shut bool // the conn is closed
 }
 
 var _ context.Context = (*deadline)(nil)
@@ -60,6 +61,8 @@ func (d *deadline) set(t time.Time) {
 
 // stopTimerLocked stops the timer; if it already fired, it waits until the
 // timer's function has closed cancel.
+//
+// +checklocks:d.mu
 func (d *deadline) stopTimerLocked() {
 	if d.timer != nil && !d.timer.Stop() {
 		<-d.cancel

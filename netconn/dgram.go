@@ -14,13 +14,15 @@ import (
 // live in the struct (no allocation per call).
 type dgram struct {
 	sock
-	local, remote netip.AddrPort // remote: zero when unconnected
+	local  netip.AddrPort
+	remote netip.AddrPort // zero when unconnected
 
-	rmu     sync.Mutex // serializes reads; guards rcmd and scratch
-	rcmd    core.UDPRecv
-	scratch [1]byte    // the buffer of a zero-length read
-	wmu     sync.Mutex // serializes writes; guards wcmd
-	wcmd    core.UDPSend
+	rmu  sync.Mutex   // serializes reads; guards rcmd and scratch
+	rcmd core.UDPRecv // +checklocks:rmu
+	// +checklocks:rmu
+	scratch [1]byte      // the buffer of a zero-length read
+	wmu     sync.Mutex   // serializes writes; guards wcmd
+	wcmd    core.UDPSend // +checklocks:wmu
 }
 
 // recv reads one datagram into b. A longer datagram fills b and the rest

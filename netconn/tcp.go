@@ -17,15 +17,16 @@ import (
 // bytes of one Write are never interleaved with another's.
 type TCPConn struct {
 	sock
-	local, remote netip.AddrPort
-	lingerZero    atomic.Bool // SetLinger(0): Close resets
+	local      netip.AddrPort
+	remote     netip.AddrPort
+	lingerZero atomic.Bool // SetLinger(0): Close resets
 
-	rmu  sync.Mutex // serializes Reads; guards rcmd
-	rcmd core.TCPRecv
-	wmu  sync.Mutex // serializes Writes; guards wcmd
-	wcmd core.TCPSend
-	imu  sync.Mutex // serializes Info; guards info
-	info core.TCPInfo
+	rmu  sync.Mutex   // serializes Reads; guards rcmd
+	rcmd core.TCPRecv // +checklocks:rmu
+	wmu  sync.Mutex   // serializes Writes; guards wcmd
+	wcmd core.TCPSend // +checklocks:wmu
+	imu  sync.Mutex   // serializes Info; guards info
+	info core.TCPInfo // +checklocks:imu
 }
 
 var _ net.Conn = (*TCPConn)(nil)

@@ -15,10 +15,13 @@ type batchQueue struct {
 	mu       sync.Mutex
 	notEmpty sync.Cond
 	notFull  sync.Cond
-	pkts     [][]byte // ring of packets; each slot's buffer is kept for reuse
-	head, n  int
-	closed   bool
-	moved    bool // readers went elsewhere (see move)
+	// +checklocks:mu
+	pkts   [][]byte // ring of packets; each slot's buffer is kept for reuse
+	head   int      // +checklocks:mu
+	n      int      // +checklocks:mu
+	closed bool     // +checklocks:mu
+	// +checklocks:mu
+	moved bool // readers went elsewhere (see move)
 
 	oversized atomic.Uint64 // packets pop dropped: too large for the reader's buffer
 }
@@ -50,6 +53,8 @@ func (q *batchQueue) push(bufs [][]byte, offset int) (int, error) {
 }
 
 // pushSomeLocked copies as many packets as there is room for.
+//
+// +checklocks:q.mu
 func (q *batchQueue) pushSomeLocked(bufs [][]byte, offset int) int {
 	k := 0
 	for ; k < len(bufs) && q.n < len(q.pkts); k++ {
@@ -73,7 +78,16 @@ func (q *batchQueue) pop(bufs [][]byte, sizes []int, offset int) (int, error) {
 	if err := checkBufs(bufs, sizes); err != nil {
 		return 0, err
 	}
-	return q.popWhenReady(func() int { return q.popSomeLocked(bufs, sizes, offset) })
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for {
+		if err := q.waitLocked(); err != nil {
+			return 0, err
+		}
+		if k := q.popSomeLocked(bufs, sizes, offset); k > 0 {
+			return k, nil
+		}
+	}
 }
 
 // popSwap is pop at offset 0, except that packets are not copied: bufs[i]
@@ -82,31 +96,38 @@ func (q *batchQueue) popSwap(bufs [][]byte, sizes []int) (int, error) {
 	if err := checkBufs(bufs, sizes); err != nil {
 		return 0, err
 	}
-	return q.popWhenReady(func() int { return q.swapSomeLocked(bufs, sizes) })
-}
-
-// popWhenReady waits for packets and runs take, under the lock, until it
-// moves at least one; it fails with ErrClosed once the queue is closed.
-func (q *batchQueue) popWhenReady(take func() int) (int, error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	for {
-		for q.n == 0 && !q.closed && !q.moved {
-			q.notEmpty.Wait()
+		if err := q.waitLocked(); err != nil {
+			return 0, err
 		}
-		if q.closed {
-			return 0, ErrClosed
-		}
-		if q.n == 0 {
-			return 0, errMoved
-		}
-		if k := take(); k > 0 {
+		if k := q.swapSomeLocked(bufs, sizes); k > 0 {
 			return k, nil
 		}
 	}
 }
 
+// waitLocked waits for packets; it fails with ErrClosed once the queue is
+// closed and errMoved once its readers went elsewhere.
+//
+// +checklocks:q.mu
+func (q *batchQueue) waitLocked() error {
+	for q.n == 0 && !q.closed && !q.moved {
+		q.notEmpty.Wait()
+	}
+	if q.closed {
+		return ErrClosed
+	}
+	if q.n == 0 {
+		return errMoved
+	}
+	return nil
+}
+
 // swapSomeLocked hands out head packets by exchanging slices.
+//
+// +checklocks:q.mu
 func (q *batchQueue) swapSomeLocked(bufs [][]byte, sizes []int) int {
 	k := 0
 	for ; k < len(bufs) && q.n > 0; k++ {
@@ -119,6 +140,7 @@ func (q *batchQueue) swapSomeLocked(bufs [][]byte, sizes []int) int {
 	return k
 }
 
+// +checklocks:q.mu
 func (q *batchQueue) popSomeLocked(bufs [][]byte, sizes []int, offset int) int {
 	k := 0
 	for k < len(bufs) && q.n > 0 {
@@ -136,6 +158,8 @@ func (q *batchQueue) popSomeLocked(bufs [][]byte, sizes []int, offset int) int {
 }
 
 // advanceLocked drops the head slot.
+//
+// +checklocks:q.mu
 func (q *batchQueue) advanceLocked() {
 	q.head = (q.head + 1) % len(q.pkts)
 	q.n--

@@ -103,7 +103,7 @@ func (d *Device) readInner() {
 	for i := range bufs {
 		bufs[i] = make([]byte, 1<<16)
 	}
-	pkts := make([][]byte, size)
+	pkts := make([][]byte, size) // +checklocks:mu
 	for {
 		n, err := d.inner.ReadPackets(bufs, sizes)
 		for i := range n {

@@ -139,6 +139,8 @@ func (l *Link) SendBatch(pkts [][]byte) error {
 // it waits for the delivery goroutine (kicking it first if kick says it has
 // news). The packet still counts as arrived at arrival: a slow delivery
 // goroutine must not leave the rate limit's wire idle.
+//
+// +checklocks:l.mu
 func (l *Link) waitRoomLocked(arrival time.Duration, kick bool) (bool, error) {
 	for l.q.Len() >= l.cfg.QueueLimit {
 		if l.q.head().at > l.now() {
@@ -166,6 +168,8 @@ func (l *Link) waitRoomLocked(arrival time.Duration, kick bool) (bool, error) {
 
 // pushLocked queues a copy of p, sent at now, with the fate c, and reports
 // whether it is now the earliest due.
+//
+// +checklocks:l.mu
 func (l *Link) pushLocked(p []byte, now time.Duration, c *copyFate) bool {
 	buf := append(l.bufLocked(len(p)), p...)
 	if c.corrupt {
@@ -192,6 +196,8 @@ func (l *Link) pushLocked(p []byte, now time.Duration, c *copyFate) bool {
 }
 
 // bufLocked returns an empty buffer with room for n bytes.
+//
+// +checklocks:l.mu
 func (l *Link) bufLocked(n int) []byte {
 	if k := len(l.free); k > 0 {
 		b := l.free[k-1]

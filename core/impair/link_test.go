@@ -27,8 +27,8 @@ func leakCheck(t *testing.T) {
 // recorder collects what a link delivers, with the time of delivery.
 type recorder struct {
 	mu   sync.Mutex
-	pkts [][]byte
-	at   []time.Time
+	pkts [][]byte    // +checklocks:mu
+	at   []time.Time // +checklocks:mu
 }
 
 func (r *recorder) deliver(pkts [][]byte) {

@@ -135,6 +135,7 @@ func (w *Writer) WritePacket(pkt *stack.PacketBuffer) error {
 	return w.failLocked(err)
 }
 
+// +checklocks:w.mu
 func (w *Writer) usableLocked() error {
 	if w.closed {
 		return ErrClosed
@@ -144,6 +145,8 @@ func (w *Writer) usableLocked() error {
 
 // putRecordHeaderLocked fills w.hdr for a record of capLen bytes out of a
 // packet of size bytes, stamped now.
+//
+// +checklocks:w.mu
 func (w *Writer) putRecordHeaderLocked(capLen, size int) {
 	ns := w.stampLocked()
 	binary.LittleEndian.PutUint32(w.hdr[0:], uint32(ns/1e9))
@@ -155,6 +158,8 @@ func (w *Writer) putRecordHeaderLocked(capLen, size int) {
 // stampLocked returns the time of a record being written, in Unix
 // nanoseconds: the wall clock at NewWriter plus the time elapsed since, on
 // the monotonic clock where Now has one, and never before the last record's.
+//
+// +checklocks:w.mu
 func (w *Writer) stampLocked() int64 {
 	ns := w.base.UnixNano() + int64(w.now().Sub(w.base))
 	if ns < w.last {
@@ -164,6 +169,7 @@ func (w *Writer) stampLocked() int64 {
 	return ns
 }
 
+// +checklocks:w.mu
 func (w *Writer) failLocked(err error) error {
 	if err != nil && w.err == nil {
 		w.err = fmt.Errorf("pcap: write: %w", err)

@@ -22,30 +22,31 @@ type OK struct{}
 // Nop does nothing and answers OK. It measures a round trip.
 type Nop struct{}
 
-// SetAddrs replaces the stack's addresses (the seed's SetIps). Loopback
+// SetStackAddrs replaces the stack's addresses (the seed's SetIps). Loopback
 // addresses are kept unless Config.DisableLoopback. Handle: NoHandle.
 // Answers OK.
-type SetAddrs struct{ Addrs []netip.Prefix }
+type SetStackAddrs struct{ Addrs []netip.Prefix }
 
 // GetStats asks for a snapshot of the stack's counters. Answers Stats.
 type GetStats struct{}
 
 // ---- generic socket commands ----
 
-// Close closes the socket and frees its handle. TCP streams end gracefully
-// (FIN; gVisor finishes the close and TIME_WAIT on its own); a listener's
-// queued connections are reset. Requests parked on the socket are answered
-// with ErrClosed. Answers OK.
-type Close struct{}
+// CloseSocket closes the socket and frees its handle (Netstack.Close
+// closes the whole stack). TCP streams end gracefully (FIN; gVisor
+// finishes the close and TIME_WAIT on its own); a listener's queued
+// connections are reset. Requests parked on the socket are answered with
+// ErrClosed. Answers OK.
+type CloseSocket struct{}
 
 // Abort closes a TCP stream with a reset (RST) and frees its handle.
 // Answers OK.
 type Abort struct{}
 
-// GetAddrs asks for a socket's local and remote addresses. Answers Addrs.
-type GetAddrs struct{}
+// GetSocketAddrs asks for a socket's local and remote addresses. Answers Addrs.
+type GetSocketAddrs struct{}
 
-// Addrs answers GetAddrs. Remote is the zero AddrPort when unconnected.
+// Addrs answers GetSocketAddrs. Remote is the zero AddrPort when unconnected.
 type Addrs struct{ Local, Remote netip.AddrPort }
 
 // SockOpt names a socket option.
@@ -343,29 +344,29 @@ type Stats struct {
 	Uptime time.Duration
 }
 
-func (Nop) command()         {}
-func (SetAddrs) command()    {}
-func (GetStats) command()    {}
-func (Close) command()       {}
-func (Abort) command()       {}
-func (GetAddrs) command()    {}
-func (SetSockOpt) command()  {}
-func (GetSockOpt) command()  {}
-func (UDPBind) command()     {}
-func (UDPConnect) command()  {}
-func (UDPSend) command()     {}
-func (UDPRecv) command()     {}
-func (TCPListen) command()   {}
-func (TCPAccept) command()   {}
-func (TCPConnect) command()  {}
-func (TCPSend) command()     {}
-func (TCPRecv) command()     {}
-func (TCPShutdown) command() {}
-func (RawOpen) command()     {}
-func (PingOpen) command()    {}
-func (RawSend) command()     {}
-func (RawRecv) command()     {}
-func (cancel) command()      {}
+func (Nop) command()            {}
+func (SetStackAddrs) command()  {}
+func (GetStats) command()       {}
+func (CloseSocket) command()    {}
+func (Abort) command()          {}
+func (GetSocketAddrs) command() {}
+func (SetSockOpt) command()     {}
+func (GetSockOpt) command()     {}
+func (UDPBind) command()        {}
+func (UDPConnect) command()     {}
+func (UDPSend) command()        {}
+func (UDPRecv) command()        {}
+func (TCPListen) command()      {}
+func (TCPAccept) command()      {}
+func (TCPConnect) command()     {}
+func (TCPSend) command()        {}
+func (TCPRecv) command()        {}
+func (TCPShutdown) command()    {}
+func (RawOpen) command()        {}
+func (PingOpen) command()       {}
+func (RawSend) command()        {}
+func (RawRecv) command()        {}
+func (cancel) command()         {}
 
 func (OK) response()           {}
 func (Addrs) response()        {}

@@ -20,7 +20,7 @@ const (
 // Config configures a Netstack. Its zero value is a working default: no
 // addresses but the loopback ones, MTU 1500, and the limits documented on
 // each field. A Config is read once, by New; change addresses at run time
-// with the SetAddrs command.
+// with the SetStackAddrs command.
 type Config struct {
 	// Addrs are the stack's own addresses with their prefix lengths. Every
 	// packet not for the stack itself leaves through the one device (a

@@ -37,7 +37,7 @@ func (ns *Netstack) dispatch(r *Request) (resp Response, err error, park bool) {
 		return OK{}, nil, false
 	case GetStats:
 		return ns.Stats(), nil, false
-	case SetAddrs:
+	case SetStackAddrs:
 		return OK{}, ns.setAddrs(c.Addrs), false
 	case UDPBind:
 		return ns.udpBind(c)
@@ -62,7 +62,7 @@ func (ns *Netstack) dispatch(r *Request) (resp Response, err error, park bool) {
 // socketCommand runs a command that names a socket.
 func (ns *Netstack) socketCommand(s *socket, r *Request) (Response, error, bool) {
 	switch c := r.cmd.(type) {
-	case Close:
+	case CloseSocket:
 		ns.closeSocket(s, false)
 		return OK{}, nil, false
 	case Abort:
@@ -71,7 +71,7 @@ func (ns *Netstack) socketCommand(s *socket, r *Request) (Response, error, bool)
 		}
 		ns.closeSocket(s, true)
 		return OK{}, nil, false
-	case GetAddrs:
+	case GetSocketAddrs:
 		return s.addrs(), nil, false
 	case SetSockOpt:
 		return OK{}, s.setOpt(c.Opt, c.Value), false

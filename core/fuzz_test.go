@@ -162,7 +162,7 @@ func fuzzCommand(op, arg byte) core.Command {
 	case 2:
 		return core.UDPRecv{Buf: buf}
 	case 3:
-		return core.Close{}
+		return core.CloseSocket{}
 	case 4:
 		return core.TCPListen{Local: v4, Backlog: int(arg) - 100}
 	case 5:
@@ -186,7 +186,7 @@ func fuzzCommand(op, arg byte) core.Command {
 	case 14:
 		return core.SetSockOpt{Opt: core.SockOpt(arg % 10), Value: int64(binary.BigEndian.Uint16([]byte{arg, op}))}
 	case 15:
-		return core.GetAddrs{}
+		return core.GetSocketAddrs{}
 	case 16:
 		return core.PingOpen{Local: v6.Addr()}
 	default:

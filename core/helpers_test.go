@@ -63,7 +63,7 @@ func tcpPair(t *testing.T, p testnet.Pair, server netip.Addr) (cli, srv core.Han
 	if s.Remote != c.Local || c.Remote != s.Local {
 		t.Fatalf("accepted %v<-%v, connected %v->%v", s.Local, s.Remote, c.Local, c.Remote)
 	}
-	do[core.OK](t, b, ln.Handle, core.Close{})
+	do[core.OK](t, b, ln.Handle, core.CloseSocket{})
 	return c.Handle, s.Handle
 }
 

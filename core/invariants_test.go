@@ -201,7 +201,7 @@ func TestBadHandlesAndInput(t *testing.T) {
 	a, b := p.A.CommandChannel(), p.B.CommandChannel()
 	u := do[core.UDPBound](t, a, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(testnet.AddrA, 0)})
 	stale := do[core.UDPBound](t, a, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(testnet.AddrA, 0)}).Handle
-	do[core.OK](t, a, stale, core.Close{})
+	do[core.OK](t, a, stale, core.CloseSocket{})
 	// The slot is reused, but the stale handle still fails.
 	reused := do[core.UDPBound](t, a, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(testnet.AddrA, 0)}).Handle
 	foreign := do[core.UDPBound](t, b, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(testnet.AddrB, 0)}).Handle
@@ -214,8 +214,8 @@ func TestBadHandlesAndInput(t *testing.T) {
 		want error
 	}{
 		{"stale", stale, core.UDPRecv{Buf: make([]byte, 10)}, core.ErrBadHandle},
-		{"stale close", stale, core.Close{}, core.ErrBadHandle},
-		{"foreign", foreign, core.GetAddrs{}, core.ErrBadHandle},
+		{"stale close", stale, core.CloseSocket{}, core.ErrBadHandle},
+		{"foreign", foreign, core.GetSocketAddrs{}, core.ErrBadHandle},
 		{"never issued", core.NoHandle, core.UDPRecv{Buf: make([]byte, 10)}, core.ErrBadHandle},
 		{"wrong kind", ln.Handle, core.TCPRecv{Buf: make([]byte, 10)}, core.ErrWrongKind},
 		{"wrong kind udp", cli, core.UDPSend{Buf: []byte("x")}, core.ErrWrongKind},
@@ -229,7 +229,7 @@ func TestBadHandlesAndInput(t *testing.T) {
 		{"listen in use", core.NoHandle, core.TCPListen{Local: ln.Local}, core.ErrAddrInUse},
 		{"nil command", core.NoHandle, nil, core.ErrUnknownCommand},
 		{"bad option", cli, core.SetSockOpt{Opt: 200}, core.ErrInvalid},
-		{"bad address", core.NoHandle, core.SetAddrs{Addrs: []netip.Prefix{{}}}, core.ErrInvalidAddr},
+		{"bad address", core.NoHandle, core.SetStackAddrs{Addrs: []netip.Prefix{{}}}, core.ErrInvalidAddr},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := try(a, tc.h, tc.cmd); !errors.Is(err, tc.want) {
@@ -237,7 +237,7 @@ func TestBadHandlesAndInput(t *testing.T) {
 			}
 		})
 	}
-	if _, err := try(a, reused, core.GetAddrs{}); err != nil {
+	if _, err := try(a, reused, core.GetSocketAddrs{}); err != nil {
 		t.Fatalf("reused slot's handle: %v", err)
 	}
 	do[core.TCPSent](t, a, cli, core.TCPSend{Buf: []byte("the engine still serves")})
@@ -263,7 +263,7 @@ func TestManyConnectionsReaped(t *testing.T) {
 			if err != nil {
 				return
 			}
-			try(b, resp.(core.TCPAccepted).Handle, core.Close{})
+			try(b, resp.(core.TCPAccepted).Handle, core.CloseSocket{})
 		}
 	}()
 	var wg sync.WaitGroup
@@ -278,7 +278,7 @@ func TestManyConnectionsReaped(t *testing.T) {
 					failed.Add(1)
 					continue
 				}
-				try(a, resp.(core.TCPConnected).Handle, core.Close{})
+				try(a, resp.(core.TCPConnected).Handle, core.CloseSocket{})
 			}
 		}()
 	}
@@ -286,7 +286,7 @@ func TestManyConnectionsReaped(t *testing.T) {
 	if f := failed.Load(); f > 0 {
 		t.Fatalf("%d of %d connects failed", f, n)
 	}
-	do[core.OK](t, b, ln.Handle, core.Close{}) // ends the acceptor's parked Accept
+	do[core.OK](t, b, ln.Handle, core.CloseSocket{}) // ends the acceptor's parked Accept
 	<-acceptorDone
 	sa := do[core.Stats](t, a, core.NoHandle, core.GetStats{})
 	sb := do[core.Stats](t, b, core.NoHandle, core.GetStats{})

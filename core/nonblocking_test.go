@@ -83,7 +83,7 @@ func TestNonblockingErrorsCounted(t *testing.T) {
 	ns := testnet.Start(t, core.Config{})
 	ch := ns.CommandChannel()
 	u := do[core.UDPBound](t, ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort("127.0.0.1:0")})
-	do[core.OK](t, ch, u.Handle, core.Close{})
+	do[core.OK](t, ch, u.Handle, core.CloseSocket{})
 	for _, cmd := range []core.Command{core.UDPSend{Buf: []byte("x")}, core.TCPRecv{Buf: make([]byte, 1)}} {
 		if err := ch.RequestNonblocking(u.Handle, cmd); err != nil { // a stale handle
 			t.Fatal(err)

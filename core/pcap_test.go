@@ -96,8 +96,8 @@ func udpExchange(t *testing.T, p testnet.Pair, msg, reply string) {
 	do[core.Addrs](t, b, ub.Handle, core.UDPConnect{Remote: ua.Local})
 	do[core.UDPSent](t, b, ub.Handle, core.UDPSend{Buf: []byte(reply)})
 	do[core.UDPRecvd](t, a, ua.Handle, core.UDPRecv{Buf: make([]byte, 64)})
-	do[core.OK](t, a, ua.Handle, core.Close{})
-	do[core.OK](t, b, ub.Handle, core.Close{})
+	do[core.OK](t, a, ua.Handle, core.CloseSocket{})
+	do[core.OK](t, b, ub.Handle, core.CloseSocket{})
 }
 
 // wantUDPPayloads checks that recs are exactly the datagrams want, in order.

@@ -76,8 +76,8 @@ func TestLoopbackStillWorks(t *testing.T) {
 		if err := <-acc; err != nil {
 			t.Fatalf("accept: %v", err)
 		}
-		do[core.OK](t, ch, ln.Handle, core.Close{})
-		do[core.OK](t, ch, c.Handle, core.Close{})
+		do[core.OK](t, ch, ln.Handle, core.CloseSocket{})
+		do[core.OK](t, ch, c.Handle, core.CloseSocket{})
 	}
 }
 

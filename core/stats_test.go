@@ -66,7 +66,7 @@ func TestStatsRunningAndAfterClose(t *testing.T) {
 	if cmd.Sockets != live.Sockets || cmd.Commands <= live.Commands || cmd.TCPActiveOpens != live.TCPActiveOpens {
 		t.Errorf("GetStats %+v, Stats %+v", cmd, live)
 	}
-	do[core.OK](t, a, udp.Handle, core.Close{})
+	do[core.OK](t, a, udp.Handle, core.CloseSocket{})
 
 	if err := p.A.Close(); err != nil {
 		t.Fatal(err)

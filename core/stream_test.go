@@ -164,7 +164,7 @@ func TestTCPPeerAbort(t *testing.T) {
 	if _, err := try(b, srv, core.TCPSend{Buf: buf}); err == nil {
 		t.Fatal("send after reset succeeded")
 	}
-	do[core.OK](t, b, srv, core.Close{})
+	do[core.OK](t, b, srv, core.CloseSocket{})
 	if _, err := try(b, srv, core.TCPRecv{Buf: buf}); !errors.Is(err, core.ErrBadHandle) {
 		t.Fatalf("recv on closed handle: %v, want ErrBadHandle", err)
 	}
@@ -198,7 +198,7 @@ func TestTCPOptions(t *testing.T) {
 	if got := do[core.SockOptValue](t, a, cli, core.GetSockOpt{Opt: core.OptSendBuffer}).Value; got < 64<<10 {
 		t.Errorf("send buffer = %d, want >= 64 KiB", got)
 	}
-	addrs := do[core.Addrs](t, a, cli, core.GetAddrs{})
+	addrs := do[core.Addrs](t, a, cli, core.GetSocketAddrs{})
 	if addrs.Local.Addr() != testnet.AddrA || addrs.Remote.Addr() != testnet.AddrB {
 		t.Errorf("addrs = %+v", addrs)
 	}

@@ -32,11 +32,11 @@ func TestTCPEcho(t *testing.T) {
 			if !bytes.Equal(back[:r.N], msg) {
 				t.Fatalf("echo = %q, want %q", back[:r.N], msg)
 			}
-			do[core.OK](t, a, cli, core.Close{})
+			do[core.OK](t, a, cli, core.CloseSocket{})
 			if _, err := try(b, srv, core.TCPRecv{Buf: buf}); err != io.EOF {
 				t.Fatalf("recv after peer close: err = %v, want io.EOF", err)
 			}
-			do[core.OK](t, b, srv, core.Close{})
+			do[core.OK](t, b, srv, core.CloseSocket{})
 		})
 	}
 }

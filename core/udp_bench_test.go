@@ -67,6 +67,6 @@ func BenchmarkUDPDatagrams(b *testing.B) {
 	got := received.Load()
 	b.ReportMetric(float64(got)/elapsed.Seconds(), "dgrams/s")
 	b.ReportMetric(1-float64(got)/float64(b.N), "loss")
-	do[core.OK](b, bb, recvH.Handle, core.Close{})
+	do[core.OK](b, bb, recvH.Handle, core.CloseSocket{})
 	<-done
 }

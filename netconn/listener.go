@@ -131,5 +131,5 @@ func (l *Listener) SetAcceptKeepAlive(cfg net.KeepAliveConfig) {
 // Accept returns an error matching net.ErrClosed, as do later calls and a
 // second Close.
 func (l *Listener) Close() error {
-	return l.s.opErr("close", l.s.closeWith(core.Close{}))
+	return l.s.opErr("close", l.s.closeWith(core.CloseSocket{}))
 }

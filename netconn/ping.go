@@ -171,4 +171,4 @@ func (c *PingConn) Write(b []byte) (int, error) {
 
 // Close closes the socket. Every call blocked on it returns an error
 // matching net.ErrClosed, as do later calls and a second Close.
-func (c *PingConn) Close() error { return c.opErr("close", c.closeWith(core.Close{})) }
+func (c *PingConn) Close() error { return c.opErr("close", c.closeWith(core.CloseSocket{})) }

@@ -107,7 +107,7 @@ func (s *sock) SetWriteDeadline(t time.Time) error {
 	return nil
 }
 
-// closeWith closes the socket once, with cmd (core.Close or core.Abort).
+// closeWith closes the socket once, with cmd (core.CloseSocket or core.Abort).
 // It wakes every blocked call first. A second call fails with
 // net.ErrClosed; a stack that is already closed is not an error.
 func (s *sock) closeWith(cmd core.Command) error {
@@ -142,5 +142,5 @@ func (s *sock) setBuffer(opt core.SockOpt, bytes int) error {
 
 // closeHandle frees a handle the caller will not wrap (an error path).
 func closeHandle(ch core.Channel, h core.Handle) {
-	ch.Request(context.Background(), h, core.Close{})
+	ch.Request(context.Background(), h, core.CloseSocket{})
 }

@@ -126,7 +126,7 @@ func (c *TCPConn) write(b []byte) (int, error) {
 // after SetLinger(0). Every call blocked on the conn returns an error
 // matching net.ErrClosed, as does every later call and a second Close.
 func (c *TCPConn) Close() error {
-	var cmd core.Command = core.Close{}
+	var cmd core.Command = core.CloseSocket{}
 	if c.lingerZero.Load() {
 		cmd = core.Abort{}
 	}

@@ -171,7 +171,7 @@ func (c *UDPConn) Write(b []byte) (int, error) {
 
 // Close closes the socket. Every call blocked on it returns an error
 // matching net.ErrClosed, as do later calls and a second Close.
-func (c *UDPConn) Close() error { return c.opErr("close", c.closeWith(core.Close{})) }
+func (c *UDPConn) Close() error { return c.opErr("close", c.closeWith(core.CloseSocket{})) }
 
 // SetReadBuffer sets the size of the socket's receive buffer.
 func (c *UDPConn) SetReadBuffer(bytes int) error { return c.setBuffer(core.OptRecvBuffer, bytes) }

@@ -143,67 +143,6 @@ func Example_readmeHTTP() {
 	// Output: 200 OK hello over netcore
 }
 
-func Example_httpServerAndClient() {
-	a, b, stop := twoStacks()
-	defer stop()
-
-	// Serve HTTP on stack B, on every address, port 80.
-	ln, err := listener.Listen(b.CommandChannel(), "tcp", ":80")
-	if err != nil {
-		log.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "hello over netcore")
-	})}
-	go srv.Serve(ln)
-	defer srv.Close()
-
-	// Fetch it from stack A: the Dialer drops into http.Transport.
-	d := &dialer.Dialer{Channel: a.CommandChannel()}
-	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	defer client.CloseIdleConnections()
-	resp, err := client.Get("http://192.0.2.2/")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	fmt.Println(resp.Status, string(body))
-	// Output: 200 OK hello over netcore
-}
-
-func Example_udp() {
-	a, b, stop := twoStacks()
-	defer stop()
-
-	// A UDP server on B echoes one datagram.
-	pc, err := listener.ListenPacket(b.CommandChannel(), "udp", "192.0.2.2:7")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer pc.Close()
-	go func() {
-		buf := make([]byte, 1500)
-		n, from, err := pc.ReadFrom(buf)
-		if err == nil {
-			pc.WriteTo(buf[:n], from)
-		}
-	}()
-
-	// A dialled UDP socket on A is a net.Conn.
-	d := &dialer.Dialer{Channel: a.CommandChannel()}
-	c, err := d.Dial("udp", "192.0.2.2:7")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	c.Write([]byte("echo me"))
-	buf := make([]byte, 1500)
-	n, _ := c.Read(buf)
-	fmt.Println(string(buf[:n]))
-	// Output: echo me
-}
-
 func Example_ping() {
 	a, _, stop := twoStacks()
 	defer stop()
@@ -220,32 +159,6 @@ func Example_ping() {
 	n, err := c.Read(reply)
 	fmt.Println(n > 8, err)
 	// Output: true <nil>
-}
-
-func Example_dns() {
-	a, _, stop := twoStacks()
-	defer stop()
-
-	// Names resolve through the stack: static hosts first, then DNS
-	// servers reached over netcore with Go's own resolver.
-	d := &dialer.Dialer{
-		Channel:    a.CommandChannel(),
-		Hosts:      map[string][]netip.Addr{"db.internal": {netip.MustParseAddr("192.0.2.2")}},
-		DNSServers: []netip.AddrPort{netip.MustParseAddrPort("192.0.2.2:53")}, // a DNS server on B
-	}
-	addrs, err := d.Resolver().LookupNetIP(context.Background(), "ip4", "db.internal")
-	fmt.Println(addrs, err)
-
-	// A name Hosts lacks goes to the DNS server; none listens on B here.
-	// The error names the server asked.
-	_, err = d.Dial("tcp", "web.internal:80")
-	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) {
-		fmt.Println("lookup", dnsErr.Name, "on", dnsErr.Server, "failed")
-	}
-	// Output:
-	// [192.0.2.2] <nil>
-	// lookup web.internal on 192.0.2.2:53 failed
 }
 
 func Example_deadlinesAndErrors() {

@@ -203,10 +203,17 @@ func exampleSources(t *testing.T) string {
 	return b.String()
 }
 
+// exampleFiles are this directory's example files and those of the
+// packages whose Examples the guide cuts blocks from (pkg.go.dev shows
+// those under the API they use, such as ExampleDialer_DialContext).
 func exampleFiles(t *testing.T) []string {
-	files, err := filepath.Glob("examples*_test.go")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no example files: %v", err)
+	var files []string
+	for _, pattern := range []string{"examples*_test.go", "../dialer/example_test.go"} {
+		matches, err := filepath.Glob(pattern)
+		if err != nil || len(matches) == 0 {
+			t.Fatalf("no example files %s: %v", pattern, err)
+		}
+		files = append(files, matches...)
 	}
 	return files
 }

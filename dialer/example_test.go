@@ -203,3 +203,22 @@ func ExampleDialer_Resolver() {
 	// [192.0.2.2] <nil>
 	// lookup web.internal on 192.0.2.2:53 failed
 }
+
+// The ping4 network: an ICMP echo request to stack B, and its reply.
+func ExampleDialer_Dial_ping4() {
+	a, _, stop := twoStacks()
+	defer stop()
+
+	// ping4 sends ICMP echo requests; every stack answers pings.
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	c, err := d.Dial("ping4", "192.0.2.2")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(netconn.EchoRequest(false, 1, []byte("are you there?")))
+	reply := make([]byte, 1500)
+	n, err := c.Read(reply)
+	fmt.Println(n > 8, err)
+	// Output: true <nil>
+}

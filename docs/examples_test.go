@@ -143,24 +143,6 @@ func Example_readmeHTTP() {
 	// Output: 200 OK hello over netcore
 }
 
-func Example_ping() {
-	a, _, stop := twoStacks()
-	defer stop()
-
-	// ping4 sends ICMP echo requests; every stack answers pings.
-	d := &dialer.Dialer{Channel: a.CommandChannel()}
-	c, err := d.Dial("ping4", "192.0.2.2")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	c.Write(netconn.EchoRequest(false, 1, []byte("are you there?")))
-	reply := make([]byte, 1500)
-	n, err := c.Read(reply)
-	fmt.Println(n > 8, err)
-	// Output: true <nil>
-}
-
 func Example_deadlinesAndErrors() {
 	a, b, stop := twoStacks()
 	defer stop()

@@ -208,7 +208,7 @@ func exampleSources(t *testing.T) string {
 // those under the API they use, such as ExampleDialer_DialContext).
 func exampleFiles(t *testing.T) []string {
 	var files []string
-	for _, pattern := range []string{"examples*_test.go", "../dialer/example_test.go"} {
+	for _, pattern := range []string{"examples*_test.go", "../dialer/example_test.go", "../netconn/example_test.go", "../core/example_test.go", "../core/impair/example_test.go"} {
 		matches, err := filepath.Glob(pattern)
 		if err != nil || len(matches) == 0 {
 			t.Fatalf("no example files %s: %v", pattern, err)

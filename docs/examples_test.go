@@ -11,11 +11,9 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
-	"syscall"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -141,42 +139,6 @@ func Example_readmeHTTP() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.Status, string(body))
 	// Output: 200 OK hello over netcore
-}
-
-func Example_deadlinesAndErrors() {
-	a, b, stop := twoStacks()
-	defer stop()
-
-	ln, _ := listener.Listen(b.CommandChannel(), "tcp", ":9000")
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err == nil {
-			defer c.Close()
-			time.Sleep(time.Second) // says nothing
-		}
-	}()
-
-	d := &dialer.Dialer{Channel: a.CommandChannel()}
-	c, err := d.Dial("tcp", "192.0.2.2:9000")
-	if err != nil {
-		log.Fatal(err)
-	}
-	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
-	_, err = c.Read(make([]byte, 10))
-	var opErr *net.OpError
-	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &opErr) && opErr.Timeout())
-
-	c.Close()
-	_, err = c.Read(make([]byte, 10))
-	fmt.Println(errors.Is(err, net.ErrClosed))
-
-	_, err = d.Dial("tcp", "192.0.2.2:9001") // nobody listens
-	fmt.Println(errors.Is(err, syscall.ECONNREFUSED))
-	// Output:
-	// true true
-	// true
-	// true
 }
 
 func Example_pcap() {

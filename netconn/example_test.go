@@ -2,25 +2,27 @@ package netconn_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log"
+	"net"
 	"net/netip"
+	"os"
+	"syscall"
+	"time"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/dialer"
+	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/listener"
 	"github.com/netcore-go/netcore/netconn"
 )
 
-// twoStacks runs two stacks joined by an in-memory pipe and returns their
-// channels and a function that stops both.
-func twoStacks() (a, b core.Channel, stop func()) {
-	sa, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
-	sb, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
-	core.JoinPipe(sa, sb, 0)
-	done := make(chan struct{}, 2)
-	for _, s := range []*core.Netstack{sa, sb} {
-		go func() { s.Run(context.Background()); done <- struct{}{} }()
-	}
-	return sa.CommandChannel(), sb.CommandChannel(), func() { sa.Close(); sb.Close(); <-done; <-done }
+// twoStacks runs two stacks joined by an in-memory pipe, A at 192.0.2.1
+// and B at 192.0.2.2, and returns them with a function that stops both.
+func twoStacks() (a, b *core.Netstack, stop func()) {
+	return testnet.Stacks()
 }
 
 // A TCP echo between two stacks: the server on B listens and echoes, the
@@ -30,7 +32,7 @@ func Example() {
 	defer stop()
 	ctx := context.Background()
 
-	ln, err := netconn.ListenTCP(ctx, b, "tcp", netip.MustParseAddrPort("192.0.2.2:7"), 0)
+	ln, err := netconn.ListenTCP(ctx, b.CommandChannel(), "tcp", netip.MustParseAddrPort("192.0.2.2:7"), 0)
 	if err != nil {
 		panic(err)
 	}
@@ -44,7 +46,7 @@ func Example() {
 		io.Copy(c, c) // echo until the client half-closes
 	}()
 
-	c, err := netconn.DialTCP(ctx, a, "tcp", netip.AddrPort{}, ln.AddrPort())
+	c, err := netconn.DialTCP(ctx, a.CommandChannel(), "tcp", netip.AddrPort{}, ln.AddrPort())
 	if err != nil {
 		panic(err)
 	}
@@ -60,7 +62,7 @@ func Example() {
 func ExampleDialPing() {
 	a, _, stop := twoStacks()
 	defer stop()
-	c, err := netconn.DialPing(context.Background(), a, "ping4", netip.Addr{}, netip.MustParseAddr("192.0.2.2"))
+	c, err := netconn.DialPing(context.Background(), a.CommandChannel(), "ping4", netip.Addr{}, netip.MustParseAddr("192.0.2.2"))
 	if err != nil {
 		panic(err)
 	}
@@ -77,13 +79,52 @@ func ExampleListenUDP() {
 	a, b, stop := twoStacks()
 	defer stop()
 	ctx := context.Background()
-	srv, _ := netconn.ListenUDP(ctx, b, "udp4", netip.MustParseAddrPort("0.0.0.0:5353"))
+	srv, _ := netconn.ListenUDP(ctx, b.CommandChannel(), "udp4", netip.MustParseAddrPort("0.0.0.0:5353"))
 	defer srv.Close()
-	cli, _ := netconn.DialUDP(ctx, a, "udp", netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:5353"))
+	cli, _ := netconn.DialUDP(ctx, a.CommandChannel(), "udp", netip.AddrPort{}, netip.MustParseAddrPort("192.0.2.2:5353"))
 	defer cli.Close()
 	cli.Write([]byte("query"))
 	buf := make([]byte, 512)
 	n, from, _ := srv.ReadFromUDPAddrPort(buf)
 	fmt.Printf("%s from %v\n", buf[:n], from.Addr())
 	// Output: query from 192.0.2.1
+}
+
+// A read deadline ends a Read with os.ErrDeadlineExceeded; errors match
+// what Go's net returns: net.ErrClosed after Close, ECONNREFUSED where
+// nobody listens.
+func ExampleTCPConn_SetReadDeadline() {
+	a, b, stop := twoStacks()
+	defer stop()
+
+	ln, _ := listener.Listen(b.CommandChannel(), "tcp", ":9000")
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			defer c.Close()
+			time.Sleep(time.Second) // says nothing
+		}
+	}()
+
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	c, err := d.Dial("tcp", "192.0.2.2:9000")
+	if err != nil {
+		log.Fatal(err)
+	}
+	c.SetReadDeadline(time.Now().Add(50 * time.Millisecond))
+	_, err = c.Read(make([]byte, 10))
+	var opErr *net.OpError
+	fmt.Println(errors.Is(err, os.ErrDeadlineExceeded), errors.As(err, &opErr) && opErr.Timeout())
+
+	c.Close()
+	_, err = c.Read(make([]byte, 10))
+	fmt.Println(errors.Is(err, net.ErrClosed))
+
+	_, err = d.Dial("tcp", "192.0.2.2:9001") // nobody listens
+	fmt.Println(errors.Is(err, syscall.ECONNREFUSED))
+	// Output:
+	// true true
+	// true
+	// true
 }

@@ -70,3 +70,32 @@ func Start(tb testing.TB, cfg core.Config) *core.Netstack {
 	}
 	return ns
 }
+
+// Stacks makes two running stacks joined by an unbounded pipe, A at
+// 192.0.2.1 and B at 192.0.2.2, for Example functions (which have no
+// testing.TB): it panics on an error, and stop closes both stacks and
+// waits for their Run to return.
+func Stacks() (a, b *core.Netstack, stop func()) {
+	a = mustNew(netip.PrefixFrom(AddrA, 24))
+	b = mustNew(netip.PrefixFrom(AddrB, 24))
+	done := make(chan error, 2)
+	go func() { done <- a.Run(context.Background()) }()
+	go func() { done <- b.Run(context.Background()) }()
+	if err := core.JoinPipe(a, b, 0); err != nil {
+		panic(err)
+	}
+	return a, b, func() {
+		a.Close()
+		b.Close()
+		<-done
+		<-done
+	}
+}
+
+func mustNew(prefix netip.Prefix) *core.Netstack {
+	ns, err := core.New(core.Config{Addrs: []netip.Prefix{prefix}})
+	if err != nil {
+		panic(err)
+	}
+	return ns
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"net/netip"
+	"os"
 
 	"github.com/netcore-go/netcore/core"
 )
@@ -69,4 +70,29 @@ func ExampleJoinPipe() {
 	got := resp.(core.UDPRecvd)
 	fmt.Printf("%q from %v\n", buf[:got.N], got.From.Addr())
 	// Output: "over the pipe" from 192.0.2.1
+}
+
+// Config.PCAP captures every packet the stack sends or receives to a
+// pcap file.
+func ExampleNew_pcap() {
+	f, err := os.CreateTemp("", "netcore-*.pcap")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.Remove(f.Name())
+	defer f.Close()
+
+	// Every packet stack A sends or receives goes to the file; tshark -r
+	// or Wireshark read it.
+	a, err := core.New(core.Config{
+		Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+		PCAP:  f,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// ... use a ...
+	a.Close()                  // the capture is complete once Close returns
+	fmt.Println(a.PCAPError()) // nil, or the error that stopped the capture
+	// Output: <nil>
 }

@@ -13,7 +13,6 @@ import (
 	"log"
 	"net/http"
 	"net/netip"
-	"os"
 	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
@@ -139,29 +138,6 @@ func Example_readmeHTTP() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.Status, string(body))
 	// Output: 200 OK hello over netcore
-}
-
-func Example_pcap() {
-	f, err := os.CreateTemp("", "netcore-*.pcap")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.Remove(f.Name())
-	defer f.Close()
-
-	// Every packet stack A sends or receives goes to the file; tshark -r
-	// or Wireshark read it.
-	a, err := core.New(core.Config{
-		Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
-		PCAP:  f,
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	// ... use a ...
-	a.Close()                  // the capture is complete once Close returns
-	fmt.Println(a.PCAPError()) // nil, or the error that stopped the capture
-	// Output: <nil>
 }
 
 func Example_observability() {

@@ -3,11 +3,16 @@ package core_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log"
 	"net/netip"
 	"os"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/dialer"
+	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/listener"
+	"github.com/netcore-go/netcore/netconn"
 )
 
 // Drive a stack by hand, as the seed crate's README does: process two
@@ -95,4 +100,62 @@ func ExampleNew_pcap() {
 	a.Close()                  // the capture is complete once Close returns
 	fmt.Println(a.PCAPError()) // nil, or the error that stopped the capture
 	// Output: <nil>
+}
+
+// twoStacks runs two stacks joined by an in-memory pipe, A at 192.0.2.1
+// and B at 192.0.2.2, and returns them with a function that stops both.
+func twoStacks() (a, b *core.Netstack, stop func()) {
+	return testnet.Stacks()
+}
+
+// A stack's counters (Stats), one connection's (TCPConn.Info), and the
+// stack's log lines (Config.Logf).
+func ExampleNetstack_Stats() {
+	a, b, stop := twoStacks()
+	defer stop()
+	ln, err := listener.Listen(b.CommandChannel(), "tcp", "192.0.2.2:9")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // a discard server
+		if c, err := ln.Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	d := &dialer.Dialer{Channel: a.CommandChannel()}
+	c, err := d.DialContext(context.Background(), "tcp", "192.0.2.2:9")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	c.Write(make([]byte, 1<<20))
+
+	// One connection, as ss -ti shows it: state, RTT, RTO, cwnd,
+	// segments, retransmits, and the bytes written and read through it.
+	info, err := c.(*netconn.TCPConn).Info()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(info.State, info.BytesWritten, info.RTO > 0)
+
+	// The stack's counters, from any goroutine, before Run, while it
+	// runs and after Close (then the final figures).
+	st := a.Stats()
+	fmt.Println(st.TCPStreams, st.TCPActiveOpens, st.PacketsOut > 0)
+
+	// Logf gets the stack's log lines, netcore's and gVisor's ("Martian
+	// packet dropped…"); without it nothing is logged, and nothing goes
+	// to stderr.
+	logged, err := core.New(core.Config{Logf: func(format string, args ...any) {
+		log.Printf("stack C: "+format, args...)
+	}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer logged.Close()
+	// Output:
+	// ESTABLISHED 1048576 true
+	// 1 1 true
 }

@@ -22,7 +22,6 @@ import (
 	"github.com/netcore-go/netcore/core/impair"
 	"github.com/netcore-go/netcore/dialer"
 	"github.com/netcore-go/netcore/listener"
-	"github.com/netcore-go/netcore/netconn"
 	"github.com/netcore-go/netcore/tundev"
 )
 
@@ -138,56 +137,6 @@ func Example_readmeHTTP() {
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.Status, string(body))
 	// Output: 200 OK hello over netcore
-}
-
-func Example_observability() {
-	a, b, stop := twoStacks()
-	defer stop()
-	ln, err := listener.Listen(b.CommandChannel(), "tcp", "192.0.2.2:9")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer ln.Close()
-	go func() { // a discard server
-		if c, err := ln.Accept(); err == nil {
-			io.Copy(io.Discard, c)
-			c.Close()
-		}
-	}()
-	d := &dialer.Dialer{Channel: a.CommandChannel()}
-	c, err := d.DialContext(context.Background(), "tcp", "192.0.2.2:9")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer c.Close()
-	c.Write(make([]byte, 1<<20))
-
-	// One connection, as ss -ti shows it: state, RTT, RTO, cwnd,
-	// segments, retransmits, and the bytes written and read through it.
-	info, err := c.(*netconn.TCPConn).Info()
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println(info.State, info.BytesWritten, info.RTO > 0)
-
-	// The stack's counters, from any goroutine, before Run, while it
-	// runs and after Close (then the final figures).
-	st := a.Stats()
-	fmt.Println(st.TCPStreams, st.TCPActiveOpens, st.PacketsOut > 0)
-
-	// Logf gets the stack's log lines, netcore's and gVisor's ("Martian
-	// packet dropped…"); without it nothing is logged, and nothing goes
-	// to stderr.
-	logged, err := core.New(core.Config{Logf: func(format string, args ...any) {
-		log.Printf("stack C: "+format, args...)
-	}})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer logged.Close()
-	// Output:
-	// ESTABLISHED 1048576 true
-	// 1 1 true
 }
 
 // The TUN example needs root: it compiles, and runs only by hand.

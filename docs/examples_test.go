@@ -1,7 +1,6 @@
 package docs_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdh"
 	"crypto/rand"
@@ -213,42 +212,6 @@ func Example_wireguard() {
 	d := &dialer.Dialer{Channel: stack.CommandChannel()}
 	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 	client.Get("http://192.0.2.2/")
-}
-
-// Two stacks joined through a bad network, an HTTP fetch across it.
-func Example_badNetwork() {
-	a, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
-	b, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
-	go a.Run(context.Background())
-	go b.Run(context.Background())
-	defer a.Close()
-	defer b.Close()
-
-	// A's packets to B: 5% lost, 5% held back 1 ms (later ones overtake
-	// them), 2% sent twice, 1% with a flipped bit; B's to A: 5% lost.
-	// The seeds make every run decide the same.
-	ab := impair.Config{Seed: 1, Loss: 0.05, Reorder: 0.05, Duplicate: 0.02, Corrupt: 0.01}
-	ba := impair.Config{Seed: 2, Loss: 0.05}
-	abLink, baLink, err := impair.Join(a, b, ab, ba) // instead of core.JoinPipe
-	if err != nil {
-		log.Fatal(err)
-	}
-
-	// The app as usual: an HTTP server on B, a client on A.
-	ln, _ := listener.Listen(b.CommandChannel(), "tcp", "192.0.2.2:80")
-	go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Write(bytes.Repeat([]byte("x"), 1<<20))
-	}))
-	d := &dialer.Dialer{Channel: a.CommandChannel()}
-	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
-	resp, err := client.Get("http://192.0.2.2/")
-	if err != nil {
-		log.Fatal(err)
-	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	fmt.Println(len(body), abLink.Stats().Lost > 0, baLink.Stats().Lost > 0)
-	// Output: 1048576 true true
 }
 
 // A far, slow link around any device; it compiles, and runs only by hand.

@@ -12,13 +12,11 @@ import (
 	"log"
 	"net/http"
 	"net/netip"
-	"time"
 
 	"golang.zx2c4.com/wireguard/conn"
 	"golang.zx2c4.com/wireguard/device"
 
 	"github.com/netcore-go/netcore/core"
-	"github.com/netcore-go/netcore/core/impair"
 	"github.com/netcore-go/netcore/dialer"
 	"github.com/netcore-go/netcore/listener"
 	"github.com/netcore-go/netcore/tundev"
@@ -212,32 +210,4 @@ func Example_wireguard() {
 	d := &dialer.Dialer{Channel: stack.CommandChannel()}
 	client := &http.Client{Transport: &http.Transport{DialContext: d.DialContext}}
 	client.Get("http://192.0.2.2/")
-}
-
-// A far, slow link around any device; it compiles, and runs only by hand.
-func Example_farLink() {
-	stack, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.3/24")}})
-	defer stack.Close()
-	go stack.Run(context.Background())
-
-	// 40 ms each way, ± 5 ms, 10 Mbit/s behind a 100-packet queue, and
-	// loss in bursts (Gilbert–Elliott: 1% of packets start a bad spell,
-	// 4 packets long on average, that loses half of them).
-	far := impair.Config{
-		Delay: 40 * time.Millisecond, Jitter: 5 * time.Millisecond,
-		Rate: 10_000_000, QueueLimit: 100,
-		Burst: impair.GilbertElliott{PGoodBad: 0.01, PBadGood: 0.25, LossBad: 0.5},
-	}
-	// Wrap impairs any device (a TUN, a virtual TUN, a pipe's end): out is
-	// what the stack sends, in what it receives.
-	pipe := core.NewPipe(0)
-	dev, err := impair.Wrap(&core.PipeDev{End: pipe.A, MTU: stack.MTU()}, far, far)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := stack.AttachDevice(dev); err != nil {
-		log.Fatal(err)
-	}
-	// ... the other end, pipe.B, goes to another stack or a relay ...
-	fmt.Printf("out %+v\nin %+v\n", dev.Out().Stats(), dev.In().Stats())
 }

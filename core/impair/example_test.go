@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/core/impair"
@@ -136,4 +137,33 @@ func ExampleJoin_http() {
 	resp.Body.Close()
 	fmt.Println(len(body), abLink.Stats().Lost > 0, baLink.Stats().Lost > 0)
 	// Output: 1048576 true true
+}
+
+// Wrap puts a far, slow link around any device: delay, jitter, a rate
+// limit and bursty loss, each way. It compiles, and runs only by hand.
+func ExampleWrap() {
+	stack, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.3/24")}})
+	defer stack.Close()
+	go stack.Run(context.Background())
+
+	// 40 ms each way, ± 5 ms, 10 Mbit/s behind a 100-packet queue, and
+	// loss in bursts (Gilbert–Elliott: 1% of packets start a bad spell,
+	// 4 packets long on average, that loses half of them).
+	far := impair.Config{
+		Delay: 40 * time.Millisecond, Jitter: 5 * time.Millisecond,
+		Rate: 10_000_000, QueueLimit: 100,
+		Burst: impair.GilbertElliott{PGoodBad: 0.01, PBadGood: 0.25, LossBad: 0.5},
+	}
+	// Wrap impairs any device (a TUN, a virtual TUN, a pipe's end): out is
+	// what the stack sends, in what it receives.
+	pipe := core.NewPipe(0)
+	dev, err := impair.Wrap(&core.PipeDev{End: pipe.A, MTU: stack.MTU()}, far, far)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := stack.AttachDevice(dev); err != nil {
+		log.Fatal(err)
+	}
+	// ... the other end, pipe.B, goes to another stack or a relay ...
+	fmt.Printf("out %+v\nin %+v\n", dev.Out().Stats(), dev.In().Stats())
 }

@@ -159,3 +159,26 @@ func ExampleNetstack_Stats() {
 	// ESTABLISHED 1048576 true
 	// 1 1 true
 }
+
+// A stack with one address, run until its context ends, asked for its
+// figures over its command channel.
+func ExampleNew() {
+	// A stack with one address; the zero Config works too.
+	stack, err := core.New(core.Config{
+		Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
+		MTU:   1500,
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // ending Run's context closes the stack
+	go stack.Run(ctx)
+
+	resp, err := stack.CommandChannel().Request(ctx, core.NoHandle, core.GetStats{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("sockets:", resp.(core.Stats).Sockets)
+	// Output: sockets: 0
+}

@@ -69,27 +69,6 @@ func Example_seed() {
 	// Output: 33 4 hello
 }
 
-func Example_stack() {
-	// A stack with one address; the zero Config works too.
-	stack, err := core.New(core.Config{
-		Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")},
-		MTU:   1500,
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel() // ending Run's context closes the stack
-	go stack.Run(ctx)
-
-	resp, err := stack.CommandChannel().Request(ctx, core.NoHandle, core.GetStats{})
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("sockets:", resp.(core.Stats).Sockets)
-	// Output: sockets: 0
-}
-
 // The README's HTTP example: two stacks made by hand, a server on B, a
 // client on A.
 func Example_readmeHTTP() {

@@ -20,8 +20,9 @@ import (
 var docs = []string{"guide.md", "../README.md"}
 
 // TestGuideBlocksCompile checks that every Go block in guide.md and in the
-// README is cut from an Example function in this directory (which go test
-// compiles and runs), line for line, ignoring indentation.
+// README is cut from an Example function, in this directory or in one of
+// the package example files exampleFiles lists (go test compiles and runs
+// them), line for line, ignoring indentation.
 func TestGuideBlocksCompile(t *testing.T) {
 	examples := normalise(exampleSources(t))
 	for _, doc := range docs {
@@ -208,7 +209,13 @@ func exampleSources(t *testing.T) string {
 // those under the API they use, such as ExampleDialer_DialContext).
 func exampleFiles(t *testing.T) []string {
 	var files []string
-	for _, pattern := range []string{"examples*_test.go", "../dialer/example_test.go", "../netconn/example_test.go", "../core/example_test.go", "../core/impair/example_test.go"} {
+	for _, pattern := range []string{
+		"examples*_test.go",
+		"../core/example_test.go",
+		"../core/impair/example_test.go",
+		"../dialer/example_test.go",
+		"../netconn/example_test.go",
+	} {
 		matches, err := filepath.Glob(pattern)
 		if err != nil || len(matches) == 0 {
 			t.Fatalf("no example files %s: %v", pattern, err)

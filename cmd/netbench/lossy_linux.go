@@ -1,0 +1,270 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/netcore-go/netcore/core/impair"
+	"github.com/netcore-go/netcore/tundev"
+	"golang.org/x/sys/unix"
+)
+
+// linuxPath is the kernel's TCP between two network namespaces of the
+// benchmark's own, each with a TUN device (offloads off: wire-sized,
+// fully checksummed packets), joined by a relay in this process that
+// passes each direction's packets through an impair Link.
+func linuxPath() lossyPath {
+	return lossyPath{
+		name:        "linux",
+		about:       "the kernel's TCP between two network namespaces, TUN devices (offloads off, MTU 1500) joined by a relay through impair Links",
+		unavailable: linuxUnavailable,
+		start:       startLinuxImpaired,
+	}
+}
+
+// linuxUnavailable says why the Linux path cannot run here, or "".
+func linuxUnavailable() string {
+	if os.Geteuid() != 0 {
+		return "needs root (CAP_NET_ADMIN) for network namespaces and TUN devices"
+	}
+	if _, err := os.Stat("/dev/net/tun"); err != nil {
+		return fmt.Sprintf("no /dev/net/tun: %v", err)
+	}
+	ns, err := newNetNS()
+	if err != nil {
+		return fmt.Sprintf("cannot make a network namespace: %v", err)
+	}
+	ns.close()
+	return ""
+}
+
+// netNS is an anonymous network namespace, entered by one locked OS
+// thread that runs the functions given to do. Sockets and devices made
+// there belong to the namespace and may be used from any goroutine. The
+// thread ends without unlocking, so the runtime discards it rather than
+// reuse a thread in a foreign namespace; the namespace itself goes when
+// the last socket or device in it is closed (nothing is named or
+// mounted, so nothing outlives the process, however it ends).
+type netNS struct {
+	do   chan func()
+	done chan struct{}
+}
+
+func newNetNS() (*netNS, error) {
+	n := &netNS{do: make(chan func()), done: make(chan struct{})}
+	ready := make(chan error)
+	go n.loop(ready)
+	if err := <-ready; err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *netNS) loop(ready chan<- error) {
+	defer close(n.done)
+	runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+		ready <- fmt.Errorf("unshare: %w", err)
+		return
+	}
+	ready <- nil
+	for f := range n.do {
+		f()
+	}
+}
+
+// run runs f in the namespace and returns its error.
+func (n *netNS) run(f func() error) error {
+	errc := make(chan error, 1)
+	select {
+	case n.do <- func() { errc <- f() }:
+	case <-n.done:
+		return errors.New("namespace thread gone")
+	}
+	return <-errc
+}
+
+// close ends the namespace's thread and waits for it.
+func (n *netNS) close() {
+	close(n.do)
+	<-n.done
+}
+
+// relay is a running Linux path: two namespaces, their TUN devices and
+// one reader goroutine per device feeding its link.
+type relay struct {
+	ns     [2]*netNS
+	tuns   [2]*tundev.TUN
+	links  [2]*impair.Link // links[i] carries what tuns[i] reads to the other device
+	wg     sync.WaitGroup  // the readers
+	maxPkt atomic.Int64    // the largest packet relayed
+}
+
+// startLinuxImpaired makes the namespaces and devices and starts the
+// relay; ab impairs what the client (namespace 0, addrA) sends.
+func startLinuxImpaired(ab, ba impair.Config) (_ *lossyEnv, err error) {
+	r := &relay{}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	addrs := [2]netip.Addr{addrA, addrB}
+	for i := range r.ns {
+		if r.ns[i], err = newNetNS(); err != nil {
+			return nil, err
+		}
+		if err = r.ns[i].run(func() error { return r.openTUN(i, addrs[i]) }); err != nil {
+			return nil, err
+		}
+	}
+	if r.links[0], err = impair.New(ab, r.writer(1)); err != nil {
+		return nil, err
+	}
+	if r.links[1], err = impair.New(ba, r.writer(0)); err != nil {
+		return nil, err
+	}
+	for i := range r.tuns {
+		r.wg.Go(func() { r.read(i) })
+	}
+	return r.env(), nil
+}
+
+// openTUN opens device i in the calling namespace, up, with addr. IPv6
+// is off in the namespace first: its router solicitations and multicast
+// reports would go through the links and shift their random decisions
+// away from those the netcore path's packets get.
+func (r *relay) openTUN(i int, addr netip.Addr) error {
+	if err := disableIPv6(); err != nil {
+		return err
+	}
+	t, err := tundev.Open(tundev.Config{
+		Name: fmt.Sprintf("nbtun%d", i), MTU: lossyMTU, DisableOffloads: true,
+		Addrs: []netip.Prefix{netip.PrefixFrom(addr, 24)},
+	})
+	if err != nil {
+		return err
+	}
+	r.tuns[i] = t
+	return nil
+}
+
+// disableIPv6 turns IPv6 off in the calling thread's namespace, for the
+// devices made after it (a kernel without IPv6 has nothing to turn off).
+func disableIPv6() error {
+	for _, conf := range []string{"all", "default"} {
+		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+conf+"/disable_ipv6", []byte("1"), 0)
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("disable IPv6: %w", err)
+		}
+	}
+	return nil
+}
+
+// writer is the delivery function of the link toward device i.
+func (r *relay) writer(i int) func([][]byte) {
+	return func(pkts [][]byte) { r.tuns[i].WritePackets(pkts) } // a closed device drops them
+}
+
+// read feeds what device i reads into its link, until either closes.
+func (r *relay) read(i int) {
+	t, l := r.tuns[i], r.links[i]
+	bufs, sizes := [][]byte{make([]byte, 1<<16)}, []int{0}
+	pkts := make([][]byte, 1)
+	for {
+		n, err := t.ReadPackets(bufs, sizes)
+		if err != nil {
+			return
+		}
+		for j := range n {
+			pkts[j] = bufs[j][:sizes[j]]
+			r.noteSize(sizes[j])
+		}
+		if l.SendBatch(pkts[:n]) != nil {
+			return
+		}
+	}
+}
+
+func (r *relay) noteSize(n int) {
+	for m := r.maxPkt.Load(); int64(n) > m && !r.maxPkt.CompareAndSwap(m, int64(n)); m = r.maxPkt.Load() {
+	}
+}
+
+// close stops the links, then the devices (which wakes the readers),
+// waits for the readers and ends the namespaces' threads. Whatever
+// startLinuxImpaired made is closed, also after a failed start.
+func (r *relay) close() {
+	for _, l := range r.links {
+		if l != nil {
+			l.Close()
+		}
+	}
+	for _, t := range r.tuns {
+		if t != nil {
+			t.Close()
+		}
+	}
+	r.wg.Wait()
+	for _, ns := range r.ns {
+		if ns != nil {
+			ns.close()
+		}
+	}
+}
+
+// env is the path's lossyEnv: the server listens in namespace 1, the
+// client dials from namespace 0; the sockets keep their namespace.
+func (r *relay) env() *lossyEnv {
+	return &lossyEnv{
+		listen: func() (ln net.Listener, err error) {
+			err = r.ns[1].run(func() error {
+				ln, err = net.Listen("tcp4", net.JoinHostPort(addrB.String(), "0"))
+				return err
+			})
+			return ln, err
+		},
+		dial: func(ctx context.Context, to netip.AddrPort) (c net.Conn, err error) {
+			err = r.ns[0].run(func() error {
+				var d net.Dialer
+				c, err = d.DialContext(ctx, "tcp4", to.String())
+				return err
+			})
+			return c, err
+		},
+		ab: r.links[0], ba: r.links[1],
+		close:     r.close,
+		maxPacket: func() int { return int(r.maxPkt.Load()) },
+	}
+}
+
+// linuxTCPSettings reads the TCP settings of a fresh namespace, for the
+// report: congestion control, SACK, timestamps.
+func linuxTCPSettings() string {
+	ns, err := newNetNS()
+	if err != nil {
+		return ""
+	}
+	defer ns.close()
+	var parts []string
+	ns.run(func() error {
+		for _, k := range []string{"tcp_congestion_control", "tcp_sack", "tcp_timestamps", "tcp_recovery"} {
+			b, err := os.ReadFile("/proc/sys/net/ipv4/" + k)
+			if err == nil {
+				parts = append(parts, k+"="+strings.TrimSpace(string(b)))
+			}
+		}
+		return nil
+	})
+	return strings.Join(parts, " ")
+}

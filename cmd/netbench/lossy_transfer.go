@@ -89,11 +89,11 @@ func (t *Transfer) describe(deliver bool) string {
 // o.warmup plus o.duration after the connection is up, and reports the
 // receiver's rate over the duration.
 func goodput(e *lossyEnv, o lossyOptions, seed uint64) *Transfer {
-	ctx, cancel := context.WithTimeout(context.Background(), o.limit)
+	ctx, cancel := context.WithTimeout(context.Background(), o.limit+o.warmup+o.duration)
 	defer cancel()
-	s, err := openStream(ctx, e, seed, 0)
+	s, err := openStream(ctx, o.limit, e, seed, 0)
 	if err != nil {
-		return failed(ctx, err, "no connection", o.limit)
+		return failed(err, "no connection", o.limit)
 	}
 	time.Sleep(o.warmup)
 	n0, t0 := s.received.Load(), time.Now()
@@ -112,9 +112,9 @@ func deliver(e *lossyEnv, o lossyOptions, seed uint64) *Transfer {
 	ctx, cancel := context.WithTimeout(context.Background(), o.limit)
 	defer cancel()
 	t0 := time.Now()
-	s, err := openStream(ctx, e, seed, int64(o.size))
+	s, err := openStream(ctx, o.limit, e, seed, int64(o.size))
 	if err != nil {
-		return failed(ctx, err, "not done", o.limit)
+		return failed(err, "not done", o.limit)
 	}
 	t := &Transfer{}
 	select {
@@ -128,10 +128,21 @@ func deliver(e *lossyEnv, o lossyOptions, seed uint64) *Transfer {
 	return t
 }
 
-// failed is the Transfer of a stream that did not open: not done when ctx
-// ran out, an error otherwise.
-func failed(ctx context.Context, err error, what string, limit time.Duration) *Transfer {
+// errSetupTimeout is openStream's error when the set-up ran out of time.
+var errSetupTimeout = errors.New("set-up not done in time")
+
+// setupErr is errSetupTimeout if ctx is done, else err.
+func setupErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
+		return errSetupTimeout
+	}
+	return err
+}
+
+// failed is the Transfer of a stream that did not open: not done when its
+// set-up ran out of time, an error otherwise.
+func failed(err error, what string, limit time.Duration) *Transfer {
+	if errors.Is(err, errSetupTimeout) {
 		return &Transfer{NotDone: fmt.Sprintf("%s in %v", what, limit), SHA256OK: true}
 	}
 	return &Transfer{Error: err.Error()}
@@ -143,6 +154,7 @@ func failed(ctx context.Context, err error, what string, limit time.Duration) *T
 type stream struct {
 	seed     uint64
 	conns    closers
+	unhook   func() bool // stops the context's abort
 	wg       sync.WaitGroup
 	received atomic.Int64 // bytes the receiver hashed
 	h        hash.Hash    // the receiver's; read after stop
@@ -154,8 +166,9 @@ type stream struct {
 // openStream listens on the server side, dials from the client side and
 // starts sending at once (a lost final ACK of the handshake is repaired by
 // the first data segment, as in any application), then accepts and starts
-// receiving. ctx bounds the set-up and, once it ends, the stream.
-func openStream(ctx context.Context, e *lossyEnv, seed uint64, want int64) (*stream, error) {
+// receiving. The dial and the accept may take up to setup; ctx bounds
+// them too and, once it ends, aborts the stream.
+func openStream(ctx context.Context, setup time.Duration, e *lossyEnv, seed uint64, want int64) (*stream, error) {
 	ln, err := e.listen()
 	if err != nil {
 		return nil, fmt.Errorf("listen: %w", err)
@@ -164,19 +177,24 @@ func openStream(ctx context.Context, e *lossyEnv, seed uint64, want int64) (*str
 	s.conns.add(ln)
 	acc := make(chan net.Conn, 1)
 	go func() { c, _ := ln.Accept(); acc <- c }()
-	context.AfterFunc(ctx, s.conns.closeAll)
-	cli, err := e.dial(ctx, addrPort(ln.Addr()))
+	s.unhook = context.AfterFunc(ctx, s.conns.closeAll)
+	setupCtx, cancel := context.WithTimeout(ctx, setup)
+	defer cancel()
+	stopAccept := context.AfterFunc(setupCtx, func() { ln.Close() })
+	defer stopAccept()
+	cli, err := e.dial(setupCtx, addrPort(ln.Addr()))
 	if err != nil {
+		s.unhook()
 		s.conns.closeAll()
 		s.conns.add(<-acc)
-		return nil, fmt.Errorf("dial: %w", err)
+		return nil, setupErr(setupCtx, fmt.Errorf("dial: %w", err))
 	}
 	s.conns.add(cli)
 	s.wg.Go(func() { s.send(cli) })
 	srv := <-acc
 	if srv == nil {
 		s.stop()
-		return nil, errors.New("accept failed")
+		return nil, setupErr(setupCtx, errors.New("accept failed"))
 	}
 	s.conns.add(srv)
 	s.wg.Go(func() { s.receive(srv) })
@@ -186,6 +204,7 @@ func openStream(ctx context.Context, e *lossyEnv, seed uint64, want int64) (*str
 // stop aborts the connection (a reset: nothing lingers in a kernel) and
 // waits for the sender and the receiver.
 func (s *stream) stop() {
+	s.unhook()
 	s.conns.closeAll()
 	s.wg.Wait()
 }

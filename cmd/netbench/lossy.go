@@ -32,6 +32,7 @@ type lossyOptions struct {
 	size             int           // bytes the deliver cell moves per seed
 	seed             uint64        // seed of the goodput cells
 	cells            string        // comma-separated cell keys to run (empty: all)
+	linuxCC          string        // the Linux path's congestion control ("": the kernel's default)
 }
 
 // lossyFlags declares the lossy benchmark's flags on fs; the func it
@@ -43,6 +44,7 @@ func lossyFlags(fs *flag.FlagSet, o *options) func() {
 	fs.DurationVar(&o.l.limit, "lossy-limit", 30*time.Second, "lossy: time limit of each transfer (-quick: 2s)")
 	fs.IntVar(&o.l.size, "lossy-size", 1<<20, "lossy: bytes each seed of the 30% loss cell moves (-quick: 16 KiB)")
 	fs.StringVar(&o.l.cells, "lossy-cells", "", "lossy: comma-separated cells to run (default all; e.g. loss0,loss3,loss3-5ms,reorder5,deliver30)")
+	fs.StringVar(&o.l.linuxCC, "lossy-linux-cc", "", "lossy: congestion control of the Linux path's namespaces, e.g. cubic (default: the kernel's default, named in the report)")
 	fs.Uint64Var(&o.l.seed, "lossy-seed", 1, "lossy: seed of the goodput cells and first seed of the 30% loss cell")
 	return func() {
 		set := map[string]bool{}
@@ -142,7 +144,7 @@ type lossyPath struct {
 	name, about string
 	// unavailable says why the path cannot run here ("" if it can).
 	unavailable func() string
-	start       func(ab, ba impair.Config) (*lossyEnv, error)
+	start       func(o lossyOptions, ab, ba impair.Config) (*lossyEnv, error)
 }
 
 // lossyPaths are the two contenders: netcore first, then Linux.
@@ -154,7 +156,7 @@ func lossyPaths() []lossyPath {
 }
 
 // startNetcoreImpaired joins two netcore stacks through impaired links.
-func startNetcoreImpaired(ab, ba impair.Config) (*lossyEnv, error) {
+func startNetcoreImpaired(_ lossyOptions, ab, ba impair.Config) (*lossyEnv, error) {
 	a, b, stop, err := netcorePair(lossyMTU)
 	if err != nil {
 		return nil, err
@@ -184,7 +186,11 @@ func measureLossy(o lossyOptions, log io.Writer) (*LossyReport, error) {
 	for _, p := range paths {
 		sys := LossySystem{Name: p.name, About: p.about, Skipped: p.unavailable()}
 		if sys.Skipped == "" && p.name == "linux" {
-			sys.About += "; " + linuxTCPSettings()
+			settings, err := linuxTCPSettings(o)
+			if err != nil {
+				return nil, fmt.Errorf("linux path: %w", err)
+			}
+			sys.About += "; " + settings
 		}
 		if sys.Skipped == "" {
 			run = append(run, p)
@@ -235,7 +241,7 @@ func measureDeliverCell(paths []lossyPath, c lossyCell, o lossyOptions, log io.W
 // onPath runs measure on a fresh instance of p impaired as c says, the
 // two directions seeded apart, and adds the data direction's link stats.
 func onPath(p lossyPath, c lossyCell, o lossyOptions, seed uint64, measure func(*lossyEnv) *Transfer) *Transfer {
-	e, err := p.start(c.config(o, seed), c.config(o, seed^reverseSeed))
+	e, err := p.start(o, c.config(o, seed), c.config(o, seed^reverseSeed))
 	if err != nil {
 		return &Transfer{Error: "start: " + err.Error()}
 	}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 
 	"github.com/netcore-go/netcore/core/impair"
 	"github.com/netcore-go/netcore/tundev"
@@ -112,7 +113,7 @@ type relay struct {
 
 // startLinuxImpaired makes the namespaces and devices and starts the
 // relay; ab impairs what the client (namespace 0, addrA) sends.
-func startLinuxImpaired(ab, ba impair.Config) (_ *lossyEnv, err error) {
+func startLinuxImpaired(o lossyOptions, ab, ba impair.Config) (_ *lossyEnv, err error) {
 	r := &relay{}
 	defer func() {
 		if err != nil {
@@ -137,15 +138,13 @@ func startLinuxImpaired(ab, ba impair.Config) (_ *lossyEnv, err error) {
 	for i := range r.tuns {
 		r.wg.Go(func() { r.read(i) })
 	}
-	return r.env(), nil
+	return r.env(o.linuxCC), nil
 }
 
-// openTUN opens device i in the calling namespace, up, with addr. IPv6
-// is off in the namespace first: its router solicitations and multicast
-// reports would go through the links and shift their random decisions
-// away from those the netcore path's packets get.
+// openTUN sets up the calling namespace (prepareNS) and opens device i
+// in it, up, with addr.
 func (r *relay) openTUN(i int, addr netip.Addr) error {
-	if err := disableIPv6(); err != nil {
+	if err := prepareNS(); err != nil {
 		return err
 	}
 	t, err := tundev.Open(tundev.Config{
@@ -159,9 +158,12 @@ func (r *relay) openTUN(i int, addr netip.Addr) error {
 	return nil
 }
 
-// disableIPv6 turns IPv6 off in the calling thread's namespace, for the
-// devices made after it (a kernel without IPv6 has nothing to turn off).
-func disableIPv6() error {
+// prepareNS sets up the calling thread's namespace before its device is
+// made: IPv6 off, as its router solicitations and multicast reports would
+// go through the links and shift their random decisions away from those
+// the netcore path's packets get (a kernel without IPv6 has nothing to
+// turn off). Under /proc/sys/net a thread sees its own namespace.
+func prepareNS() error {
 	for _, conf := range []string{"all", "default"} {
 		err := os.WriteFile("/proc/sys/net/ipv6/conf/"+conf+"/disable_ipv6", []byte("1"), 0)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -169,6 +171,29 @@ func disableIPv6() error {
 		}
 	}
 	return nil
+}
+
+// withCC is a socket Control function that sets the congestion control
+// cc, or nil for "" (the namespace's default). It is set per socket: a
+// namespace other than the first may only default to the kernel's
+// allowed ones (tcp_allowed_congestion_control), a CAP_NET_ADMIN socket
+// to any available one.
+func withCC(cc string) func(network, address string, c syscall.RawConn) error {
+	if cc == "" {
+		return nil
+	}
+	return func(_, _ string, c syscall.RawConn) error {
+		var err error
+		if cerr := c.Control(func(fd uintptr) {
+			err = unix.SetsockoptString(int(fd), unix.IPPROTO_TCP, unix.TCP_CONGESTION, cc)
+		}); cerr != nil {
+			return cerr
+		}
+		if err != nil {
+			return fmt.Errorf("congestion control %q: %w", cc, err)
+		}
+		return nil
+	}
 }
 
 // writer is the delivery function of the link toward device i.
@@ -224,19 +249,21 @@ func (r *relay) close() {
 }
 
 // env is the path's lossyEnv: the server listens in namespace 1, the
-// client dials from namespace 0; the sockets keep their namespace.
-func (r *relay) env() *lossyEnv {
+// client dials from namespace 0, with the congestion control cc ("": the
+// default); the sockets keep their namespace.
+func (r *relay) env(cc string) *lossyEnv {
 	return &lossyEnv{
 		listen: func() (ln net.Listener, err error) {
 			err = r.ns[1].run(func() error {
-				ln, err = net.Listen("tcp4", net.JoinHostPort(addrB.String(), "0"))
+				lc := net.ListenConfig{Control: withCC(cc)}
+				ln, err = lc.Listen(context.Background(), "tcp4", net.JoinHostPort(addrB.String(), "0"))
 				return err
 			})
 			return ln, err
 		},
 		dial: func(ctx context.Context, to netip.AddrPort) (c net.Conn, err error) {
 			err = r.ns[0].run(func() error {
-				var d net.Dialer
+				d := net.Dialer{Control: withCC(cc)}
 				c, err = d.DialContext(ctx, "tcp4", to.String())
 				return err
 			})
@@ -248,23 +275,35 @@ func (r *relay) env() *lossyEnv {
 	}
 }
 
-// linuxTCPSettings reads the TCP settings of a fresh namespace, for the
-// report: congestion control, SACK, timestamps.
-func linuxTCPSettings() string {
+// linuxTCPSettings reads the TCP settings of a namespace set up as the
+// path's are, for the report: congestion control, SACK, timestamps, RACK.
+// It fails if the congestion control o asks for cannot be had.
+func linuxTCPSettings(o lossyOptions) (string, error) {
 	ns, err := newNetNS()
 	if err != nil {
-		return ""
+		return "", err
 	}
 	defer ns.close()
 	var parts []string
-	ns.run(func() error {
+	err = ns.run(func() error {
+		if err := prepareNS(); err != nil {
+			return err
+		}
 		for _, k := range []string{"tcp_congestion_control", "tcp_sack", "tcp_timestamps", "tcp_recovery"} {
-			b, err := os.ReadFile("/proc/sys/net/ipv4/" + k)
-			if err == nil {
+			if b, err := os.ReadFile("/proc/sys/net/ipv4/" + k); err == nil {
 				parts = append(parts, k+"="+strings.TrimSpace(string(b)))
 			}
 		}
-		return nil
+		if o.linuxCC == "" {
+			return nil
+		}
+		parts = append(parts, "sockets set to "+o.linuxCC)
+		lc := net.ListenConfig{Control: withCC(o.linuxCC)}
+		ln, err := lc.Listen(context.Background(), "tcp4", "127.0.0.1:0")
+		if err == nil {
+			ln.Close()
+		}
+		return err
 	})
-	return strings.Join(parts, " ")
+	return strings.Join(parts, " "), err
 }

@@ -14,9 +14,9 @@ func linuxPath() lossyPath {
 		name:        "linux",
 		about:       "the kernel's TCP between two network namespaces (Linux only)",
 		unavailable: func() string { return "network namespaces are Linux-only" },
-		start:       func(impair.Config, impair.Config) (*lossyEnv, error) { return nil, errors.ErrUnsupported },
+		start:       func(lossyOptions, impair.Config, impair.Config) (*lossyEnv, error) { return nil, errors.ErrUnsupported },
 	}
 }
 
 // linuxTCPSettings is empty: there is no Linux path.
-func linuxTCPSettings() string { return "" }
+func linuxTCPSettings(lossyOptions) (string, error) { return "", nil }

@@ -169,6 +169,9 @@ func (r *LossyReport) writeTable(w io.Writer, md bool) {
 	rows = append(rows, r.reorderRows()...)
 	rows = append(rows, r.deliverRows()...)
 	printRows(w, rows, md)
+	if md {
+		fmt.Fprintln(w) // a line right below a markdown table would be a row of it
+	}
 	fmt.Fprintln(w, r.verifiedLine())
 }
 

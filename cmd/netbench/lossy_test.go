@@ -135,7 +135,7 @@ func checkLossyDocs(t *testing.T, dir string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{lossyDocsBegin, "| loss 3% | Gbit/s |", "-quick (smoke-test) figures", lossyDocsEnd} {
+	for _, want := range []string{lossyDocsBegin, "| loss 3% | Gbit/s |", "-quick (smoke-test) figures", " |\n\nSHA-256 verified: ", lossyDocsEnd} {
 		if !strings.Contains(string(b), want) {
 			t.Errorf("benchmarks.md lacks %q:\n%s", want, b)
 		}

@@ -137,6 +137,8 @@ type lossyEnv struct {
 	close  func()       // tears it down and waits for its goroutines
 	// maxPacket, if set, is the largest packet the links carried so far.
 	maxPacket func() int
+	// retransmits are the TCP segments both sides retransmitted so far.
+	retransmits func() uint64
 }
 
 // lossyPath is one contender of the lossy benchmark.
@@ -167,7 +169,7 @@ func startNetcoreImpaired(_ lossyOptions, ab, ba impair.Config) (*lossyEnv, erro
 		return nil, err
 	}
 	e := netcoreEnv(a, b, stop)
-	return &lossyEnv{listen: e.listen, dial: e.dial, ab: abl, ba: bal, close: stop}, nil
+	return &lossyEnv{listen: e.listen, dial: e.dial, ab: abl, ba: bal, close: stop, retransmits: e.retransmits}, nil
 }
 
 // lossyMTU is both paths' MTU.
@@ -246,6 +248,7 @@ func onPath(p lossyPath, c lossyCell, o lossyOptions, seed uint64, measure func(
 		return &Transfer{Error: "start: " + err.Error()}
 	}
 	t := measure(e)
+	t.Retransmits = e.retransmits()
 	e.close()
 	t.addStats(e.ab.Stats(), e.ba.Stats())
 	if e.maxPacket != nil {

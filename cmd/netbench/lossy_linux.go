@@ -10,6 +10,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -270,9 +271,49 @@ func (r *relay) env(cc string) *lossyEnv {
 			return c, err
 		},
 		ab: r.links[0], ba: r.links[1],
-		close:     r.close,
-		maxPacket: func() int { return int(r.maxPkt.Load()) },
+		close:       r.close,
+		maxPacket:   func() int { return int(r.maxPkt.Load()) },
+		retransmits: r.retransmits,
 	}
+}
+
+// retransmits sums both namespaces' TCP RetransSegs counters.
+func (r *relay) retransmits() uint64 {
+	var sum uint64
+	for _, ns := range r.ns {
+		ns.run(func() error {
+			n, err := retransSegs()
+			sum += n
+			return err
+		})
+	}
+	return sum
+}
+
+// retransSegs reads the calling thread's namespace's TCP RetransSegs
+// from /proc/thread-self/net/snmp (/proc/self/net is the main thread's).
+func retransSegs() (uint64, error) {
+	b, err := os.ReadFile("/proc/thread-self/net/snmp")
+	if err != nil {
+		return 0, err
+	}
+	var names []string
+	for line := range strings.Lines(string(b)) {
+		fields := strings.Fields(line)
+		if len(fields) == 0 || fields[0] != "Tcp:" {
+			continue
+		}
+		if names == nil {
+			names = fields
+			continue
+		}
+		for i, v := range fields {
+			if i < len(names) && names[i] == "RetransSegs" {
+				return strconv.ParseUint(v, 10, 64)
+			}
+		}
+	}
+	return 0, errors.New("no Tcp RetransSegs in /proc/net/snmp")
 }
 
 // linuxTCPSettings reads the TCP settings of a namespace set up as the

@@ -83,6 +83,9 @@ func checkGoodput(t *testing.T, rep *LossyReport, systems []string) {
 				t.Errorf("%s %s: got %+v, want a verified figure above 0", sys, row.Cell.Name, tr)
 			}
 			checkTransfer(t, sys, row.Cell, tr)
+			if tr != nil && tr.Data.Lost > 10 && tr.Retransmits == 0 {
+				t.Errorf("%s %s: %d data packets lost, no retransmit counted", sys, row.Cell.Name, tr.Data.Lost)
+			}
 		}
 	}
 }

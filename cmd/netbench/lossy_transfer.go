@@ -41,6 +41,9 @@ type Transfer struct {
 	ACKs LinkStats `json:"ack_link"`
 	// MaxPacket is the largest packet the relay passed (the Linux path).
 	MaxPacket int `json:"max_packet,omitempty"`
+	// Retransmits are the TCP segments both sides retransmitted, the
+	// handshake's included.
+	Retransmits uint64 `json:"retransmits"`
 }
 
 // LinkStats are the figures of impair.Stats the report shows.
@@ -81,8 +84,8 @@ func (t *Transfer) describe(deliver bool) string {
 	if t.Data.Sent > 0 {
 		lost = float64(t.Data.Lost) / float64(t.Data.Sent) * 100
 	}
-	return fmt.Sprintf("%s (%.1f MB, %s; data link: %d sent, %.1f%% lost, %d queue drops)",
-		s, float64(t.Verified)/1e6, check, t.Data.Sent, lost, t.Data.QueueDrops)
+	return fmt.Sprintf("%s (%.1f MB, %s; data link: %d sent, %.1f%% lost, %d queue drops; %d retransmits)",
+		s, float64(t.Verified)/1e6, check, t.Data.Sent, lost, t.Data.QueueDrops, t.Retransmits)
 }
 
 // goodput streams seeded bytes from the client to the server for

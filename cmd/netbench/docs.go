@@ -32,11 +32,21 @@ func writeDocs(rep *Report, dir string) error {
 
 // spliceDocs puts section between the markers of doc, or makes a new doc.
 func spliceDocs(doc, section string) []byte {
-	i, j := strings.Index(doc, docsBegin), strings.Index(doc, docsEnd)
+	return spliceBetween(doc, docsBegin, docsEnd, section)
+}
+
+// spliceBetween puts section between the markers begin and end of doc;
+// without them it appends them with section (to a new doc if doc is
+// empty).
+func spliceBetween(doc, begin, end, section string) []byte {
+	i, j := strings.Index(doc, begin), strings.Index(doc, end)
 	if i < 0 || j < i {
-		return []byte("# Benchmarks\n\n" + docsBegin + "\n" + section + docsEnd + "\n")
+		if doc == "" {
+			doc = "# Benchmarks\n"
+		}
+		return []byte(strings.TrimRight(doc, "\n") + "\n\n" + begin + "\n" + section + end + "\n")
 	}
-	return []byte(doc[:i+len(docsBegin)] + "\n" + section + doc[j:])
+	return []byte(doc[:i+len(begin)] + "\n" + section + doc[j:])
 }
 
 // docsSection is the generated markdown: machine, table, chart, how to

@@ -6,11 +6,18 @@
 //
 //	go run ./cmd/netbench [-quick] [-systems kernel,netcore] [-workloads bulk1,rr]
 //	                      [-json out.json] [-write-docs] [-cpuprofile cpu.out]
+//	go run ./cmd/netbench -lossy [-quick] [-lossy-rate 1000] [-lossy-seeds 20] [-lossy-limit 30s]
 //
 // Workloads: bulk1 and bulk8 (bulk TCP over 1 and 8 streams, receiver-side
 // rate), rr (1-byte request/response), conn (sequential connections), udp
 // (1200-byte datagrams at a paced rate) and idle (heap per idle TCP pair).
 // It prints a table with the ratios netcore/gonet and netcore/kernel.
+//
+// -lossy runs the lossy benchmark instead (see lossy.go): one TCP stream
+// through a seeded impairment (loss, delay, reordering, a rate limit),
+// netcore's pair beside Linux's TCP between two network namespaces whose
+// TUN relay applies the same impairment, with netcore/Linux ratios. The
+// Linux side needs root and is skipped, with the reason, without it.
 package main
 
 import (
@@ -33,6 +40,8 @@ type options struct {
 	writeDocs            bool
 	docsDir              string
 	p                    params
+	lossy                bool
+	l                    lossyOptions
 }
 
 func parseFlags(args []string) (options, error) {
@@ -50,12 +59,14 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.p.pairs, "pairs", 10000, "idle TCP connection pairs")
 	fs.StringVar(&o.p.heapProfile, "memprofile", "", "write a heap profile taken while the idle workload holds its pairs")
 	fs.IntVar(&o.p.udpRate, "udp-rate", 100000, "UDP datagrams per second offered")
+	finishLossy := lossyFlags(fs, &o)
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
 	if o.quick {
 		o.p.warmup, o.p.duration, o.p.pairs, o.p.udpRate = 50*time.Millisecond, 200*time.Millisecond, 200, 20000
 	}
+	finishLossy()
 	return o, nil
 }
 
@@ -115,6 +126,9 @@ func run(o options, w io.Writer) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
+	if o.lossy {
+		return runLossy(o, w)
+	}
 	rep, err := measure(o, w)
 	if err != nil {
 		return err
@@ -131,6 +145,28 @@ func run(o options, w io.Writer) error {
 	}
 	if o.writeDocs {
 		return writeDocs(rep, o.docsDir)
+	}
+	return nil
+}
+
+// runLossy measures the lossy benchmark, prints and writes it.
+func runLossy(o options, w io.Writer) error {
+	rep, err := measureLossy(o.l, w)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	rep.writeTable(w, false)
+	for _, warn := range rep.Warnings {
+		fmt.Fprintln(w, "warning:", warn)
+	}
+	if o.jsonPath != "" {
+		if err := rep.writeJSON(o.jsonPath); err != nil {
+			return err
+		}
+	}
+	if o.writeDocs {
+		return writeLossyDocs(rep, o.docsDir)
 	}
 	return nil
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -330,15 +329,6 @@ func (r *LossyReport) verifiedLine() string {
 		parts = append(parts, fmt.Sprintf("%s %d of %d transfers (%.1f MB)", sys, ok, n, float64(bytes)/1e6))
 	}
 	return "SHA-256 verified: " + strings.Join(parts, "; ")
-}
-
-// writeJSON writes the report to path.
-func (r *LossyReport) writeJSON(path string) error {
-	b, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
 }
 
 // The lossy run's generated part of docs/benchmarks.md sits between these

@@ -133,20 +133,7 @@ func run(o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintln(w)
-	rep.writeTable(w, false)
-	for _, warn := range rep.Warnings {
-		fmt.Fprintln(w, "warning:", warn)
-	}
-	if o.jsonPath != "" {
-		if err := rep.writeJSON(o.jsonPath); err != nil {
-			return err
-		}
-	}
-	if o.writeDocs {
-		return writeDocs(rep, o.docsDir)
-	}
-	return nil
+	return emit(o, w, rep, rep.Warnings, func() error { return writeDocs(rep, o.docsDir) })
 }
 
 // runLossy measures the lossy benchmark, prints and writes it.
@@ -155,18 +142,27 @@ func runLossy(o options, w io.Writer) error {
 	if err != nil {
 		return err
 	}
+	return emit(o, w, rep, rep.Warnings, func() error { return writeLossyDocs(rep, o.docsDir) })
+}
+
+// table is a report netbench prints as a table.
+type table interface{ writeTable(w io.Writer, md bool) }
+
+// emit prints rep and its warnings, then writes it as JSON to -json and
+// into the docs with -write-docs, if asked.
+func emit(o options, w io.Writer, rep table, warnings []string, docs func() error) error {
 	fmt.Fprintln(w)
 	rep.writeTable(w, false)
-	for _, warn := range rep.Warnings {
+	for _, warn := range warnings {
 		fmt.Fprintln(w, "warning:", warn)
 	}
 	if o.jsonPath != "" {
-		if err := rep.writeJSON(o.jsonPath); err != nil {
+		if err := writeJSON(o.jsonPath, rep); err != nil {
 			return err
 		}
 	}
 	if o.writeDocs {
-		return writeLossyDocs(rep, o.docsDir)
+		return docs()
 	}
 	return nil
 }

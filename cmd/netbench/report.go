@@ -223,8 +223,8 @@ func printRows(w io.Writer, rows [][]string, md bool) {
 	tw.Flush()
 }
 
-// writeJSON writes the report to path.
-func (r *Report) writeJSON(path string) error {
+// writeJSON writes a report (a Report or a LossyReport) to path as JSON.
+func writeJSON(path string, r any) error {
 	b, err := json.MarshalIndent(r, "", "  ")
 	if err != nil {
 		return err

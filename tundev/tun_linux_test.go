@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/netns"
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/tundev"
 	"golang.org/x/net/icmp"
@@ -34,7 +35,7 @@ var (
 
 // tunEnv is a stack attached to a kernel TUN in a namespace of its own.
 type tunEnv struct {
-	ns  *netNS
+	ns  *netns.NS
 	ch  core.Channel
 	tun *tundev.TUN
 }

@@ -9,7 +9,6 @@ import (
 	"net"
 	"net/netip"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -17,6 +16,7 @@ import (
 	"syscall"
 
 	"github.com/netcore-go/netcore/core/impair"
+	"github.com/netcore-go/netcore/internal/netns"
 	"github.com/netcore-go/netcore/tundev"
 	"golang.org/x/sys/unix"
 )
@@ -42,70 +42,18 @@ func linuxUnavailable() string {
 	if _, err := os.Stat("/dev/net/tun"); err != nil {
 		return fmt.Sprintf("no /dev/net/tun: %v", err)
 	}
-	ns, err := newNetNS()
+	ns, err := netns.New()
 	if err != nil {
 		return fmt.Sprintf("cannot make a network namespace: %v", err)
 	}
-	ns.close()
+	ns.Close()
 	return ""
-}
-
-// netNS is an anonymous network namespace, entered by one locked OS
-// thread that runs the functions given to do. Sockets and devices made
-// there belong to the namespace and may be used from any goroutine. The
-// thread ends without unlocking, so the runtime discards it rather than
-// reuse a thread in a foreign namespace; the namespace itself goes when
-// the last socket or device in it is closed (nothing is named or
-// mounted, so nothing outlives the process, however it ends).
-type netNS struct {
-	do   chan func()
-	done chan struct{}
-}
-
-func newNetNS() (*netNS, error) {
-	n := &netNS{do: make(chan func()), done: make(chan struct{})}
-	ready := make(chan error)
-	go n.loop(ready)
-	if err := <-ready; err != nil {
-		return nil, err
-	}
-	return n, nil
-}
-
-func (n *netNS) loop(ready chan<- error) {
-	defer close(n.done)
-	runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
-	if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-		ready <- fmt.Errorf("unshare: %w", err)
-		return
-	}
-	ready <- nil
-	for f := range n.do {
-		f()
-	}
-}
-
-// run runs f in the namespace and returns its error.
-func (n *netNS) run(f func() error) error {
-	errc := make(chan error, 1)
-	select {
-	case n.do <- func() { errc <- f() }:
-	case <-n.done:
-		return errors.New("namespace thread gone")
-	}
-	return <-errc
-}
-
-// close ends the namespace's thread and waits for it.
-func (n *netNS) close() {
-	close(n.do)
-	<-n.done
 }
 
 // relay is a running Linux path: two namespaces, their TUN devices and
 // one reader goroutine per device feeding its link.
 type relay struct {
-	ns     [2]*netNS
+	ns     [2]*netns.NS
 	tuns   [2]*tundev.TUN
 	links  [2]*impair.Link // links[i] carries what tuns[i] reads to the other device
 	wg     sync.WaitGroup  // the readers
@@ -123,10 +71,10 @@ func startLinuxImpaired(o lossyOptions, ab, ba impair.Config) (_ *lossyEnv, err 
 	}()
 	addrs := [2]netip.Addr{addrA, addrB}
 	for i := range r.ns {
-		if r.ns[i], err = newNetNS(); err != nil {
+		if r.ns[i], err = netns.New(); err != nil {
 			return nil, err
 		}
-		if err = r.ns[i].run(func() error { return r.openTUN(i, addrs[i]) }); err != nil {
+		if err = r.ns[i].Do(func() error { return r.openTUN(i, addrs[i]) }); err != nil {
 			return nil, err
 		}
 	}
@@ -244,7 +192,7 @@ func (r *relay) close() {
 	r.wg.Wait()
 	for _, ns := range r.ns {
 		if ns != nil {
-			ns.close()
+			ns.Close()
 		}
 	}
 }
@@ -255,7 +203,7 @@ func (r *relay) close() {
 func (r *relay) env(cc string) *lossyEnv {
 	return &lossyEnv{
 		listen: func() (ln net.Listener, err error) {
-			err = r.ns[1].run(func() error {
+			err = r.ns[1].Do(func() error {
 				lc := net.ListenConfig{Control: withCC(cc)}
 				ln, err = lc.Listen(context.Background(), "tcp4", net.JoinHostPort(addrB.String(), "0"))
 				return err
@@ -263,7 +211,7 @@ func (r *relay) env(cc string) *lossyEnv {
 			return ln, err
 		},
 		dial: func(ctx context.Context, to netip.AddrPort) (c net.Conn, err error) {
-			err = r.ns[0].run(func() error {
+			err = r.ns[0].Do(func() error {
 				d := net.Dialer{Control: withCC(cc)}
 				c, err = d.DialContext(ctx, "tcp4", to.String())
 				return err
@@ -281,7 +229,7 @@ func (r *relay) env(cc string) *lossyEnv {
 func (r *relay) retransmits() uint64 {
 	var sum uint64
 	for _, ns := range r.ns {
-		ns.run(func() error {
+		ns.Do(func() error {
 			n, err := retransSegs()
 			sum += n
 			return err
@@ -320,13 +268,13 @@ func retransSegs() (uint64, error) {
 // path's are, for the report: congestion control, SACK, timestamps, RACK.
 // It fails if the congestion control o asks for cannot be had.
 func linuxTCPSettings(o lossyOptions) (string, error) {
-	ns, err := newNetNS()
+	ns, err := netns.New()
 	if err != nil {
 		return "", err
 	}
-	defer ns.close()
+	defer ns.Close()
 	var parts []string
-	err = ns.run(func() error {
+	err = ns.Do(func() error {
 		if err := prepareNS(); err != nil {
 			return err
 		}

@@ -269,6 +269,13 @@ type Stats struct {
 	OutboundDrops uint64
 	// InboundInvalid counts inbound packets of no known IP version.
 	InboundInvalid uint64
+	// FramesOtherHost, FramesRunt, FramesOversized and FramesUnknownType
+	// count the inbound Ethernet frames (MediumEthernet) the stack dropped
+	// before gVisor saw them: frames for another unicast MAC (kept in
+	// forwarding or promiscuous mode), frames shorter than their 14-byte
+	// header, frames longer than the MTU plus the header, and frames of an
+	// ethertype other than IPv4, IPv6 and ARP (VLAN-tagged ones included).
+	FramesOtherHost, FramesRunt, FramesOversized, FramesUnknownType uint64
 	// ACKsRepeated counts the extra copies of pure TCP ACKs sent to the
 	// device (see Config.SingleACKs); PacketsOut does not include them.
 	ACKsRepeated uint64

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"io"
 	"net/netip"
 	"time"
@@ -13,9 +14,25 @@ type Medium uint8
 
 const (
 	// MediumIP is raw IPv4 and IPv6 packets with no link header (a TUN
-	// device, WireGuard). It is the only medium netcore supports today.
+	// device, WireGuard).
 	MediumIP Medium = iota
+	// MediumEthernet is Ethernet II frames (a TAP device, a VM's NIC, a
+	// Linux bridge): the stack has a MAC address (Config.MAC), resolves
+	// neighbours with ARP (IPv4) and NDP (IPv6) and answers both for its
+	// own addresses. See docs/guide.md, "Ethernet".
+	MediumEthernet
 )
+
+// String returns "ip" or "ethernet".
+func (m Medium) String() string {
+	switch m {
+	case MediumIP:
+		return "ip"
+	case MediumEthernet:
+		return "ethernet"
+	}
+	return fmt.Sprintf("medium(%d)", uint8(m))
+}
 
 // Config configures a Netstack. Its zero value is a working default: no
 // addresses but the loopback ones, MTU 1500, and the limits documented on
@@ -27,11 +44,26 @@ type Config struct {
 	// default route for IPv4 and IPv6). Default: none.
 	Addrs []netip.Prefix
 
-	// MTU is the device's maximum transmission unit. Default 1500.
+	// MTU is the device's maximum transmission unit: the largest IP packet
+	// it carries. Default 1500. On MediumEthernet frames are 14 bytes
+	// longer (the Ethernet header; no FCS).
 	MTU int
 
-	// Medium is the device's medium. Default (and only) MediumIP.
+	// Medium is the device's medium: MediumIP (the default) or
+	// MediumEthernet. A device attached to the stack (or polled with
+	// PollDeviceIO) must carry the same (see LinkMediumDevice).
 	Medium Medium
+
+	// MAC is the stack's Ethernet address on MediumEthernet (unused on
+	// MediumIP). Default: a random locally administered unicast address,
+	// different for each stack. A group (multicast) address is refused
+	// by New.
+	MAC MAC
+
+	// StaticNeighbors are neighbour entries New adds on MediumEthernet,
+	// which ARP and NDP then never resolve nor replace (as "ip neigh add
+	// ... nud permanent"). Default: none.
+	StaticNeighbors []Neighbor
 
 	// QueueLen is the length of the command queue. When it is full,
 	// Channel.Request waits for room and Channel.RequestNonblocking fails
@@ -169,6 +201,9 @@ func (c Config) withDefaults() Config {
 	setDefault(&c.MaxBacklog, defaultMaxBacklog)
 	if c.Clock == nil {
 		c.Clock = tcpip.NewStdClock()
+	}
+	if c.Medium == MediumEthernet && c.MAC.IsZero() {
+		c.MAC = randomMAC()
 	}
 	return c
 }

@@ -91,8 +91,10 @@ type offloader interface{ offload() bool }
 type PipeDev struct {
 	// End is the pipe end this device owns.
 	End *PipeEnd
-	// Medium is the kind of frames the pipe carries. It must be the
-	// stack's (Config.Medium, MediumIP).
+	// Medium is the kind of frames the pipe carries (MediumIP: IP packets;
+	// MediumEthernet: Ethernet II frames). It must be the stack's
+	// (Config.Medium): AttachDevice refuses another with an error matching
+	// ErrMediumMismatch.
 	Medium Medium
 	// MTU is the largest packet the device carries. 0 means the stack's
 	// MTU; any other value must equal it. AttachDevice refuses a PipeDev
@@ -125,7 +127,7 @@ type linkChecker interface {
 // checkLink implements linkChecker.
 func (d *PipeDev) checkLink(medium Medium, mtu int) error {
 	if d.Medium != medium {
-		return fmt.Errorf("netcore: PipeDev.Medium %d does not match the stack's medium %d: %w", d.Medium, medium, ErrInvalid)
+		return mediumError("PipeDev", d.Medium, medium)
 	}
 	if d.MTU != 0 && d.MTU != mtu {
 		return fmt.Errorf("netcore: PipeDev.MTU %d does not match the stack's MTU %d: %w", d.MTU, mtu, ErrInvalid)

@@ -67,6 +67,9 @@ type linkEP struct {
 
 	packetsOut, drops, packetsIn, invalidIn atomic.Uint64
 
+	// eth is the Ethernet side on MediumEthernet (see ethernet.go).
+	eth ethState
+
 	// repeatACKs makes WritePackets queue every pure ACK twice, unless
 	// the link has a peer (JoinPipe: nothing is lost in between).
 	repeatACKs   atomic.Bool
@@ -184,20 +187,15 @@ func (l *linkEP) checkDrainedLocked() {
 	}
 }
 
-// deliver hands one inbound IP packet to gVisor. The packet's bytes are
-// copied into gVisor's buffer, so b may be reused when it returns. Packets
-// that are empty or of an unknown IP version are counted and dropped. It
-// charges the inbound gate and never waits on it: callers that may wait
-// call l.in.wait before a batch.
+// deliver hands one inbound IP packet (an Ethernet frame on
+// MediumEthernet) to gVisor. The packet's bytes are copied into gVisor's
+// buffer, so b may be reused when it returns. Packets that are empty or of
+// an unknown IP version, and frames the Ethernet filter refuses, are
+// counted and dropped (see inboundProto). It charges the inbound gate and
+// never waits on it: callers that may wait call l.in.wait before a batch.
 func (l *linkEP) deliver(b []byte) {
-	var proto tcpip.NetworkProtocolNumber
-	switch header.IPVersion(b) {
-	case header.IPv4Version:
-		proto = header.IPv4ProtocolNumber
-	case header.IPv6Version:
-		proto = header.IPv6ProtocolNumber
-	default:
-		l.invalidIn.Add(1)
+	proto, ok := l.inboundProto(b)
+	if !ok {
 		return
 	}
 	l.dispMu.RLock()
@@ -226,7 +224,7 @@ func (l *linkEP) deliverPacket(pkt *stack.PacketBuffer) bool {
 	l.dispMu.RLock()
 	d := l.dispatcher
 	l.dispMu.RUnlock()
-	if d == nil {
+	if d == nil || !l.acceptPeer(pkt) {
 		return true
 	}
 	in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: peerCopy(pkt)})
@@ -374,8 +372,14 @@ func (l *linkEP) SetMTU(mtu uint32) { l.mtu.Store(mtu) }
 // MaxHeaderLength implements stack.NetworkLinkEndpoint: no link header.
 func (*linkEP) MaxHeaderLength() uint16 { return 0 }
 
-// LinkAddress implements stack.NetworkLinkEndpoint: none for an IP medium.
-func (*linkEP) LinkAddress() tcpip.LinkAddress { return "" }
+// LinkAddress implements stack.NetworkLinkEndpoint: the stack's MAC on
+// MediumEthernet, none on MediumIP.
+func (l *linkEP) LinkAddress() tcpip.LinkAddress {
+	if l.eth.on {
+		return l.eth.mac.linkAddr()
+	}
+	return ""
+}
 
 // SetLinkAddress implements stack.NetworkLinkEndpoint.
 func (*linkEP) SetLinkAddress(tcpip.LinkAddress) {}

@@ -12,8 +12,6 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
-	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/raw"
@@ -100,13 +98,13 @@ type Netstack struct {
 // by hand.
 func New(cfg Config) (*Netstack, error) {
 	cfg = cfg.withDefaults()
-	if cfg.Medium != MediumIP {
-		return nil, fmt.Errorf("netcore: medium %d not supported: %w", cfg.Medium, ErrInvalid)
+	if err := cfg.checkMedium(); err != nil {
+		return nil, err
 	}
 	ns := &Netstack{
 		cfg:      cfg,
 		id:       rand.Uint32() | 1,
-		link:     newLinkEP(cfg.MTU, cfg.OutboundQueueLen),
+		link:     newLinkEP(ethernetFrameLen(cfg.Medium, cfg.MTU), cfg.OutboundQueueLen),
 		q:        newQueue(cfg.QueueLen, cfg.MaxNonblocking),
 		start:    time.Now(),
 		wake:     make(chan struct{}, 1),
@@ -115,6 +113,7 @@ func New(cfg Config) (*Netstack, error) {
 		runDone:  make(chan struct{}),
 	}
 	ns.link.in.init(ns.stopping)
+	ns.link.eth.on, ns.link.eth.mac = cfg.Medium == MediumEthernet, cfg.MAC
 	ns.tab = newTable(ns.id, cfg.MaxSockets)
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)
 	if err := ns.initStack(); err != nil {
@@ -127,7 +126,7 @@ func New(cfg Config) (*Netstack, error) {
 func (ns *Netstack) initStack() error {
 	cfg := ns.cfg
 	ns.s = stack.New(stack.Options{
-		NetworkProtocols:   []stack.NetworkProtocolFactory{ipv4.NewProtocol, ipv6.NewProtocol},
+		NetworkProtocols:   networkProtocols(cfg.Medium),
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
 		HandleLocal:        !cfg.SendLocalToDevice,
 		Clock:              cfg.Clock,
@@ -156,7 +155,7 @@ func (ns *Netstack) initStack() error {
 		ns.s.Close()
 		return fmt.Errorf("netcore: pcap: %w", err)
 	}
-	if err := ns.s.CreateNICWithOptions(nicID, nicEP, stack.NICOptions{DeliverLinkPackets: true}); err != nil {
+	if err := ns.s.CreateNICWithOptions(nicID, wrapEthernet(cfg.Medium, nicEP), stack.NICOptions{DeliverLinkPackets: true}); err != nil {
 		ns.s.Close()
 		return fmt.Errorf("netcore: create NIC: %v", err)
 	}
@@ -165,6 +164,10 @@ func (ns *Netstack) initStack() error {
 		{Destination: header.IPv6EmptySubnet, NIC: nicID},
 	})
 	if err := ns.setAddrs(cfg.Addrs); err != nil {
+		ns.s.Close()
+		return err
+	}
+	if err := ns.addStaticNeighbors(cfg.StaticNeighbors); err != nil {
 		ns.s.Close()
 		return err
 	}
@@ -485,6 +488,9 @@ func (ns *Netstack) AttachDevice(dev Device) error {
 // checkLink returns an error matching ErrInvalid if dev has link
 // parameters (see linkChecker) that do not match the stack's.
 func (ns *Netstack) checkLink(dev any) error {
+	if m := mediumOf(dev); m != ns.cfg.Medium {
+		return mediumError(fmt.Sprintf("device %T", dev), m, ns.cfg.Medium)
+	}
 	if lc, ok := dev.(linkChecker); ok {
 		return lc.checkLink(ns.cfg.Medium, ns.cfg.MTU)
 	}
@@ -610,11 +616,11 @@ func (ns *Netstack) pumpIn(dev Device) {
 // packet; the pipe stays attached (closing either stack still closes it).
 func JoinPipe(a, b *Netstack, capacity int) error {
 	p := NewPipe(capacity)
-	if err := a.AttachDevice(&PipeDev{End: p.A, MTU: a.cfg.MTU, Offload: true}); err != nil {
+	if err := a.AttachDevice(&PipeDev{End: p.A, Medium: a.cfg.Medium, MTU: a.cfg.MTU, Offload: true}); err != nil {
 		p.A.Close()
 		return err
 	}
-	if err := b.AttachDevice(&PipeDev{End: p.B, MTU: b.cfg.MTU, Offload: true}); err != nil {
+	if err := b.AttachDevice(&PipeDev{End: p.B, Medium: b.cfg.Medium, MTU: b.cfg.MTU, Offload: true}); err != nil {
 		return err // a owns and will close the pipe
 	}
 	a.link.peer.Store(b.link)

@@ -14,7 +14,7 @@ func (ns *Netstack) wrapPCAP(link stack.LinkEndpoint) (stack.LinkEndpoint, error
 	if ns.cfg.PCAP == nil {
 		return link, nil
 	}
-	w, err := pcap.NewWriter(ns.cfg.PCAP, pcap.Options{Now: ns.cfg.Clock.Now})
+	w, err := pcap.NewWriter(ns.cfg.PCAP, pcap.Options{Now: ns.cfg.Clock.Now, Ethernet: ns.cfg.Medium == MediumEthernet})
 	if err != nil {
 		return nil, err
 	}

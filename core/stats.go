@@ -60,6 +60,7 @@ func (l *linkEP) stats(st *Stats) {
 	st.PacketsIn, st.PacketsOut = l.packetsIn.Load(), l.packetsOut.Load()
 	st.OutboundDrops, st.InboundInvalid = l.drops.Load(), l.invalidIn.Load()
 	st.ACKsRepeated = l.acksRepeated.Load()
+	l.eth.stats(st)
 }
 
 // gvisorStats adds gVisor's stack-wide counters to st. They are atomics,

@@ -29,6 +29,9 @@ const (
 	// LinkTypeRaw is LINKTYPE_RAW: records begin with an IPv4 or IPv6
 	// header.
 	LinkTypeRaw = 101
+	// LinkTypeEthernet is LINKTYPE_ETHERNET: records are Ethernet II
+	// frames, header included (no FCS).
+	LinkTypeEthernet = 1
 	// DefaultSnapLen keeps all of a 64 KiB TCP super-segment.
 	DefaultSnapLen = 1 << 16
 
@@ -48,6 +51,9 @@ type Options struct {
 	SnapLen int
 	// Now tells the time of each record. Default time.Now.
 	Now func() time.Time
+	// Ethernet makes the file's link type LinkTypeEthernet: records then
+	// keep each packet's link header. Default LinkTypeRaw.
+	Ethernet bool
 }
 
 // Writer writes pcap records to an io.Writer, one per packet, through a
@@ -57,8 +63,9 @@ type Options struct {
 // The io.Writer is called with that lock held (one writer at a time, in
 // order); it must not call back into the Writer.
 type Writer struct {
-	now     func() time.Time
-	snapLen int
+	now      func() time.Time
+	snapLen  int
+	ethernet bool // LinkTypeEthernet: records keep the link header
 
 	mu sync.Mutex
 	// base is the time of NewWriter; last, the Unix nanoseconds of the last
@@ -81,10 +88,14 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	pw := &Writer{now: opts.Now, snapLen: opts.SnapLen, bw: bufio.NewWriterSize(w, bufferSize)}
+	pw := &Writer{now: opts.Now, snapLen: opts.SnapLen, bw: bufio.NewWriterSize(w, bufferSize), ethernet: opts.Ethernet}
 	pw.base = pw.now()
 	pw.last = pw.base.UnixNano()
-	if _, err := pw.bw.Write(fileHeader(opts.SnapLen)); err != nil {
+	linkType := uint32(LinkTypeRaw)
+	if opts.Ethernet {
+		linkType = LinkTypeEthernet
+	}
+	if _, err := pw.bw.Write(fileHeader(opts.SnapLen, linkType)); err != nil {
 		return nil, fmt.Errorf("pcap: file header: %w", err)
 	}
 	if err := pw.bw.Flush(); err != nil {
@@ -93,23 +104,27 @@ func NewWriter(w io.Writer, opts Options) (*Writer, error) {
 	return pw, nil
 }
 
-func fileHeader(snapLen int) []byte {
+func fileHeader(snapLen int, linkType uint32) []byte {
 	b := make([]byte, fileHeaderLen)
 	binary.LittleEndian.PutUint32(b[0:], MagicNanos)
 	binary.LittleEndian.PutUint16(b[4:], 2) // version 2.4
 	binary.LittleEndian.PutUint16(b[6:], 4)
 	// thiszone and sigfigs stay 0, as the format asks.
 	binary.LittleEndian.PutUint32(b[16:], uint32(snapLen))
-	binary.LittleEndian.PutUint32(b[20:], LinkTypeRaw)
+	binary.LittleEndian.PutUint32(b[20:], linkType)
 	return b
 }
 
 // WritePacket writes one record holding pkt's IP packet (everything after
-// any link header): its headers and payload as gVisor's views hold them,
+// any link header; with Options.Ethernet the frame, link header
+// included): its headers and payload as gVisor's views hold them,
 // up to the snap length. After the first write error every call returns
 // that error and writes nothing; after Close, ErrClosed.
 func (w *Writer) WritePacket(pkt *stack.PacketBuffer) error {
-	skip := len(pkt.VirtioNetHeader().Slice()) + len(pkt.LinkHeader().Slice())
+	skip := len(pkt.VirtioNetHeader().Slice())
+	if !w.ethernet {
+		skip += len(pkt.LinkHeader().Slice())
+	}
 	size := pkt.Size() - skip
 	views, off := pkt.AsViewList()
 	off += skip

@@ -5,7 +5,6 @@ import (
 	"net/netip"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/network/arp"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv6"
@@ -154,6 +153,3 @@ func networkProtocols(m Medium) []stack.NetworkProtocolFactory {
 	v6 := ipv6.NewProtocolWithOptions(ipv6.Options{NDPConfigs: ndp, DADConfigs: dad})
 	return []stack.NetworkProtocolFactory{ipv4.NewProtocol, v6, arp.NewProtocol}
 }
-
-// broadcastMAC is the Ethernet broadcast address.
-var broadcastMAC = MAC([]byte(header.EthernetBroadcastAddress))

@@ -607,6 +607,9 @@ func (ns *Netstack) pumpIn(dev Device) {
 // JoinPipe joins two stacks with an in-memory pipe of the given capacity
 // per direction (0: unbounded): each gets a PipeDev on one end, with
 // Offload on, so TCP crosses in 64 KiB super-segments whatever the MTU.
+// Both stacks must have the same medium (else the error matches
+// ErrMediumMismatch); on MediumEthernet they resolve each other with ARP
+// and NDP across it.
 // Both stacks need Run to move traffic.
 //
 // Since JoinPipe knows both ends are netcore stacks, packets then bypass
@@ -615,6 +618,9 @@ func (ns *Netstack) pumpIn(dev Device) {
 // end of a batch of commands. That saves two goroutine hand-offs per
 // packet; the pipe stays attached (closing either stack still closes it).
 func JoinPipe(a, b *Netstack, capacity int) error {
+	if a.cfg.Medium != b.cfg.Medium {
+		return mediumError("JoinPipe: the second stack", b.cfg.Medium, a.cfg.Medium)
+	}
 	p := NewPipe(capacity)
 	if err := a.AttachDevice(&PipeDev{End: p.A, Medium: a.cfg.Medium, MTU: a.cfg.MTU, Offload: true}); err != nil {
 		p.A.Close()

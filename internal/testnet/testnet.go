@@ -31,6 +31,12 @@ func WithMTU(mtu int) Option {
 	return func(a, b *core.Config) { a.MTU, b.MTU = mtu, mtu }
 }
 
+// WithEthernet puts both stacks on MediumEthernet: they resolve each
+// other with ARP and NDP across the pipe.
+func WithEthernet() Option {
+	return func(a, b *core.Config) { a.Medium, b.Medium = core.MediumEthernet, core.MediumEthernet }
+}
+
 // NewPair makes two stacks (A at 192.0.2.1 and 2001:db8::1, B at .2 and
 // ::2), joins them with an unbounded pipe and runs both until tb ends.
 func NewPair(tb testing.TB, opts ...Option) Pair {

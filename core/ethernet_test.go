@@ -1,0 +1,239 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"errors"
+	"net/netip"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/testnet"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// Ethertypes and offsets of the frames these tests build and read.
+const (
+	etherARP  = 0x0806
+	etherIPv4 = 0x0800
+	etherIPv6 = 0x86dd
+)
+
+var (
+	peerMAC   = core.MustParseMAC("02:00:00:00:00:99")
+	broadcast = core.MustParseMAC("ff:ff:ff:ff:ff:ff")
+)
+
+func etherType(f []byte) uint16 { return binary.BigEndian.Uint16(f[12:14]) }
+
+// frame builds an Ethernet II frame.
+func frame(dst, src core.MAC, typ uint16, payload []byte) []byte {
+	f := append(append(dst[:len(dst):len(dst)], src[:]...), byte(typ>>8), byte(typ))
+	return append(f, payload...)
+}
+
+// arpPacket builds an ARP IPv4-over-Ethernet packet.
+func arpPacket(op header.ARPOp, sha core.MAC, spa netip.Addr, tha core.MAC, tpa netip.Addr) []byte {
+	p := header.ARP(make([]byte, header.ARPSize))
+	p.SetIPv4OverEthernet()
+	p.SetOp(op)
+	copy(p.HardwareAddressSender(), sha[:])
+	copy(p.ProtocolAddressSender(), spa.AsSlice())
+	copy(p.HardwareAddressTarget(), tha[:])
+	copy(p.ProtocolAddressTarget(), tpa.AsSlice())
+	return p
+}
+
+// pollFor drives ns with PollDeviceIO until the pipe end has a frame that
+// keep accepts, and returns it (frames it rejects are skipped). gVisor
+// sends what waited for address resolution from a timer goroutine, so the
+// frame may need a few polls; the bound is a hang guard, not a timing.
+func pollFor(t *testing.T, ns *core.Netstack, dev *core.PipeDev, end *core.PipeEnd, keep func([]byte) bool) []byte {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		ns.PollDeviceIO(dev)
+		for {
+			f, ok := end.TryRecv()
+			if !ok {
+				break
+			}
+			if keep(f) {
+				return f
+			}
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("no matching frame on the pipe")
+	return nil
+}
+
+// TestSeedExampleEthernet is the seed's example with Medium:
+// core.MediumEthernet: the first frame out is an ARP request for the
+// destination; once the test answers it, the UDP packet follows as an
+// Ethernet frame of 14+20+8+5 bytes, to the MAC the answer gave.
+func TestSeedExampleEthernet(t *testing.T) {
+	leakCheck(t)
+	ctx := context.Background()
+	stack, err := core.New(core.Config{Medium: core.MediumEthernet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stack.Close()
+	channel := stack.CommandChannel()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 2 {
+			cmd, err := stack.WaitForCmd(0)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			stack.ProcessOneCmd(cmd)
+		}
+	}()
+	endpoint := netip.MustParseAddrPort("127.0.0.1:1000")
+	resp, err := channel.Request(ctx, core.NoHandle, core.UDPBind{Local: endpoint})
+	if err != nil {
+		t.Fatalf("bind: %v", err)
+	}
+	bound := resp.(core.UDPBound)
+	dst := netip.MustParseAddrPort("1.2.3.4:80")
+	if err := channel.RequestNonblocking(bound.Handle, core.UDPSend{To: dst, Buf: []byte("hello")}); err != nil {
+		t.Fatalf("send: %v", err)
+	}
+	<-done
+
+	pipe := core.NewPipe(0)
+	dev := &core.PipeDev{End: pipe.A, Medium: core.MediumEthernet, MTU: 1500}
+	req := pollFor(t, stack, dev, pipe.B, func([]byte) bool { return true })
+	if etherType(req) != etherARP || len(req) != 14+header.ARPSize {
+		t.Fatalf("first frame %x: want a %d-byte ARP frame", req, 14+header.ARPSize)
+	}
+	arp := header.ARP(req[14:])
+	own := core.MAC(req[6:12])
+	if core.MAC(req[:6]) != broadcast || arp.Op() != header.ARPRequest ||
+		!bytes.Equal(arp.ProtocolAddressTarget(), dst.Addr().AsSlice()) || core.MAC(arp.HardwareAddressSender()) != own {
+		t.Fatalf("ARP frame %x: want a broadcast request for %v from %v", req, dst.Addr(), own)
+	}
+	if own.IsGroup() || own[0]&2 == 0 {
+		t.Errorf("stack MAC %v: want a locally administered unicast address", own)
+	}
+	sender, _ := netip.AddrFromSlice(arp.ProtocolAddressSender())
+	reply := arpPacket(header.ARPReply, peerMAC, dst.Addr(), own, sender)
+	if err := pipe.B.Send(frame(own, peerMAC, etherARP, reply)); err != nil {
+		t.Fatal(err)
+	}
+	pkt := pollFor(t, stack, dev, pipe.B, func(f []byte) bool { return etherType(f) != etherARP })
+	if got, want := len(pkt), 14+20+8+len("hello"); got != want {
+		t.Errorf("len(frame) = %d, want %d", got, want)
+	}
+	if core.MAC(pkt[:6]) != peerMAC || core.MAC(pkt[6:12]) != own || etherType(pkt) != etherIPv4 {
+		t.Errorf("frame header %x: want %v -> %v, IPv4", pkt[:14], own, peerMAC)
+	}
+	if !bytes.HasSuffix(pkt, []byte("hello")) {
+		t.Errorf("frame %x does not end with hello", pkt)
+	}
+}
+
+// TestEthernetJoinPipe runs two Ethernet stacks on JoinPipe: each learns
+// the other's MAC by ARP and NDP, and TCP (SHA-256 checked) and UDP cross
+// over IPv4 and IPv6.
+func TestEthernetJoinPipe(t *testing.T) {
+	leakCheck(t)
+	macA, macB := core.MustParseMAC("02:00:00:00:00:0a"), core.MustParseMAC("02:00:00:00:00:0b")
+	p := testnet.NewPair(t, testnet.WithEthernet(), func(a, b *core.Config) { a.MAC, b.MAC = macA, macB })
+	size := 64 << 20
+	if testing.Short() {
+		size = 4 << 20
+	}
+	for _, tc := range []struct {
+		name string
+		dst  netip.Addr
+		size int
+	}{{"IPv4", testnet.AddrB, size}, {"IPv6", testnet.Addr6B, size / 4}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cli, srv := tcpPair(t, p, tc.dst)
+			data := randomBytes(tc.size)
+			go sendAll(t, p.A.CommandChannel(), cli, data, 1<<20)
+			sum, n := recvAll(t, p.B.CommandChannel(), srv)
+			if n != tc.size || sum != sha256.Sum256(data) {
+				t.Fatalf("received %d bytes sha %x, want %d bytes sha %x", n, sum[:8], tc.size, sha256.Sum256(data))
+			}
+			udpRoundTrip(t, p, tc.dst)
+			if got := neighbor(p.A, tc.dst); got.MAC != macB || got.State != core.NeighborReachable {
+				t.Errorf("A's neighbour %v = %v %v, want %v REACHABLE", tc.dst, got.MAC, got.State, macB)
+			}
+		})
+	}
+	if st := p.B.Stats(); st.FramesOtherHost+st.FramesRunt+st.FramesOversized+st.FramesUnknownType != 0 {
+		t.Errorf("B dropped frames: %+v", st)
+	}
+}
+
+// neighbor returns ns's neighbour entry for a (zero if none).
+func neighbor(ns *core.Netstack, a netip.Addr) core.Neighbor {
+	for _, n := range ns.Neighbors() {
+		if n.Addr == a {
+			return n
+		}
+	}
+	return core.Neighbor{}
+}
+
+// udpRoundTrip sends one datagram from A to dst on B and checks it.
+func udpRoundTrip(t *testing.T, p testnet.Pair, dst netip.Addr) {
+	t.Helper()
+	a, b := p.A.CommandChannel(), p.B.CommandChannel()
+	srv := do[core.UDPBound](t, b, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(dst, 0)})
+	any := netip.IPv4Unspecified()
+	if dst.Is6() {
+		any = netip.IPv6Unspecified()
+	}
+	cli := do[core.UDPBound](t, a, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(any, 0)})
+	msg := []byte("over ethernet " + dst.String())
+	do[core.UDPSent](t, a, cli.Handle, core.UDPSend{To: srv.Local, Buf: msg})
+	buf := make([]byte, 100)
+	got := do[core.UDPRecvd](t, b, srv.Handle, core.UDPRecv{Buf: buf})
+	if !bytes.Equal(buf[:got.N], msg) {
+		t.Fatalf("received %q, want %q", buf[:got.N], msg)
+	}
+	do[core.OK](t, a, cli.Handle, core.CloseSocket{})
+	do[core.OK](t, b, srv.Handle, core.CloseSocket{})
+}
+
+// TestEthernetMediumMismatch: a device whose medium is not the stack's is
+// refused with ErrMediumMismatch (also ErrInvalid, EINVAL), by AttachDevice
+// and JoinPipe, and PollDeviceIO panics with it.
+func TestEthernetMediumMismatch(t *testing.T) {
+	leakCheck(t)
+	eth := testnet.Start(t, core.Config{Medium: core.MediumEthernet})
+	ip := testnet.Start(t, core.Config{})
+	check := func(what string, err error) {
+		t.Helper()
+		for _, want := range []error{core.ErrMediumMismatch, core.ErrInvalid, syscall.EINVAL} {
+			if !errors.Is(err, want) {
+				t.Errorf("%s: %v, want an error matching %v", what, err, want)
+			}
+		}
+	}
+	pipe := core.NewPipe(0)
+	check("AttachDevice", eth.AttachDevice(&core.PipeDev{End: pipe.A, Medium: core.MediumIP}))
+	check("JoinPipe", core.JoinPipe(ip, eth, 0))
+	func() {
+		defer func() {
+			err, _ := recover().(error)
+			check("PollDeviceIO", err)
+		}()
+		eth.PollDeviceIO(&core.PipeDev{End: pipe.A})
+	}()
+	pipe.A.Close()
+	if _, err := core.New(core.Config{Medium: core.MediumEthernet, MAC: core.MustParseMAC("01:00:5e:00:00:01")}); !errors.Is(err, core.ErrInvalid) {
+		t.Errorf("New with a multicast MAC: %v, want ErrInvalid", err)
+	}
+}

@@ -237,3 +237,208 @@ func TestEthernetMediumMismatch(t *testing.T) {
 		t.Errorf("New with a multicast MAC: %v, want ErrInvalid", err)
 	}
 }
+
+// ethStack is an Ethernet stack at 10.0.0.1/24 driven by hand through a
+// pipe, with MAC ethOwn.
+type ethStack struct {
+	ns  *core.Netstack
+	ch  core.Channel
+	p   core.Pipe
+	dev *core.PipeDev
+}
+
+var (
+	ethOwn  = core.MustParseMAC("02:00:00:00:00:01")
+	ethAddr = netip.MustParseAddr("10.0.0.1")
+)
+
+func newEthStack(tb testing.TB, cfg core.Config) *ethStack {
+	tb.Helper()
+	cfg.Medium, cfg.MAC = core.MediumEthernet, ethOwn
+	cfg.Addrs = []netip.Prefix{netip.PrefixFrom(ethAddr, 24), netip.MustParsePrefix("fd00::1/64")}
+	ns, err := core.New(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ns.Close() })
+	p := core.NewPipe(0)
+	return &ethStack{ns: ns, ch: ns.CommandChannel(), p: p, dev: &core.PipeDev{End: p.A, Medium: core.MediumEthernet}}
+}
+
+// send hands frames to the stack and polls it once.
+func (s *ethStack) send(tb testing.TB, frames ...[]byte) {
+	tb.Helper()
+	for _, f := range frames {
+		if err := s.p.B.Send(f); err != nil {
+			tb.Fatal(err)
+		}
+	}
+	s.ns.PollDeviceIO(s.dev)
+}
+
+// arpRequestFrom is a broadcast ARP request for the stack's address from
+// (mac, ip).
+func arpRequestFrom(mac core.MAC, ip netip.Addr) []byte {
+	return frame(broadcast, mac, etherARP, arpPacket(header.ARPRequest, mac, ip, core.MAC{}, ethAddr))
+}
+
+// TestEthernetBadFrames: frames for another MAC, runt and oversized frames
+// and unknown ethertypes are dropped and counted, each under its own
+// counter; an ARP request for the stack's address after them is answered,
+// unicast, with the stack's MAC.
+func TestEthernetBadFrames(t *testing.T) {
+	leakCheck(t)
+	s := newEthStack(t, core.Config{})
+	other := core.MustParseMAC("02:00:00:00:00:77")
+	ip := rawPacket(4, 17, []byte{0, 53, 0, 53, 0, 8, 0, 0})
+	s.send(t,
+		frame(other, peerMAC, etherIPv4, ip), // another host's
+		frame(other, peerMAC, etherARP, arpPacket(header.ARPReply, // another host's ARP reply
+			peerMAC, netip.MustParseAddr("10.0.0.9"), other, netip.MustParseAddr("10.0.0.8"))),
+		ethOwn[:5], // runt: not even a header
+		frame(ethOwn, peerMAC, etherIPv4, nil)[:13],           // runt
+		frame(ethOwn, peerMAC, etherIPv4, make([]byte, 1501)), // oversized
+		frame(ethOwn, peerMAC, 0x88cc, ip),                    // LLDP
+		frame(ethOwn, peerMAC, 0x8100, ip),                    // VLAN-tagged
+	)
+	st := s.ns.Stats()
+	if st.FramesOtherHost != 2 || st.FramesRunt != 2 || st.FramesOversized != 1 || st.FramesUnknownType != 2 {
+		t.Errorf("other host %d, runt %d, oversized %d, unknown type %d: want 2, 2, 1, 2",
+			st.FramesOtherHost, st.FramesRunt, st.FramesOversized, st.FramesUnknownType)
+	}
+	if st.PacketsIn != 0 {
+		t.Errorf("PacketsIn = %d, want 0", st.PacketsIn)
+	}
+	peerIP := netip.MustParseAddr("10.0.0.2")
+	s.send(t, arpRequestFrom(peerMAC, peerIP))
+	reply := pollFor(t, s.ns, s.dev, s.p.B, func([]byte) bool { return true })
+	arp := header.ARP(reply[14:])
+	if core.MAC(reply[:6]) != peerMAC || core.MAC(reply[6:12]) != ethOwn || etherType(reply) != etherARP ||
+		arp.Op() != header.ARPReply || core.MAC(arp.HardwareAddressSender()) != ethOwn ||
+		!bytes.Equal(arp.ProtocolAddressSender(), ethAddr.AsSlice()) || !bytes.Equal(arp.ProtocolAddressTarget(), peerIP.AsSlice()) {
+		t.Fatalf("reply %x: want an ARP reply %v is-at %v, to %v", reply, ethAddr, ethOwn, peerMAC)
+	}
+}
+
+// TestEthernetNeighborFlood: ARP requests from many more addresses than
+// the neighbour cache holds are all answered, and the cache stays within
+// core.MaxNeighbors.
+func TestEthernetNeighborFlood(t *testing.T) {
+	leakCheck(t)
+	s := newEthStack(t, core.Config{Addrs: nil})
+	const flood = 4 * core.MaxNeighbors
+	replies := 0
+	for i := range flood {
+		mac := core.MAC{2, 0, 0, 1, byte(i >> 8), byte(i)}
+		src := netip.AddrFrom4([4]byte{10, 0, byte(i >> 8), byte(i)})
+		if err := s.p.B.Send(arpRequestFrom(mac, src)); err != nil {
+			t.Fatal(err)
+		}
+		if i%32 == 31 {
+			s.ns.PollDeviceIO(s.dev)
+			replies += drainFrames(s.p.B, etherARP)
+		}
+	}
+	s.ns.PollDeviceIO(s.dev)
+	replies += drainFrames(s.p.B, etherARP)
+	if replies != flood {
+		t.Errorf("%d ARP replies, want %d", replies, flood)
+	}
+	t.Logf("%d neighbour entries after %d requests", len(s.ns.Neighbors()), flood)
+	if n := len(s.ns.Neighbors()); n == 0 || n > core.MaxNeighbors {
+		t.Errorf("%d neighbour entries, want 1 to %d", n, core.MaxNeighbors)
+	}
+}
+
+// drainFrames takes every frame waiting at end and counts those of
+// ethertype typ.
+func drainFrames(end *core.PipeEnd, typ uint16) int {
+	n := 0
+	for {
+		f, ok := end.TryRecv()
+		if !ok {
+			return n
+		}
+		if len(f) >= 14 && etherType(f) == typ {
+			n++
+		}
+	}
+}
+
+// TestEthernetStaticNeighbor: a static neighbour (Config.StaticNeighbors)
+// is used without ARP, shows as PERMANENT, and bad entries are refused.
+func TestEthernetStaticNeighbor(t *testing.T) {
+	leakCheck(t)
+	peerIP := netip.MustParseAddr("10.0.0.2")
+	s := newEthStack(t, core.Config{StaticNeighbors: []core.Neighbor{{Addr: peerIP, MAC: peerMAC}}})
+	if got := neighbor(s.ns, peerIP); got.MAC != peerMAC || got.State != core.NeighborStatic || got.State.String() != "PERMANENT" {
+		t.Fatalf("neighbour %v = %v %v, want %v PERMANENT", peerIP, got.MAC, got.State, peerMAC)
+	}
+	go func() {
+		r, err := s.ns.WaitForCmd(0)
+		if err == nil {
+			s.ns.ProcessOneCmd(r)
+		}
+	}()
+	resp, err := s.ch.Request(context.Background(), core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(ethAddr, 0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		r, err := s.ns.WaitForCmd(0)
+		if err == nil {
+			s.ns.ProcessOneCmd(r)
+		}
+	}()
+	if _, err := s.ch.Request(context.Background(), resp.(core.UDPBound).Handle, core.UDPSend{To: netip.AddrPortFrom(peerIP, 9), Buf: []byte("static")}); err != nil {
+		t.Fatal(err)
+	}
+	f := pollFor(t, s.ns, s.dev, s.p.B, func([]byte) bool { return true })
+	if etherType(f) != etherIPv4 || core.MAC(f[:6]) != peerMAC || !bytes.HasSuffix(f, []byte("static")) {
+		t.Fatalf("first frame %x: want the datagram to %v, no ARP", f, peerMAC)
+	}
+	for _, bad := range []core.Config{
+		{Medium: core.MediumEthernet, StaticNeighbors: []core.Neighbor{{Addr: peerIP}}},
+		{Medium: core.MediumEthernet, StaticNeighbors: []core.Neighbor{{MAC: peerMAC}}},
+		{StaticNeighbors: []core.Neighbor{{Addr: peerIP, MAC: peerMAC}}},
+	} {
+		if _, err := core.New(bad); !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("New(%+v): %v, want ErrInvalid", bad, err)
+		}
+	}
+}
+
+// FuzzInboundFrame feeds arbitrary bytes to an Ethernet stack as inbound
+// frames; the stack must not panic, must count every frame it drops
+// before gVisor, and must keep serving.
+func FuzzInboundFrame(f *testing.F) {
+	ip := rawPacket(4, 17, []byte{0, 53, 0, 53, 0, 8, 0, 0})
+	f.Add([]byte{})
+	f.Add(ethOwn[:5])
+	f.Add(frame(ethOwn, peerMAC, etherIPv4, ip))
+	f.Add(frame(core.MustParseMAC("02:00:00:00:00:77"), peerMAC, etherIPv4, ip))
+	f.Add(frame(ethOwn, peerMAC, 0x88cc, ip))
+	f.Add(frame(ethOwn, peerMAC, 0x8100, ip))
+	f.Add(frame(ethOwn, peerMAC, etherIPv4, make([]byte, 1501)))
+	f.Add(arpRequestFrom(peerMAC, netip.MustParseAddr("10.0.0.2")))
+	f.Add(frame(broadcast, peerMAC, etherARP, []byte{0, 1, 8, 0, 6, 4}))
+	f.Add(frame(ethOwn, peerMAC, etherIPv6, rawPacket(6, 58, []byte{135, 0, 0, 0})))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		s := newEthStack(t, core.Config{})
+		s.send(t, b)
+		st := s.ns.Stats()
+		dropped := st.FramesOtherHost + st.FramesRunt + st.FramesOversized + st.FramesUnknownType
+		if dropped+st.PacketsIn != 1 {
+			t.Fatalf("frame %x: %d dropped + %d delivered, want 1", b, dropped, st.PacketsIn)
+		}
+		go func() {
+			r, err := s.ns.WaitForCmd(time.Second)
+			if err == nil {
+				s.ns.ProcessOneCmd(r)
+			}
+		}()
+		if _, err := s.ch.Request(context.Background(), core.NoHandle, core.Nop{}); err != nil {
+			t.Fatalf("stack stopped serving: %v", err)
+		}
+	})
+}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/netconn"
+	"go.uber.org/goleak"
 	"golang.org/x/net/nettest"
 )
 
@@ -25,6 +26,24 @@ func TestTCPNettest(t *testing.T) {
 	}{{"IPv4", testnet.AddrB}, {"IPv6", testnet.Addr6B}} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := newPair(t)
+			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
+				cli, srv := tcpConns(t, p, tc.addr)
+				return cli, srv, func() { cli.Close(); srv.Close() }, nil
+			})
+		})
+	}
+}
+
+// TestTCPNettestEthernet is TestTCPNettest between two stacks on
+// MediumEthernet, which resolve each other with ARP and NDP.
+func TestTCPNettestEthernet(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		addr netip.Addr
+	}{{"IPv4", testnet.AddrB}, {"IPv6", testnet.Addr6B}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() { goleak.VerifyNone(t) })
+			p := testnet.NewPair(t, testnet.WithEthernet())
 			nettest.TestConn(t, func() (c1, c2 net.Conn, stop func(), err error) {
 				cli, srv := tcpConns(t, p, tc.addr)
 				return cli, srv, func() { cli.Close(); srv.Close() }, nil

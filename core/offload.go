@@ -17,7 +17,9 @@ import (
 type OffloadDevice interface {
 	Device
 	// WritePacketsGSO is WritePackets with the segmentation metadata of
-	// each packet: opts[i] describes pkts[i]. To spare a copy it may keep
+	// each packet: opts[i] describes pkts[i] (on MediumEthernet, the IP
+	// packet after its 14-byte Ethernet header: offsets count from there,
+	// and each segment cut from it takes the same header). To spare a copy it may keep
 	// a packet's slice if it puts another slice in its place, pkts[i],
 	// which the stack then owns (and may reuse); it must keep nothing
 	// else after it returns.

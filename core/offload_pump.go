@@ -6,7 +6,9 @@ import (
 
 	"github.com/netcore-go/netcore/core/gso"
 	"github.com/netcore-go/netcore/core/internal/gro"
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
@@ -107,7 +109,9 @@ func (s *groSink) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *s
 
 // deliverGRO hands a batch of inbound packets to gVisor: TCP segments whose
 // IP and TCP checksums are valid through g (coalesced, and delivered as
-// validated), all others as deliver does (gVisor checks them).
+// validated), all others as deliver does (gVisor checks them). On
+// MediumEthernet the frames pass the Ethernet filter first, and the
+// coalescer compares and keeps their link headers.
 func (l *linkEP) deliverGRO(g *groPath, pkts [][]byte) {
 	l.dispMu.RLock()
 	d := l.dispatcher
@@ -118,13 +122,40 @@ func (l *linkEP) deliverGRO(g *groPath, pkts [][]byte) {
 	g.sink = groSink{d: d, trusted: &l.off.trusted}
 	l.off.rxMu.Lock()
 	defer l.off.rxMu.Unlock()
-	taken, invalid := g.c.Add(pkts, &g.sink)
-	l.packetsIn.Add(uint64(taken))
-	l.invalidIn.Add(uint64(invalid))
-	l.off.trusted.Store(false)
 	var spent int64
 	for _, p := range pkts {
 		spent += cost(len(p))
 	}
+	if l.eth.on {
+		pkts = l.sortFrames(g, pkts)
+	}
+	taken, invalid := g.c.Add(pkts, &g.sink)
+	l.packetsIn.Add(uint64(taken))
+	l.invalidIn.Add(uint64(invalid))
+	l.off.trusted.Store(false)
 	l.in.charge(spent)
+}
+
+// sortFrames runs a batch of Ethernet frames through the link's filter
+// (see ethState.check): it drops and counts the refused ones, delivers
+// the ARP ones at once (unvalidated: gVisor parses them), and returns the
+// IP ones, compacted in pkts, for the coalescer.
+func (l *linkEP) sortFrames(g *groPath, pkts [][]byte) [][]byte {
+	g.c.LinkLen = EthernetHeaderLen
+	max := l.maxFrame()
+	ip := pkts[:0]
+	for _, b := range pkts {
+		proto, ok := l.eth.accept(b, max)
+		switch {
+		case !ok:
+		case proto == header.ARPProtocolNumber:
+			pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+			g.sink.DeliverNetworkPacket(proto, pkt)
+			pkt.DecRef()
+			l.packetsIn.Add(1)
+		default:
+			ip = append(ip, b)
+		}
+	}
+	return ip
 }

@@ -30,7 +30,9 @@ type Source interface {
 	// how many. TCP super-segments are cut into segments with their own
 	// headers and checksums (one with more segments than bufs has room for
 	// is continued by the next call), and checksums left to the device are
-	// completed. A packet too large for its buffer is dropped and counted.
+	// completed. On MediumEthernet each is a frame: every segment cut from
+	// a super-segment gets the super-segment's Ethernet header. A packet
+	// too large for its buffer is dropped and counted.
 	// It returns an error matching net.ErrClosed once done is closed (nil
 	// waits for the stack alone) or the stack is closed, and ErrInvalid
 	// without buffers (or with fewer sizes than buffers). Calls are
@@ -53,6 +55,8 @@ type source struct {
 	cur *stack.PacketBuffer // the packet being written out
 	// +checklocks:mu
 	split gso.Splitter // cuts cur into wire packets
+	// +checklocks:mu
+	eth []byte // cur's link header on MediumEthernet, put in front of each wire packet
 }
 
 // ReadPackets implements Source.
@@ -119,7 +123,11 @@ func (s *source) start(want int) bool {
 	s.pending[s.next] = nil
 	s.next++
 	s.cur = pkt
-	if s.split.Reset(pkt.AsSlices(), gsoOf(pkt)) != nil {
+	parts := pkt.AsSlices()
+	if s.link.eth.on {
+		parts, s.eth = cutLinkHeader(parts, s.eth[:0])
+	}
+	if s.split.Reset(parts, gsoOf(pkt)) != nil {
 		s.drop()
 		return s.start(want)
 	}
@@ -132,13 +140,20 @@ func (s *source) start(want int) bool {
 // +checklocks:s.mu
 func (s *source) write(bufs [][]byte, sizes []int, offset int) int {
 	k := 0
+	l := len(s.eth)
 	for ; k < len(bufs) && s.split.Remaining() > 0; k++ {
-		n, err := s.split.Next(packetAt(bufs[k], offset))
+		b := packetAt(bufs[k], offset)
+		if len(b) < l {
+			s.drop()
+			return k
+		}
+		n, err := s.split.Next(b[l:])
 		if err != nil {
 			s.drop()
 			return k
 		}
-		sizes[k] = n
+		copy(b, s.eth)
+		sizes[k] = l + n
 	}
 	if s.split.Remaining() == 0 {
 		s.finish()
@@ -183,4 +198,17 @@ func (s *source) release() {
 		s.pending[i] = nil
 	}
 	s.pending, s.next = s.pending[:0], 0
+}
+
+// cutLinkHeader splits a packet's slices into its Ethernet header, copied
+// into hdr, and the slices of its IP packet after it.
+func cutLinkHeader(parts [][]byte, hdr []byte) ([][]byte, []byte) {
+	for len(parts) > 0 && len(hdr) < EthernetHeaderLen {
+		n := min(len(parts[0]), EthernetHeaderLen-len(hdr))
+		hdr = append(hdr, parts[0][:n]...)
+		if parts[0] = parts[0][n:]; len(parts[0]) == 0 {
+			parts = parts[1:]
+		}
+	}
+	return parts, hdr
 }

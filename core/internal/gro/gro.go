@@ -47,9 +47,18 @@ const maxCoalesced = 0xffff
 // else is delivered alone, after the run of its flow, so a flow's order is
 // kept.
 //
+// With LinkLen set, every packet starts with a link header of that many
+// bytes (an Ethernet header) before its IP header: segments join a run
+// only if their link headers are identical, and a merged packet carries
+// its first segment's.
+//
 // The zero value is ready to use; a Coalescer holds nothing between
 // batches and is not safe for concurrent use.
 type Coalescer struct {
+	// LinkLen is the length of the link header in front of each packet's
+	// IP header. Set it before the first Add.
+	LinkLen int
+
 	runs [maxRuns]run
 	next int  // the slot to evict when all are taken
 	sink Sink // the batch's sink, while Add runs
@@ -62,8 +71,10 @@ type Coalescer struct {
 // it reads the header again, which copies a shared chunk whole (copy on
 // write); a 64-byte chunk is cheap to copy, a 64 KiB one is not.
 type run struct {
-	first  []byte       // the first segment while it is alone
-	hdr    *buffer.View // the headers once there are two or more
+	frame  []byte       // the first segment, link header included, while it is alone
+	first  []byte       // its IP packet (frame past the link header)
+	hdr    *buffer.View // the link, IP and TCP headers once there are two or more
+	link   int          // the link header's length
 	data   *buffer.View // the payload once there are two or more
 	proto  tcpip.NetworkProtocolNumber
 	hdrLen int    // IP and TCP headers
@@ -91,7 +102,11 @@ func (c *Coalescer) Add(pkts [][]byte, sink Sink) (taken, invalid int) {
 	}
 	for _, b := range pkts {
 		rest -= len(b)
-		proto, ok := networkProto(b)
+		if len(b) < c.LinkLen {
+			invalid++
+			continue
+		}
+		proto, ok := networkProto(b[c.LinkLen:])
 		if !ok {
 			invalid++
 			continue
@@ -103,19 +118,22 @@ func (c *Coalescer) Add(pkts [][]byte, sink Sink) (taken, invalid int) {
 	return taken, invalid
 }
 
-// add takes the next packet of the batch; rest is the number of bytes of
-// the packets after it (a bound on what may still join a run).
-func (c *Coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {
+// add takes the next packet of the batch, frame (link header and IP
+// packet); rest is the number of bytes of the packets after it (a bound on
+// what may still join a run).
+func (c *Coalescer) add(frame []byte, proto tcpip.NetworkProtocolNumber, rest int) {
+	l := c.LinkLen
+	b := frame[l:]
 	info, valid := parseValidTCP(b)
 	if !valid {
 		if claimsTCP(b, proto) {
 			c.flush() // a TCP packet gVisor must check: keep every flow's order
 		}
-		c.emitBytes(b, proto, false)
+		c.emitBytes(frame, proto, false)
 		return
 	}
-	b = b[:info.end]
-	slot := c.find(b, info)
+	b, frame = b[:info.end], frame[:l+info.end]
+	slot := c.find(frame, info)
 	if slot >= 0 {
 		r := &c.runs[slot]
 		if r.accepts(b, info) {
@@ -125,21 +143,23 @@ func (c *Coalescer) add(b []byte, proto tcpip.NetworkProtocolNumber, rest int) {
 		c.flushRun(r)
 	}
 	if !mergeable(b, info) {
-		c.emitBytes(b, info.proto, true)
+		c.emitBytes(frame, info.proto, true)
 		return
 	}
 	if slot < 0 {
 		slot = c.free()
 	}
-	c.runs[slot] = run{first: b, proto: info.proto, hdrLen: info.hdrLen, next: nextSeq(b, info),
+	c.runs[slot] = run{frame: frame, first: b, link: l, proto: info.proto, hdrLen: info.hdrLen, next: nextSeq(b, info),
 		closed: header.TCP(b[info.l3Len:]).Flags()&header.TCPFlagPsh != 0}
 }
 
-// find returns the slot of the open run of b's flow, or -1.
-func (c *Coalescer) find(b []byte, info segInfo) int {
+// find returns the slot of the open run of frame's flow (same link header,
+// addresses and ports), or -1.
+func (c *Coalescer) find(frame []byte, info segInfo) int {
+	l := c.LinkLen
 	for i := range c.runs {
 		r := &c.runs[i]
-		if r.proto == info.proto && sameFlow(r.header(), b, info) {
+		if r.proto == info.proto && sameFlow(r.header(), frame[l:], info) && bytes.Equal(r.linkHeader(), frame[:l]) {
 			return i
 		}
 	}
@@ -171,9 +191,9 @@ func (c *Coalescer) flush() {
 // flushRun delivers r and empties its slot.
 func (c *Coalescer) flushRun(r *run) {
 	if r.hdr == nil {
-		c.emitBytes(r.first, r.proto, true)
+		c.emitBytes(r.frame, r.proto, true)
 	} else {
-		finishMerged(r.hdr.AsSlice(), r.size(), r.proto)
+		finishMerged(r.hdr.AsSlice()[r.link:], r.size(), r.proto)
 		payload := buffer.MakeWithView(r.data)
 		payload.Prepend(r.hdr)
 		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: payload})
@@ -199,15 +219,23 @@ func (c *Coalescer) emitPacket(pkt *stack.PacketBuffer, proto tcpip.NetworkProto
 // header is the first segment's IP and TCP headers.
 func (r *run) header() []byte {
 	if r.hdr != nil {
-		return r.hdr.AsSlice()
+		return r.hdr.AsSlice()[r.link:]
 	}
 	return r.first[:r.hdrLen]
 }
 
-// size is the length of the run's packet so far.
+// linkHeader is the first segment's link header.
+func (r *run) linkHeader() []byte {
+	if r.hdr != nil {
+		return r.hdr.AsSlice()[:r.link]
+	}
+	return r.frame[:r.link]
+}
+
+// size is the length of the run's IP packet so far.
 func (r *run) size() int {
 	if r.hdr != nil {
-		return r.hdr.Size() + r.data.Size()
+		return r.hdr.Size() - r.link + r.data.Size()
 	}
 	return len(r.first)
 }
@@ -233,16 +261,16 @@ func (r *run) accepts(b []byte, info segInfo) bool {
 // append adds segment b's payload to r.
 func (r *run) append(b []byte, info segInfo, rest int) {
 	if r.hdr == nil {
-		r.hdr = buffer.NewViewWithData(r.first[:r.hdrLen])
+		r.hdr = buffer.NewViewWithData(r.frame[:r.link+r.hdrLen])
 		r.data = buffer.NewView(min(maxCoalesced, len(r.first)+len(b)+rest) - 2*r.hdrLen)
 		r.data.Write(r.first[r.hdrLen:])
-		r.first = nil
+		r.first, r.frame = nil, nil
 	}
 	r.data.Write(b[info.hdrLen:])
 	r.next += uint32(len(b) - info.hdrLen)
 	if header.TCP(b[info.l3Len:]).Flags()&header.TCPFlagPsh != 0 {
 		r.closed = true
-		tcp := header.TCP(r.hdr.AsSlice()[info.l3Len:])
+		tcp := header.TCP(r.hdr.AsSlice()[r.link+info.l3Len:])
 		tcp.SetFlags(uint8(tcp.Flags() | header.TCPFlagPsh))
 	}
 }

@@ -35,11 +35,26 @@ func (r *recorder) DeliverNetworkPacket(_ tcpip.NetworkProtocolNumber, pkt *stac
 }
 
 // coalesce runs batch through a Coalescer and returns what it delivered.
-func coalesce(batch [][]byte) []delivered {
+func coalesce(batch [][]byte) []delivered { return coalesceLink(batch, 0) }
+
+// coalesceLink is coalesce with a link header of link bytes in front of
+// each packet: the header is checked to be the first segment's and cut
+// off what is returned.
+func coalesceLink(batch [][]byte, link int) []delivered {
 	rec := &recorder{}
-	var c Coalescer
+	c := Coalescer{LinkLen: link}
 	c.Add(batch, rec)
 	return rec.pkts
+}
+
+// linkHeader is a test link header of n bytes for packet b (different for
+// each source port).
+func linkHeader(b []byte, n int) []byte {
+	h := bytes.Repeat([]byte{0xee}, n)
+	if n > 0 {
+		h[0] = b[header.IPv4MinimumSize+1] // a low byte of the source port (IPv4 without options)
+	}
+	return h
 }
 
 // segSpec describes one test TCP segment.
@@ -170,16 +185,48 @@ func TestCoalescerRuns(t *testing.T) {
 			seg(1, 110, ack, 10),
 		}, []string{"1:100+20 A v", "1:110+10 A v"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var got []string
-			for _, d := range coalesce(tt.batch) {
-				got = append(got, summary(t, d))
-			}
-			if fmt.Sprint(got) != fmt.Sprint(tt.want) {
-				t.Errorf("delivered\n\t%q\nwant\n\t%q", got, tt.want)
-			}
-		})
+	for _, link := range []int{0, 14} {
+		for _, tt := range tests {
+			t.Run(fmt.Sprintf("link%d/%s", link, tt.name), func(t *testing.T) {
+				batch := make([][]byte, len(tt.batch))
+				for i, b := range tt.batch {
+					batch[i] = append(linkHeader(b, link), b...)
+				}
+				var got []string
+				for _, d := range coalesceLink(batch, link) {
+					if link > 0 && (!bytes.Equal(d.b[1:link], bytes.Repeat([]byte{0xee}, link-1)) || d.b[0] != d.b[link+header.IPv4MinimumSize+1]) {
+						t.Fatalf("link header %x is not the packet's", d.b[:link])
+					}
+					d.b = d.b[link:]
+					got = append(got, summary(t, d))
+				}
+				if fmt.Sprint(got) != fmt.Sprint(tt.want) {
+					t.Errorf("delivered\n\t%q\nwant\n\t%q", got, tt.want)
+				}
+			})
+		}
+	}
+}
+
+// TestCoalescerLinkHeaders: with a link header, segments of one flow whose
+// link headers differ are not merged, and each packet keeps its own.
+func TestCoalescerLinkHeaders(t *testing.T) {
+	seg := func(seq uint32, mac byte) []byte {
+		b := segment(segSpec{port: 1, seq: seq, ack: 9, flags: header.TCPFlagAck, payload: bytes.Repeat([]byte{'x'}, 10)})
+		return append(bytes.Repeat([]byte{mac}, 14), b...)
+	}
+	got := coalesceLink([][]byte{seg(100, 1), seg(110, 1), seg(120, 2), seg(130, 2)}, 14)
+	if len(got) != 2 || got[0].b[0] != 1 || got[1].b[0] != 2 {
+		t.Fatalf("delivered %d packets, want 2, with link headers 1 and 2", len(got))
+	}
+	for i, d := range got {
+		d.b = d.b[14:]
+		if s, want := summary(t, d), []string{"1:100+20 A v", "1:120+20 A v"}[i]; s != want {
+			t.Errorf("packet %d: %s, want %s", i, s, want)
+		}
+	}
+	if got := coalesceLink([][]byte{{1, 2, 3}}, 14); len(got) != 0 {
+		t.Errorf("a packet shorter than its link header was delivered")
 	}
 }
 

@@ -109,6 +109,11 @@ type ethState struct {
 	otherHost, runt, oversized, unknownType atomic.Uint64
 }
 
+// keepsOtherHosts reports whether cfg makes the stack take frames for
+// other MACs instead of dropping them: forwarding or promiscuous mode (the
+// one place their Config fields switch the Ethernet filter).
+func (c Config) keepsOtherHosts() bool { return false }
+
 // frameVerdict is what the inbound filter decides about a frame.
 type frameVerdict uint8
 

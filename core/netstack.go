@@ -114,6 +114,7 @@ func New(cfg Config) (*Netstack, error) {
 	}
 	ns.link.in.init(ns.stopping)
 	ns.link.eth.on, ns.link.eth.mac = cfg.Medium == MediumEthernet, cfg.MAC
+	ns.link.eth.otherHosts.Store(cfg.keepsOtherHosts())
 	ns.tab = newTable(ns.id, cfg.MaxSockets)
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)
 	if err := ns.initStack(); err != nil {

@@ -49,6 +49,17 @@ func BenchmarkTCPPipe(b *testing.B) {
 	}
 }
 
+// BenchmarkTCPPipeMedium is BenchmarkTCPPipe at MTU 1500 on each medium,
+// side by side: on MediumEthernet every packet carries a 14-byte header,
+// and the stacks resolve each other with ARP first.
+func BenchmarkTCPPipeMedium(b *testing.B) {
+	for _, m := range []core.Medium{core.MediumIP, core.MediumEthernet} {
+		b.Run(m.String(), func(b *testing.B) {
+			benchTCPPipe(b, testnet.NewPair(b, func(a, bc *core.Config) { a.Medium, bc.Medium = m, m }))
+		})
+	}
+}
+
 // BenchmarkTCPPipePCAP is BenchmarkTCPPipe at MTU 1500 with stack A
 // capturing every packet (to io.Discard: the capture's own cost, no disk's).
 func BenchmarkTCPPipePCAP(b *testing.B) {

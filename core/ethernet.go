@@ -100,8 +100,9 @@ func mediumError(what string, dev, stack Medium) error {
 
 // ethState is the link's Ethernet side on MediumEthernet.
 type ethState struct {
-	on  bool // MediumEthernet: set by New, before the link is shared
-	mac MAC
+	on   bool // MediumEthernet: set by New, before the link is shared
+	mac  MAC
+	addr tcpip.LinkAddress // mac as gVisor's string, made once (each conversion allocates)
 	// otherHosts keeps frames for other MACs (forwarding or promiscuous
 	// mode); by default they are dropped and counted.
 	otherHosts atomic.Bool

@@ -376,7 +376,7 @@ func (*linkEP) MaxHeaderLength() uint16 { return 0 }
 // MediumEthernet, none on MediumIP.
 func (l *linkEP) LinkAddress() tcpip.LinkAddress {
 	if l.eth.on {
-		return l.eth.mac.linkAddr()
+		return l.eth.addr
 	}
 	return ""
 }

@@ -113,7 +113,7 @@ func New(cfg Config) (*Netstack, error) {
 		runDone:  make(chan struct{}),
 	}
 	ns.link.in.init(ns.stopping)
-	ns.link.eth.on, ns.link.eth.mac = cfg.Medium == MediumEthernet, cfg.MAC
+	ns.link.eth.on, ns.link.eth.mac, ns.link.eth.addr = cfg.Medium == MediumEthernet, cfg.MAC, cfg.MAC.linkAddr()
 	ns.link.eth.otherHosts.Store(cfg.keepsOtherHosts())
 	ns.tab = newTable(ns.id, cfg.MaxSockets)
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)

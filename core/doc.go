@@ -9,7 +9,10 @@
 // WaitForCmd, ProcessOneCmd and PollDeviceIO (the seed crate's manual mode).
 //
 // Packets enter and leave through a Device, in batches. Pipe and PipeDev are an
-// in-memory device; JoinPipe joins two stacks with one.
+// in-memory device; JoinPipe joins two stacks with one. A stack's medium
+// (Config.Medium) is IP packets (MediumIP, the default) or Ethernet frames
+// (MediumEthernet: a MAC, ARP and NDP, static neighbours, Neighbors), and
+// its devices carry the same.
 //
 // The engine keeps seven invariants, each with a test (see docs/architecture.md):
 // one owner of socket state, exactly one reply per blocking request, no extra

@@ -115,6 +115,33 @@ func Example_readmeHTTP() {
 	// Output: 200 OK hello over netcore
 }
 
+// The TAP example needs root: it compiles, and runs only by hand.
+func Example_tap() {
+	// A kernel TAP device; the host gets 198.18.89.1, netcore 198.18.89.2.
+	tap, err := tundev.OpenTAP(tundev.Config{
+		Name:  "netcore-tap0",
+		Addrs: []netip.Prefix{netip.MustParsePrefix("198.18.89.1/24")},
+	})
+	if err != nil {
+		log.Fatal(err) // needs CAP_NET_ADMIN, and Linux
+	}
+	stack, _ := core.New(core.Config{
+		Medium: core.MediumEthernet, // a TAP carries Ethernet frames
+		Addrs:  []netip.Prefix{netip.MustParsePrefix("198.18.89.2/24")},
+		MTU:    tap.MTU(),
+		// MAC: a random locally administered one unless set.
+	})
+	defer stack.Close() // closes the TAP too, removing the interface
+	go stack.Run(context.Background())
+	if err := stack.AttachDevice(tap); err != nil {
+		log.Fatal(err)
+	}
+	ln, _ := listener.Listen(stack.CommandChannel(), "tcp", ":80")
+	http.Serve(ln, http.FileServer(http.Dir(".")))
+	// curl http://198.18.89.2/ from the host: the kernel finds netcore's
+	// MAC with ARP ("ip neigh" lists it), then reaches it.
+}
+
 // The TUN example needs root: it compiles, and runs only by hand.
 func Example_tun() {
 	// A kernel TUN device; the host gets 198.18.88.1, netcore 198.18.88.2.

@@ -12,6 +12,12 @@
 // the kernel side of the link: bring it up, add addresses and routes,
 // through netlink.
 //
+// A TAP (OpenTAP, Linux only) is the Ethernet twin of a TUN, for a stack on
+// core.MediumEthernet: a kernel TAP interface (bridge it to VMs and
+// containers, or move it into a network namespace), opened with
+// IFF_VNET_HDR and TSO/checksum offloads where the kernel has them, moving
+// frames in batches through the runtime poller.
+//
 // A Virtual is the opposite: a tun.Device backed by a Netstack, for
 // wireguard-go's device.NewDevice. Its tun.Device side returns the stack's
 // outbound packets and injects inbound ones; its core.Device side is

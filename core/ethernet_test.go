@@ -442,3 +442,66 @@ func FuzzInboundFrame(f *testing.F) {
 		}
 	})
 }
+
+// neighborSolicitFrom is an NDP neighbour solicitation for the stack's
+// IPv6 address fd00::1 from (mac, ip), with its source link-layer option.
+func neighborSolicitFrom(mac core.MAC, ip netip.Addr) []byte {
+	target := netip.MustParseAddr("fd00::1")
+	icmp := header.ICMPv6(make([]byte, 32))
+	icmp.SetType(header.ICMPv6NeighborSolicit)
+	copy(icmp[8:24], target.AsSlice())
+	icmp[24], icmp[25] = 1, 1 // source link-layer address, 8 bytes
+	copy(icmp[26:32], mac[:])
+	src, dst := addr(ip), addr(target)
+	icmp.SetChecksum(header.ICMPv6Checksum(header.ICMPv6ChecksumParams{Header: icmp, Src: src, Dst: dst}))
+	pkt := make([]byte, header.IPv6MinimumSize, header.IPv6MinimumSize+len(icmp))
+	header.IPv6(pkt).Encode(&header.IPv6Fields{PayloadLength: uint16(len(icmp)), TransportProtocol: header.ICMPv6ProtocolNumber,
+		HopLimit: header.NDPHopLimit, SrcAddr: src, DstAddr: dst})
+	return frame(ethOwn, mac, etherIPv6, append(pkt, icmp...))
+}
+
+// TestEthernetNDPFlood: neighbour solicitations from many more IPv6
+// addresses than the cache holds are all answered with an advertisement,
+// and the IPv6 cache stays within core.MaxNeighbors.
+func TestEthernetNDPFlood(t *testing.T) {
+	leakCheck(t)
+	s := newEthStack(t, core.Config{})
+	const flood = 4 * core.MaxNeighbors
+	adverts := 0
+	count := func() {
+		s.ns.PollDeviceIO(s.dev)
+		for {
+			f, ok := s.p.B.TryRecv()
+			if !ok {
+				return
+			}
+			if etherType(f) == etherIPv6 && len(f) > 14+40 && f[14+40] == byte(header.ICMPv6NeighborAdvert) {
+				adverts++
+			}
+		}
+	}
+	for i := range flood {
+		mac := core.MAC{2, 0, 0, 2, byte(i >> 8), byte(i)}
+		src := netip.AddrFrom16([16]byte{0xfd, 13: 1, 14: byte(i >> 8), 15: byte(i)})
+		if err := s.p.B.Send(neighborSolicitFrom(mac, src)); err != nil {
+			t.Fatal(err)
+		}
+		if i%32 == 31 {
+			count()
+		}
+	}
+	count()
+	if adverts != flood {
+		t.Errorf("%d neighbour advertisements, want %d", adverts, flood)
+	}
+	v6 := 0
+	for _, n := range s.ns.Neighbors() {
+		if n.Addr.Is6() {
+			v6++
+		}
+	}
+	t.Logf("%d IPv6 neighbour entries after %d solicitations", v6, flood)
+	if v6 == 0 || v6 > core.MaxNeighbors {
+		t.Errorf("%d IPv6 neighbour entries, want 1 to %d", v6, core.MaxNeighbors)
+	}
+}

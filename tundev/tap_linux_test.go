@@ -35,6 +35,11 @@ type tapEnv struct {
 func newTAPEnv(t *testing.T, offloads bool) *tapEnv {
 	t.Helper()
 	leakCheck(t)
+	return newTAPEnvTB(t, offloads)
+}
+
+func newTAPEnvTB(t testing.TB, offloads bool) *tapEnv {
+	t.Helper()
 	ns := newNetNS(t)
 	var dev *tundev.TAP
 	err := ns.Do(func() (err error) {
@@ -212,7 +217,7 @@ func (e *tapEnv) tcpPair(t *testing.T, host, stack netip.Addr, kernelDials bool)
 	return kc, sc
 }
 
-func (e *tapEnv) kernelDial(t *testing.T, to netip.AddrPort) net.Conn {
+func (e *tapEnv) kernelDial(t testing.TB, to netip.AddrPort) net.Conn {
 	t.Helper()
 	var c net.Conn
 	err := e.ns.Do(func() (err error) {

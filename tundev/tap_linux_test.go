@@ -228,6 +228,7 @@ func (e *tapEnv) kernelDial(t testing.TB, to netip.AddrPort) net.Conn {
 	if err != nil {
 		t.Fatalf("kernel dial %v: %v", to, err)
 	}
+	t.Cleanup(func() { c.Close() })
 	return c
 }
 

@@ -19,6 +19,8 @@ import (
 // goroutine hand-off; an OffloadDevice takes TCP super-segments with
 // WritePacketsGSO; a GSODevice says whether it wants super-segments at all.
 // A PollDevice (no Device needed) can be driven by hand with PollDeviceIO.
+// A LinkMediumDevice says which medium it carries (Ethernet frames rather
+// than IP packets); the stack refuses a device whose medium is not its own.
 type Device interface {
 	// ReadPackets waits for at least one inbound packet (network to stack)
 	// and reads up to len(bufs) of them: packet i into bufs[i], its length

@@ -108,8 +108,8 @@ func fromTCPAddr(a tcpip.Address) netip.Addr {
 }
 
 // addStaticNeighbors adds Config.StaticNeighbors to the NIC.
-func (ns *Netstack) addStaticNeighbors(ns2 []Neighbor) error {
-	for _, n := range ns2 {
+func (ns *Netstack) addStaticNeighbors(neighbors []Neighbor) error {
+	for _, n := range neighbors {
 		a := n.Addr.Unmap()
 		if !a.IsValid() || a.Zone() != "" || n.MAC.IsZero() {
 			return fmt.Errorf("netcore: bad static neighbour %v at %v: %w", n.Addr, n.MAC, ErrInvalid)

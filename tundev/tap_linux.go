@@ -365,8 +365,10 @@ func (t *tap) write(pkts [][]byte, opts []gso.Options) (int, error) {
 				continue
 			case err == unix.EAGAIN:
 				return false
-			case err == unix.EINVAL || err == unix.EMSGSIZE:
-				t.dropped.Add(1) // the kernel refused this frame: drop it
+			case err == unix.EINVAL || err == unix.EMSGSIZE || err == unix.EIO:
+				// The kernel refused this frame (EIO: the link is down, a
+				// NIC without carrier): drop it, as a NIC would.
+				t.dropped.Add(1)
 			case err != nil:
 				werr = err
 				return true

@@ -270,3 +270,55 @@ func TestTAPRefusedByIPStack(t *testing.T) {
 		t.Errorf("ReadPackets after Close: %v, want ErrClosed", err)
 	}
 }
+
+// TestTAPLinkDown: frames written while the TAP's link is down (no
+// Config.Up) are dropped and counted, as by a NIC without carrier; the
+// stack keeps its device, and traffic flows once the link is up.
+func TestTAPLinkDown(t *testing.T) {
+	leakCheck(t)
+	ns := newNetNS(t)
+	var dev *tundev.TAP
+	if err := ns.Do(func() (err error) { dev, err = tundev.OpenTAP(tundev.Config{}); return err }); err != nil {
+		t.Fatalf("OpenTAP: %v", err)
+	}
+	st := testnet.Start(t, core.Config{Medium: core.MediumEthernet, Addrs: []netip.Prefix{netip.PrefixFrom(stackAddr, 24)}})
+	if err := st.AttachDevice(dev); err != nil {
+		dev.Close()
+		t.Fatal(err)
+	}
+	ch := st.CommandChannel()
+	u := must[core.UDPBound](t, ch, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(stackAddr, 0)})
+	deadline := time.Now().Add(20 * time.Second)
+	for dev.Dropped() == 0 && time.Now().Before(deadline) {
+		must[core.UDPSent](t, ch, u.Handle, core.UDPSend{To: netip.AddrPortFrom(hostAddr, 9), Buf: []byte("down")})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if dev.Dropped() == 0 {
+		t.Fatal("no frame dropped while the link was down")
+	}
+	if err := ns.Do(func() error {
+		link, err := netlink.LinkByName(dev.Name())
+		if err == nil {
+			err = netlink.AddrAdd(link, &netlink.Addr{IPNet: &net.IPNet{IP: hostAddr.AsSlice(), Mask: net.CIDRMask(24, 32)}})
+		}
+		if err == nil {
+			err = netlink.LinkSetUp(link)
+		}
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var pc net.PacketConn
+	if err := ns.Do(func() (err error) { pc, err = net.ListenPacket("udp", netip.AddrPortFrom(hostAddr, 0).String()); return err }); err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	to := pc.LocalAddr().(*net.UDPAddr).AddrPort()
+	buf := make([]byte, 64)
+	retry(t, "datagram after link up", func() bool {
+		must[core.UDPSent](t, ch, u.Handle, core.UDPSend{To: to, Buf: []byte("up")})
+		pc.SetReadDeadline(time.Now().Add(2 * time.Second))
+		n, _, err := pc.ReadFrom(buf)
+		return err == nil && string(buf[:n]) == "up"
+	})
+}

@@ -309,7 +309,10 @@ func TestTAPLinkDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	var pc net.PacketConn
-	if err := ns.Do(func() (err error) { pc, err = net.ListenPacket("udp", netip.AddrPortFrom(hostAddr, 0).String()); return err }); err != nil {
+	if err := ns.Do(func() (err error) {
+		pc, err = net.ListenPacket("udp", netip.AddrPortFrom(hostAddr, 0).String())
+		return err
+	}); err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()

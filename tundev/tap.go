@@ -38,4 +38,4 @@ var (
 func (*TAP) LinkMedium() core.Medium { return core.MediumEthernet }
 
 // tapBatch is the most frames one ReadPackets or WritePackets call moves.
-const tapBatch = 64
+const tapBatch = 128

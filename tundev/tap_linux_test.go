@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,6 +126,7 @@ func TestTAPKernelPingsStack(t *testing.T) {
 			if !ok || n.HardwareAddr.String() != tapMAC.String() || n.State&unix.NUD_REACHABLE == 0 {
 				t.Errorf("kernel neighbour %v: %v %s (found %v), want %v REACHABLE", fam.stack, n.HardwareAddr, neighState(n.State), ok, tapMAC)
 			}
+			e.checkIPNeigh(t, fam.stack)
 			var kernelMAC core.MAC
 			if err := e.ns.Do(func() error {
 				link, err := netlink.LinkByName(e.tap.Name())
@@ -138,6 +141,30 @@ func TestTAPKernelPingsStack(t *testing.T) {
 				t.Errorf("stack neighbour %v = %v %v, want %v", fam.host, got.MAC, got.State, kernelMAC)
 			}
 		})
+	}
+}
+
+// checkIPNeigh runs "ip neigh show <a> dev <tap>" in the namespace (where
+// iproute2 is installed) and checks that it lists the stack's MAC as
+// REACHABLE; kernelNeighbor reads the same table through rtnetlink.
+func (e *tapEnv) checkIPNeigh(t *testing.T, a netip.Addr) {
+	t.Helper()
+	ip, err := exec.LookPath("ip")
+	if err != nil {
+		t.Logf("no ip command (iproute2): checked through rtnetlink only")
+		return
+	}
+	var out []byte
+	if err := e.ns.Do(func() (err error) {
+		// The child inherits the namespace of this locked thread.
+		out, err = exec.Command(ip, "neigh", "show", a.String(), "dev", e.tap.Name()).CombinedOutput()
+		return err
+	}); err != nil {
+		t.Fatalf("ip neigh: %v: %s", err, out)
+	}
+	t.Logf("ip neigh: %s", strings.TrimSpace(string(out)))
+	if want := "lladdr " + tapMAC.String() + " REACHABLE"; !strings.Contains(string(out), want) {
+		t.Errorf("ip neigh show %v: %q, want %q", a, out, want)
 	}
 }
 

@@ -192,6 +192,9 @@ func (ns *Netstack) setAddrs(prefixes []netip.Prefix) error {
 		}
 	}
 	for _, pa := range ns.s.AllAddresses()[nicID] {
+		if pa.AddressWithPrefix.Address == header.IPv4Broadcast {
+			continue // gVisor's own, for receiving limited broadcasts
+		}
 		ns.s.RemoveAddress(nicID, pa.AddressWithPrefix.Address)
 	}
 	for _, p := range want {

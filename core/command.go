@@ -97,10 +97,15 @@ type UDPConnect struct{ Remote netip.AddrPort }
 
 // UDPSend sends one datagram to To, or to the connected peer when To is the
 // zero AddrPort. A blocking request borrows Buf until it is answered; a
-// non-blocking one hands Buf over. Answers UDPSent.
+// non-blocking one hands Buf over. Answers UDPSent, or Result (see below).
 type UDPSend struct {
 	To  netip.AddrPort
 	Buf []byte
+	// Result, if not nil, is where the engine writes its answer: it fills
+	// *Result and answers with Result itself, a *UDPSent, instead of a
+	// UDPSent value, which costs no allocation. The caller owns *Result and
+	// reads it after the reply.
+	Result *UDPSent
 }
 
 // UDPSent answers UDPSend.
@@ -108,8 +113,15 @@ type UDPSent struct{ N int }
 
 // UDPRecv waits for one datagram and copies it into Buf. A datagram longer
 // than Buf fills it; the rest is discarded and Truncated set. Answers
-// UDPRecvd.
-type UDPRecv struct{ Buf []byte }
+// UDPRecvd, or Result (see below).
+type UDPRecv struct {
+	Buf []byte
+	// Result, if not nil, is where the engine writes its answer: it fills
+	// *Result and answers with Result itself, a *UDPRecvd, instead of a
+	// UDPRecvd value (boxing one allocates). The caller owns *Result and
+	// reads it after the reply.
+	Result *UDPRecvd
+}
 
 // UDPRecvd answers UDPRecv.
 type UDPRecvd struct {

@@ -106,9 +106,9 @@ func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 	case TCPConnect:
 		return s.connectDone()
 	case *UDPRecv:
-		return s.udpRecv(c.Buf)
+		return s.udpRecv(c)
 	case *UDPSend:
-		return s.udpSend(c.To, c.Buf)
+		return s.udpSend(c)
 	case *RawRecv:
 		return s.rawRecv(c.Buf)
 	case *RawSend:
@@ -173,12 +173,21 @@ func tcpAddr(a netip.Addr) tcpip.Address {
 	if a.IsUnspecified() {
 		return tcpip.Address{}
 	}
-	return tcpip.AddrFromSlice(a.AsSlice())
+	if a.Is4() {
+		return tcpip.AddrFrom4(a.As4())
+	}
+	return tcpip.AddrFrom16(a.As16())
 }
 
 func fromFull(fa tcpip.FullAddress) netip.AddrPort {
-	a, _ := netip.AddrFromSlice(fa.Addr.AsSlice())
-	return netip.AddrPortFrom(a.Unmap(), fa.Port)
+	var a netip.Addr
+	switch fa.Addr.Len() {
+	case 4:
+		a = netip.AddrFrom4(fa.Addr.As4())
+	case 16:
+		a = netip.AddrFrom16(fa.Addr.As16()).Unmap()
+	}
+	return netip.AddrPortFrom(a, fa.Port)
 }
 
 // netProto is the network protocol for a, by its family (IPv4-mapped

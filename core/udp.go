@@ -61,9 +61,24 @@ func (s *socket) udpConnect(remote netip.AddrPort) (Response, error, bool) {
 	return s.addrs(), nil, false
 }
 
-func (s *socket) udpSend(to netip.AddrPort, buf []byte) (Response, error, bool) {
+func (s *socket) udpSend(c *UDPSend) (Response, error, bool) {
+	n, err, wait := s.sendDatagram(c.To, c.Buf)
+	if err != nil || wait {
+		return nil, err, wait
+	}
+	if c.Result != nil {
+		*c.Result = UDPSent{N: n}
+		return c.Result, nil, false
+	}
+	return UDPSent{N: n}, nil, false
+}
+
+// sendDatagram sends buf as one datagram to to (the zero AddrPort: the
+// connected peer) and returns its size. wait reports that gVisor has no
+// room for it now.
+func (s *socket) sendDatagram(to netip.AddrPort, buf []byte) (n int, err error, wait bool) {
 	if len(buf) > maxDatagram {
-		return nil, ErrMessageTooLong, false
+		return 0, ErrMessageTooLong, false
 	}
 	var opts tcpip.WriteOptions
 	if to.IsValid() {
@@ -71,32 +86,47 @@ func (s *socket) udpSend(to netip.AddrPort, buf []byte) (Response, error, bool) 
 			to = netip.AddrPortFrom(to.Addr(), 1)
 		}
 		if to.Port() == 0 || to.Addr().IsUnspecified() {
-			return nil, ErrInvalidAddr, false
+			return 0, ErrInvalidAddr, false
 		}
 		fa, err := s.toFull(to)
 		if err != nil {
-			return nil, err, false
+			return 0, err, false
 		}
-		opts.To = &fa
+		s.dgrams.to = fa // WriteOptions takes a pointer: no allocation per send
+		opts.To = &s.dgrams.to
 	}
 	s.rd.Reset(buf)
-	n, terr := s.ep.Write(&s.rd, opts)
+	w, terr := s.ep.Write(&s.rd, opts)
 	s.rd.Reset(nil)
 	switch terr.(type) {
 	case nil:
-		return UDPSent{N: int(n)}, nil, false
+		return int(w), nil, false
 	case *tcpip.ErrWouldBlock:
-		return nil, nil, true
+		return 0, nil, true
 	}
-	return nil, fromTCPIP(terr), false
+	return 0, fromTCPIP(terr), false
 }
 
-func (s *socket) udpRecv(buf []byte) (Response, error, bool) {
-	if len(buf) == 0 {
-		return nil, ErrEmptyBuffer, false
+func (s *socket) udpRecv(c *UDPRecv) (Response, error, bool) {
+	v, err, wait := s.recvDatagram(c.Buf)
+	if err != nil || wait {
+		return nil, err, wait
 	}
-	if resp, err, ok := s.recvQueued(buf); ok {
-		return resp, err, false
+	if c.Result != nil {
+		*c.Result = v
+		return c.Result, nil, false
+	}
+	return v, nil, false
+}
+
+// recvDatagram takes the next datagram into buf, from the socket's queue
+// or from gVisor. wait reports that there is none.
+func (s *socket) recvDatagram(buf []byte) (v UDPRecvd, err error, wait bool) {
+	if len(buf) == 0 {
+		return v, ErrEmptyBuffer, false
+	}
+	if v, err, ok := s.recvQueued(buf); ok {
+		return v, err, false
 	}
 	s.sw = buf
 	res, terr := s.ep.Read(&s.sw, tcpip.ReadOptions{NeedRemoteAddr: true})
@@ -106,9 +136,9 @@ func (s *socket) udpRecv(buf []byte) (Response, error, bool) {
 		s.dgrams.taken++
 		return UDPRecvd{N: res.Count, From: fromFull(res.RemoteAddr), Truncated: res.Total > res.Count}, nil, false
 	case *tcpip.ErrWouldBlock:
-		return nil, nil, true
+		return v, nil, true
 	}
-	return nil, fromTCPIP(terr), false
+	return v, fromTCPIP(terr), false
 }
 
 func (ns *Netstack) pingOpen(c PingOpen) (Response, error, bool) {

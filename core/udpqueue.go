@@ -51,6 +51,9 @@ type udpQueue struct {
 	taken uint64
 	// watched is set while the socket is on the engine's watch list.
 	watched bool
+	// to is the destination of the send being made (gVisor's WriteOptions
+	// takes a pointer; a field of the socket's queue costs no allocation).
+	to tcpip.FullAddress
 }
 
 // datagramWriter collects one datagram gVisor writes out.
@@ -171,17 +174,17 @@ func (ns *Netstack) sweepDatagrams() {
 
 // recvQueued answers a receive from s's queue or its kept error; ok is
 // false if there is neither.
-func (s *socket) recvQueued(buf []byte) (resp Response, err error, ok bool) {
+func (s *socket) recvQueued(buf []byte) (v UDPRecvd, err error, ok bool) {
 	q := s.dgrams
 	if q == nil {
-		return nil, nil, false
+		return v, nil, false
 	}
 	if q.err != nil {
 		err, q.err = fromTCPIP(q.err), nil
-		return nil, err, true
+		return v, err, true
 	}
 	if q.empty() {
-		return nil, nil, false
+		return v, nil, false
 	}
 	d := q.pop()
 	n := copy(buf, d.data)

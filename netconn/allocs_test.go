@@ -2,9 +2,11 @@ package netconn_test
 
 import (
 	"io"
+	"net"
 	"runtime"
 	"testing"
 
+	"github.com/netcore-go/netcore/internal/allocsite"
 	"github.com/netcore-go/netcore/internal/testnet"
 )
 
@@ -48,4 +50,38 @@ func allocatedBytes(f func()) uint64 {
 	f()
 	runtime.ReadMemStats(&after)
 	return after.TotalAlloc - before.TotalAlloc
+}
+
+// netcore's own code allocates nothing per datagram in steady state: a
+// WriteTo on one stack and a ReadFrom of it on the other (quic-go's
+// pattern over a net.PacketConn) leave every allocation to gVisor. The
+// counts by owner are logged (go test -v) beside gVisor's.
+func TestUDPDatagramAllocs(t *testing.T) {
+	if testnet.RaceEnabled {
+		t.Skip("the race detector allocates; .ci/run runs this without -race")
+	}
+	const rounds = 2000
+	p := newPair(t)
+	snd, rcv := udpListeners(t, p)
+	to, src := rcv.LocalAddr(), snd.LocalAddr().(*net.UDPAddr).AddrPort()
+	for _, size := range []int{64, 1200} {
+		msg, buf := make([]byte, size), make([]byte, 2048)
+		roundTrip := func() {
+			if _, err := snd.WriteTo(msg, to); err != nil {
+				t.Fatalf("WriteTo: %v", err)
+			}
+			n, from, err := rcv.ReadFrom(buf)
+			if err != nil || n != size || from.(*net.UDPAddr).AddrPort() != src {
+				t.Fatalf("ReadFrom = %d, %v, %v; want %d from %v", n, from, err, size, src)
+			}
+		}
+		for range rounds / 4 {
+			roundTrip()
+		}
+		owners, sites := allocsite.PerOp(rounds, roundTrip)
+		t.Logf("%d B: allocations per datagram by owner: %v", size, owners)
+		if owners["netcore"] > 0.01 {
+			t.Errorf("%d B: netcore allocates %.3g times per datagram, want none (by site: %v)", size, owners["netcore"], sites)
+		}
+	}
 }

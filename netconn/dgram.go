@@ -17,12 +17,16 @@ type dgram struct {
 	local  netip.AddrPort
 	remote netip.AddrPort // zero when unconnected
 
-	rmu  sync.Mutex   // serializes reads; guards rcmd and scratch
-	rcmd core.UDPRecv // +checklocks:rmu
+	rmu  sync.Mutex    // serializes reads; guards rcmd, rres, scratch and from
+	rcmd core.UDPRecv  // +checklocks:rmu
+	rres core.UDPRecvd // +checklocks:rmu
+	wmu  sync.Mutex    // serializes writes; guards wcmd and wres
+	wcmd core.UDPSend  // +checklocks:wmu
+	wres core.UDPSent  // +checklocks:wmu
 	// +checklocks:rmu
-	scratch [1]byte      // the buffer of a zero-length read
-	wmu     sync.Mutex   // serializes writes; guards wcmd
-	wcmd    core.UDPSend // +checklocks:wmu
+	scratch [1]byte // the buffer of a zero-length read
+	// +checklocks:rmu
+	from addrCache // the sender of the last datagram ReadFrom returned
 }
 
 // recv reads one datagram into b. A longer datagram fills b and the rest
@@ -36,17 +40,41 @@ func (d *dgram) recv(b []byte) (int, netip.AddrPort, error) {
 	if err := d.ready(d.rd); err != nil {
 		return 0, netip.AddrPort{}, err
 	}
-	d.rcmd.Buf = b
+	return d.recvLocked(b)
+}
+
+// recvLocked is recv with d.rmu held.
+//
+// +checklocks:d.rmu
+func (d *dgram) recvLocked(b []byte) (int, netip.AddrPort, error) {
+	d.rcmd.Buf, d.rcmd.Result = b, &d.rres
 	if len(b) == 0 {
 		d.rcmd.Buf = d.scratch[:]
 	}
 	resp, err := d.request(d.rd, &d.rcmd)
 	d.rcmd.Buf = nil
-	r, ok := resp.(core.UDPRecvd)
-	if !ok {
+	if resp == nil {
 		return 0, netip.AddrPort{}, err
 	}
-	return min(r.N, len(b)), r.From, nil
+	return min(d.rres.N, len(b)), d.rres.From, nil
+}
+
+// recvFrom is recv returning the sender as a *net.UDPAddr, the same one
+// as for the previous datagram when the sender is the same (see addrCache).
+func (d *dgram) recvFrom(b []byte) (int, *net.UDPAddr, error) {
+	if err := d.ready(d.rd); err != nil {
+		return 0, nil, err
+	}
+	d.rmu.Lock()
+	defer d.rmu.Unlock()
+	if err := d.ready(d.rd); err != nil {
+		return 0, nil, err
+	}
+	n, from, err := d.recvLocked(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, d.from.get(from), nil
 }
 
 // send sends b as one datagram to to, or to the connected peer when to is
@@ -60,13 +88,13 @@ func (d *dgram) send(b []byte, to netip.AddrPort) (int, error) {
 	if err := d.ready(d.wd); err != nil {
 		return 0, err
 	}
-	d.wcmd.To, d.wcmd.Buf = to, b
+	d.wcmd.To, d.wcmd.Buf, d.wcmd.Result = to, b, &d.wres
 	resp, err := d.request(d.wd, &d.wcmd)
 	d.wcmd.Buf = nil
-	if s, ok := resp.(core.UDPSent); ok {
-		return s.N, nil
+	if resp == nil {
+		return 0, err
 	}
-	return 0, err
+	return d.wres.N, nil
 }
 
 // connected reports whether the socket has a default peer.
@@ -115,4 +143,37 @@ func connectDgram(ctx context.Context, ch core.Channel, h core.Handle, remote ne
 		*local = a.Local
 	}
 	return ctx.Err()
+}
+
+// addrCache keeps the *net.UDPAddr made for the last sender, so that a
+// flow of datagrams from one peer costs one allocation, not one each.
+// Callers of ReadFrom get the same pointer for consecutive datagrams from
+// one sender; one who modifies it gets a fresh one next time (get checks
+// that the kept address still says what it did).
+type addrCache struct {
+	ap netip.AddrPort
+	ua *net.UDPAddr
+}
+
+// get returns a *net.UDPAddr for ap.
+func (c *addrCache) get(ap netip.AddrPort) *net.UDPAddr {
+	if c.ua != nil && ap == c.ap && c.intact() {
+		return c.ua
+	}
+	c.ap, c.ua = ap, net.UDPAddrFromAddrPort(ap)
+	return c.ua
+}
+
+// intact reports whether the kept *net.UDPAddr still holds c.ap.
+func (c *addrCache) intact() bool {
+	a := c.ap.Addr()
+	if c.ua.Port != int(c.ap.Port()) || c.ua.Zone != a.Zone() {
+		return false
+	}
+	if a.Is4() {
+		b := a.As4()
+		return len(c.ua.IP) == 4 && [4]byte(c.ua.IP) == b
+	}
+	b := a.As16()
+	return len(c.ua.IP) == 16 && [16]byte(c.ua.IP) == b
 }

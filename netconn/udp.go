@@ -107,22 +107,25 @@ func (c *UDPConn) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	return n, from, c.opErr("read", err)
 }
 
-// ReadFromUDP is ReadFromUDPAddrPort with a *net.UDPAddr.
+// ReadFromUDP is ReadFromUDPAddrPort with a *net.UDPAddr. Consecutive
+// datagrams from one sender share one *net.UDPAddr (which saves an
+// allocation per datagram); treat it as read-only.
 func (c *UDPConn) ReadFromUDP(b []byte) (int, *net.UDPAddr, error) {
-	n, from, err := c.ReadFromUDPAddrPort(b)
+	n, from, err := c.recvFrom(b)
 	if err != nil {
-		return n, nil, err
+		return n, nil, c.opErr("read", err)
 	}
-	return n, net.UDPAddrFromAddrPort(from), nil
+	return n, from, nil
 }
 
-// ReadFrom implements net.PacketConn; the address is a *net.UDPAddr.
+// ReadFrom implements net.PacketConn; the address is a *net.UDPAddr,
+// shared by consecutive datagrams from one sender as with ReadFromUDP.
 func (c *UDPConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, from, err := c.ReadFromUDPAddrPort(b)
+	n, from, err := c.recvFrom(b)
 	if err != nil {
-		return n, nil, err
+		return n, nil, c.opErr("read", err)
 	}
-	return n, net.UDPAddrFromAddrPort(from), nil
+	return n, from, nil
 }
 
 // Read reads one datagram into b, as net.Conn does.
@@ -134,15 +137,23 @@ func (c *UDPConn) Read(b []byte) (int, error) {
 // WriteToUDPAddrPort sends b as one datagram to addr. It fails with
 // net.ErrWriteToConnected on a connected socket.
 func (c *UDPConn) WriteToUDPAddrPort(b []byte, addr netip.AddrPort) (int, error) {
-	dst := net.UDPAddrFromAddrPort(addr)
+	n, err := c.writeTo(b, addr)
+	if err != nil {
+		return n, c.opErrTo("write", net.UDPAddrFromAddrPort(addr), err)
+	}
+	return n, nil
+}
+
+// writeTo is WriteToUDPAddrPort without the error's wrapping (whose
+// address costs an allocation, made only on failure).
+func (c *UDPConn) writeTo(b []byte, addr netip.AddrPort) (int, error) {
 	if c.connected() {
-		return 0, c.opErrTo("write", dst, net.ErrWriteToConnected)
+		return 0, net.ErrWriteToConnected
 	}
 	if !addr.IsValid() {
-		return 0, c.opErrTo("write", dst, syscall.EINVAL)
+		return 0, syscall.EINVAL
 	}
-	n, err := c.send(b, addr)
-	return n, c.opErrTo("write", dst, err)
+	return c.send(b, addr)
 }
 
 // WriteToUDP is WriteToUDPAddrPort with a *net.UDPAddr.
@@ -150,7 +161,8 @@ func (c *UDPConn) WriteToUDP(b []byte, addr *net.UDPAddr) (int, error) {
 	if addr == nil {
 		return 0, c.opErrTo("write", nil, syscall.EINVAL)
 	}
-	return c.WriteToUDPAddrPort(b, addr.AddrPort())
+	n, err := c.writeTo(b, addr.AddrPort())
+	return n, c.opErrTo("write", addr, err)
 }
 
 // WriteTo implements net.PacketConn; addr must be a *net.UDPAddr.
@@ -159,7 +171,8 @@ func (c *UDPConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	if !ok || a == nil {
 		return 0, c.opErrTo("write", addr, syscall.EINVAL)
 	}
-	return c.WriteToUDPAddrPort(b, a.AddrPort())
+	n, err := c.writeTo(b, a.AddrPort())
+	return n, c.opErrTo("write", addr, err)
 }
 
 // Write sends b as one datagram to the connected peer, as net.Conn does.

@@ -75,7 +75,7 @@ func (s *socket) accepts(cmd Command) bool {
 		return s.kind == kindStream
 	case TCPAccept:
 		return s.kind == kindListener
-	case *UDPSend, *UDPRecv:
+	case *UDPSend, *UDPRecv, UDPSendBatch, *UDPSendBatch, UDPRecvBatch, *UDPRecvBatch:
 		return s.kind == kindUDP || s.kind == kindPing
 	case *RawSend, *RawRecv:
 		return s.kind == kindRaw
@@ -87,7 +87,7 @@ func (s *socket) accepts(cmd Command) bool {
 // connects, readers for the rest.
 func (s *socket) queueFor(cmd Command) *[]*Request {
 	switch cmd.(type) {
-	case *TCPSend, *UDPSend, *RawSend, TCPConnect:
+	case *TCPSend, *UDPSend, *RawSend, TCPConnect, UDPSendBatch, *UDPSendBatch:
 		return &s.writers
 	}
 	return &s.readers
@@ -113,6 +113,8 @@ func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 		return s.rawRecv(c.Buf)
 	case *RawSend:
 		return s.rawSend(c.Packet)
+	case UDPSendBatch, *UDPSendBatch, UDPRecvBatch, *UDPRecvBatch:
+		return s.tryBatch(r)
 	}
 	return nil, ErrUnknownCommand, false
 }
@@ -122,6 +124,9 @@ func (s *socket) partial(r *Request) Response {
 	switch r.cmd.(type) {
 	case *TCPSend:
 		return TCPSent{N: r.progress}
+	case UDPSendBatch, *UDPSendBatch:
+		_, result, _, _ := batchCmd(r.cmd)
+		return batchDone(result, r.progress)
 	}
 	return nil
 }

@@ -80,6 +80,14 @@ func (s *socket) sendDatagram(to netip.AddrPort, buf []byte) (n int, err error, 
 	if len(buf) > maxDatagram {
 		return 0, ErrMessageTooLong, false
 	}
+	s.rd.Reset(buf)
+	n, err, wait = s.writeDatagram(to, &s.rd)
+	s.rd.Reset(nil)
+	return n, err, wait
+}
+
+// writeDatagram sends what p holds as one datagram, as sendDatagram does.
+func (s *socket) writeDatagram(to netip.AddrPort, p tcpip.Payloader) (n int, err error, wait bool) {
 	var opts tcpip.WriteOptions
 	if to.IsValid() {
 		if s.kind == kindPing && to.Port() == 0 {
@@ -95,9 +103,7 @@ func (s *socket) sendDatagram(to netip.AddrPort, buf []byte) (n int, err error, 
 		s.dgrams.to = fa // WriteOptions takes a pointer: no allocation per send
 		opts.To = &s.dgrams.to
 	}
-	s.rd.Reset(buf)
-	w, terr := s.ep.Write(&s.rd, opts)
-	s.rd.Reset(nil)
+	w, terr := s.ep.Write(p, opts)
 	switch terr.(type) {
 	case nil:
 		return int(w), nil, false

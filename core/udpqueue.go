@@ -51,6 +51,13 @@ type udpQueue struct {
 	taken uint64
 	// watched is set while the socket is on the engine's watch list.
 	watched bool
+	// pending is an error met by a receive batch after it had filled some
+	// messages, kept for the next receive.
+	pending error
+	// gather and scatter are the payload of a send from several buffers
+	// and the room of a receive into several (UDPSendBatch, UDPRecvBatch).
+	gather  gatherReader
+	scatter scatterWriter
 	// to is the destination of the send being made (gVisor's WriteOptions
 	// takes a pointer; a field of the socket's queue costs no allocation).
 	to tcpip.FullAddress
@@ -175,18 +182,39 @@ func (ns *Netstack) sweepDatagrams() {
 // recvQueued answers a receive from s's queue or its kept error; ok is
 // false if there is neither.
 func (s *socket) recvQueued(buf []byte) (v UDPRecvd, err error, ok bool) {
-	q := s.dgrams
-	if q == nil {
-		return v, nil, false
+	d, err, ok := s.takeQueued()
+	if !ok || err != nil {
+		return v, err, ok
 	}
-	if q.err != nil {
-		err, q.err = fromTCPIP(q.err), nil
-		return v, err, true
-	}
-	if q.empty() {
-		return v, nil, false
-	}
-	d := q.pop()
 	n := copy(buf, d.data)
 	return UDPRecvd{N: n, From: d.from, Truncated: n < len(d.data)}, nil, true
+}
+
+// recvQueuedTo is recvQueued into several buffers.
+func (s *socket) recvQueuedTo(w *scatterWriter) (v UDPRecvd, err error, ok bool) {
+	d, err, ok := s.takeQueued()
+	if !ok || err != nil {
+		return v, err, ok
+	}
+	n, _ := w.Write(d.data)
+	return UDPRecvd{N: n, From: d.from, Truncated: n < len(d.data)}, nil, true
+}
+
+// takeQueued takes s's oldest queued datagram, or its kept error; ok is
+// false if there is neither.
+func (s *socket) takeQueued() (d datagram, err error, ok bool) {
+	q := s.dgrams
+	switch {
+	case q == nil:
+		return d, nil, false
+	case q.pending != nil:
+		err, q.pending = q.pending, nil
+		return d, err, true
+	case q.err != nil:
+		err, q.err = fromTCPIP(q.err), nil
+		return d, err, true
+	case q.empty():
+		return d, nil, false
+	}
+	return q.pop(), nil, true
 }

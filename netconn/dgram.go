@@ -26,7 +26,16 @@ type dgram struct {
 	// +checklocks:rmu
 	scratch [1]byte // the buffer of a zero-length read
 	// +checklocks:rmu
-	from addrCache // the sender of the last datagram ReadFrom returned
+	from addrCache // the last senders ReadFrom and ReadBatch returned
+
+	// UDPConn's ReadBatch and WriteBatch: their commands and messages,
+	// reused from call to call (no allocation once they have grown).
+	rbcmd core.UDPRecvBatch // +checklocks:rmu
+	rbres core.UDPBatchDone // +checklocks:rmu
+	rmsgs []core.Datagram   // +checklocks:rmu
+	wbcmd core.UDPSendBatch // +checklocks:wmu
+	wbres core.UDPBatchDone // +checklocks:wmu
+	wmsgs []core.Datagram   // +checklocks:wmu
 }
 
 // recv reads one datagram into b. A longer datagram fills b and the rest
@@ -145,35 +154,49 @@ func connectDgram(ctx context.Context, ch core.Channel, h core.Handle, remote ne
 	return ctx.Err()
 }
 
-// addrCache keeps the *net.UDPAddr made for the last sender, so that a
-// flow of datagrams from one peer costs one allocation, not one each.
-// Callers of ReadFrom get the same pointer for consecutive datagrams from
-// one sender; one who modifies it gets a fresh one next time (get checks
-// that the kept address still says what it did).
+// addrCache keeps the *net.UDPAddr made for the last few senders, so that
+// flows of datagrams from a few peers cost one allocation each, not one
+// per datagram. Callers of ReadFrom get the same pointer for datagrams
+// from one sender; one who modifies it gets a fresh one next time (get
+// checks that the kept address still says what it did).
 type addrCache struct {
+	e    [addrCacheSize]addrEntry
+	next int // the entry to replace next
+}
+
+// addrCacheSize is how many senders an addrCache remembers.
+const addrCacheSize = 16
+
+type addrEntry struct {
 	ap netip.AddrPort
 	ua *net.UDPAddr
 }
 
 // get returns a *net.UDPAddr for ap.
 func (c *addrCache) get(ap netip.AddrPort) *net.UDPAddr {
-	if c.ua != nil && ap == c.ap && c.intact() {
-		return c.ua
+	for i := range c.e {
+		if e := &c.e[i]; e.ua != nil && e.ap == ap {
+			if e.intact() {
+				return e.ua
+			}
+			e.ua = net.UDPAddrFromAddrPort(ap)
+			return e.ua
+		}
 	}
-	c.ap, c.ua = ap, net.UDPAddrFromAddrPort(ap)
-	return c.ua
+	e := &c.e[c.next]
+	c.next = (c.next + 1) % addrCacheSize
+	e.ap, e.ua = ap, net.UDPAddrFromAddrPort(ap)
+	return e.ua
 }
 
-// intact reports whether the kept *net.UDPAddr still holds c.ap.
-func (c *addrCache) intact() bool {
-	a := c.ap.Addr()
-	if c.ua.Port != int(c.ap.Port()) || c.ua.Zone != a.Zone() {
+// intact reports whether the kept *net.UDPAddr still holds e.ap.
+func (e *addrEntry) intact() bool {
+	a := e.ap.Addr()
+	if e.ua.Port != int(e.ap.Port()) || e.ua.Zone != a.Zone() {
 		return false
 	}
 	if a.Is4() {
-		b := a.As4()
-		return len(c.ua.IP) == 4 && [4]byte(c.ua.IP) == b
+		return len(e.ua.IP) == 4 && [4]byte(e.ua.IP) == a.As4()
 	}
-	b := a.As16()
-	return len(c.ua.IP) == 16 && [16]byte(c.ua.IP) == b
+	return len(e.ua.IP) == 16 && [16]byte(e.ua.IP) == a.As16()
 }

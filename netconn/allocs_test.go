@@ -8,6 +8,8 @@ import (
 
 	"github.com/netcore-go/netcore/internal/allocsite"
 	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/netconn"
+	"golang.org/x/net/ipv4"
 )
 
 // Invariant 3 through the adapter: a blocking Write hands the engine the
@@ -83,5 +85,53 @@ func TestUDPDatagramAllocs(t *testing.T) {
 		if owners["netcore"] > 0.01 {
 			t.Errorf("%d B: netcore allocates %.3g times per datagram, want none (by site: %v)", size, owners["netcore"], sites)
 		}
+	}
+}
+
+// ReadBatch and WriteBatch allocate nothing of netcore's per datagram
+// either: 16 datagrams from each of 4 senders, written in batches and read
+// in batches, addresses included.
+func TestUDPBatchAllocs(t *testing.T) {
+	if testnet.RaceEnabled {
+		t.Skip("the race detector allocates; .ci/run runs this without -race")
+	}
+	const senders, batch, rounds = 4, 16, 100
+	p := newPair(t)
+	rcv, _ := udpListeners(t, p)
+	var snds []*netconn.UDPConn
+	for range senders {
+		_, s := udpListeners(t, p)
+		snds = append(snds, s)
+	}
+	out, in := make([]ipv4.Message, batch), make([]ipv4.Message, batch)
+	for i := range out {
+		out[i] = ipv4.Message{Buffers: [][]byte{make([]byte, 1200)}, Addr: rcv.LocalAddr()}
+		in[i].Buffers = [][]byte{make([]byte, 2048)}
+	}
+	round := func() {
+		for _, s := range snds {
+			if k, err := s.WriteBatch(out, 0); k != batch || err != nil {
+				t.Fatalf("WriteBatch = %d, %v", k, err)
+			}
+		}
+		for got := 0; got < senders*batch; {
+			k, err := rcv.ReadBatch(in, 0)
+			if err != nil {
+				t.Fatalf("ReadBatch: %v", err)
+			}
+			got += k
+		}
+	}
+	for range rounds / 4 {
+		round()
+	}
+	owners, sites := allocsite.PerOp(rounds, round)
+	perDgram := map[string]float64{}
+	for k, v := range owners {
+		perDgram[k] = v / (senders * batch)
+	}
+	t.Logf("allocations per datagram by owner: %v", perDgram)
+	if perDgram["netcore"] > 0.01 {
+		t.Errorf("netcore allocates %.3g times per datagram, want none (by site, per round: %v)", perDgram["netcore"], sites)
 	}
 }

@@ -5,9 +5,11 @@ import (
 	"strconv"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/netconn"
+	"golang.org/x/net/ipv4"
 )
 
 // udpListeners returns two unconnected UDP sockets, a on stack A and b on
@@ -85,3 +87,43 @@ func BenchmarkUDPStream(b *testing.B) {
 }
 
 func sizeName(n int) string { return strconv.Itoa(n) + "B" }
+
+// BenchmarkUDPStreamBatch is BenchmarkUDPStream with WriteBatch and
+// ReadBatch, 32 datagrams a batch; b.N counts datagrams.
+func BenchmarkUDPStreamBatch(b *testing.B) {
+	const batch = 32
+	for _, size := range []int{64, 1200} {
+		b.Run(sizeName(size), func(b *testing.B) {
+			p := testnet.NewPair(b)
+			snd, rcv := udpListeners(b, p)
+			out := make([]ipv4.Message, batch)
+			for i := range out {
+				out[i] = ipv4.Message{Buffers: [][]byte{make([]byte, size)}, Addr: rcv.LocalAddr()}
+			}
+			var wg sync.WaitGroup
+			got := 0
+			wg.Go(func() {
+				in := make([]ipv4.Message, batch)
+				for i := range in {
+					in[i].Buffers = [][]byte{make([]byte, 2048)}
+				}
+				for {
+					k, err := rcv.ReadBatch(in, 0)
+					if err != nil {
+						return
+					}
+					got += k
+				}
+			})
+			b.ReportAllocs()
+			start := time.Now()
+			for sent := 0; sent < b.N; sent += batch {
+				snd.WriteBatch(out[:min(batch, b.N-sent)], 0)
+			}
+			el := time.Since(start)
+			rcv.Close()
+			wg.Wait()
+			b.ReportMetric(float64(got)/el.Seconds(), "dgrams/s")
+		})
+	}
+}

@@ -17,7 +17,7 @@ type metricDef struct {
 	format           string
 }
 
-var metricDefs = []metricDef{
+var metricDefs = append([]metricDef{
 	{"bulk1_gbps", "bulk TCP, 1 stream", "Gbit/s", "bulk1", false, "%.2f"},
 	{"bulk8_gbps", "bulk TCP, 8 streams", "Gbit/s", "bulk8", false, "%.2f"},
 	{"rr_tps", "1-byte RR", "trans/s", "rr", false, "%.0f"},
@@ -32,7 +32,7 @@ var metricDefs = []metricDef{
 	{"bulk8_retrans", "bulk8: TCP retransmits", "segments", "bulk8", true, "%.0f"},
 	{"rr_retrans", "rr: TCP retransmits", "segments", "rr", true, "%.0f"},
 	{"conn_retrans", "conn: TCP retransmits", "segments", "conn", true, "%.0f"},
-}
+}, dgramDefs()...)
 
 // retransKey is the key of workload's retransmit count: the TCP segments
 // both sides sent again during the workload, warm-up included, where the

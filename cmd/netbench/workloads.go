@@ -39,6 +39,7 @@ func allWorkloads() []workload {
 		{"rr", rr},
 		{"conn", connRate},
 		{"udp", udpPaced},
+		{"dgram", dgram},
 		{"idle", idle},
 	}
 }

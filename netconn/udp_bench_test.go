@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -126,4 +127,48 @@ func BenchmarkUDPStreamBatch(b *testing.B) {
 			b.ReportMetric(float64(got)/el.Seconds(), "dgrams/s")
 		})
 	}
+}
+
+// BenchmarkUDPFlows runs 8 flows at once, each a sender on stack A
+// writing as fast as WriteTo allows and a reader on stack B; it reports
+// the datagrams received per second and the share lost.
+func BenchmarkUDPFlows(b *testing.B) {
+	const flows = 8
+	p := testnet.NewPair(b)
+	var wg sync.WaitGroup
+	var got, sent atomic.Int64
+	type flow struct{ snd, rcv *netconn.UDPConn }
+	var fs []flow
+	for range flows {
+		snd, rcv := udpListeners(b, p)
+		fs = append(fs, flow{snd, rcv})
+		wg.Go(func() {
+			buf := make([]byte, 2048)
+			for {
+				if _, _, err := rcv.ReadFrom(buf); err != nil {
+					return
+				}
+				got.Add(1)
+			}
+		})
+	}
+	b.ReportAllocs()
+	start := time.Now()
+	var swg sync.WaitGroup
+	for _, f := range fs {
+		swg.Go(func() {
+			msg, to := make([]byte, 64), f.rcv.LocalAddr()
+			for sent.Add(1) <= int64(b.N) {
+				f.snd.WriteTo(msg, to)
+			}
+		})
+	}
+	swg.Wait()
+	el := time.Since(start)
+	for _, f := range fs {
+		f.rcv.Close()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(got.Load())/el.Seconds(), "dgrams/s")
+	b.ReportMetric(1-float64(got.Load())/float64(b.N), "loss")
 }

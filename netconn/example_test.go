@@ -17,6 +17,7 @@ import (
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/listener"
 	"github.com/netcore-go/netcore/netconn"
+	"golang.org/x/net/ipv4"
 )
 
 // twoStacks runs two stacks joined by an in-memory pipe, A at 192.0.2.1
@@ -88,6 +89,53 @@ func ExampleListenUDP() {
 	n, from, _ := srv.ReadFromUDPAddrPort(buf)
 	fmt.Printf("%s from %v\n", buf[:n], from.Addr())
 	// Output: query from 192.0.2.1
+}
+
+// Datagrams in batches, as with golang.org/x/net/ipv4's PacketConn: one
+// WriteBatch sends three datagrams and ReadBatch takes what has arrived,
+// one request to the engine each.
+func ExampleUDPConn_ReadBatch() {
+	a, b, stop := twoStacks()
+	defer stop()
+	ctx := context.Background()
+
+	srv, err := netconn.ListenUDP(ctx, b.CommandChannel(), "udp4", netip.MustParseAddrPort("192.0.2.2:5353"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer srv.Close()
+	cli, err := netconn.ListenUDP(ctx, a.CommandChannel(), "udp4", netip.MustParseAddrPort("192.0.2.1:4000"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer cli.Close()
+
+	out := make([]ipv4.Message, 3)
+	for i := range out {
+		out[i].Buffers = [][]byte{fmt.Appendf(nil, "datagram %d", i)}
+		out[i].Addr = srv.LocalAddr()
+	}
+	if _, err := cli.WriteBatch(out, 0); err != nil {
+		log.Fatal(err)
+	}
+	in := make([]ipv4.Message, 8)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 1500)}
+	}
+	for got := 0; got < len(out); {
+		n, err := srv.ReadBatch(in, 0) // waits for one, takes what is there
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, m := range in[:n] {
+			fmt.Printf("%s from %v\n", m.Buffers[0][:m.N], m.Addr)
+		}
+		got += n
+	}
+	// Output:
+	// datagram 0 from 192.0.2.1:4000
+	// datagram 1 from 192.0.2.1:4000
+	// datagram 2 from 192.0.2.1:4000
 }
 
 // A read deadline ends a Read with os.ErrDeadlineExceeded; errors match

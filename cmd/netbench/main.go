@@ -10,7 +10,9 @@
 //
 // Workloads: bulk1 and bulk8 (bulk TCP over 1 and 8 streams, receiver-side
 // rate), rr (1-byte request/response), conn (sequential connections), udp
-// (1200-byte datagrams at a paced rate) and idle (heap per idle TCP pair).
+// (1200-byte datagrams at a paced rate), dgram (unpaced datagrams received
+// per second: 64 B and 1200 B, 1 and 8 flows, one per call and in batches,
+// see dgram.go) and idle (heap per idle TCP pair).
 // It prints a table with the ratios netcore/gonet and netcore/kernel.
 //
 // -lossy runs the lossy benchmark instead (see lossy.go): one TCP stream

@@ -21,7 +21,9 @@ type Counts map[string]int64
 // an allocation is the module of the innermost frame outside the runtime
 // and the standard library, so an allocation the standard library makes
 // for netcore (a net.UDPAddr, a timer) counts as netcore's. bySite counts
-// the same by that frame's function. It changes runtime.MemProfileRate
+// the same by that frame's function. Pointer-free allocations under 16
+// bytes share blocks in the runtime's tiny allocator, which the profile
+// counts per block, not per allocation. It changes runtime.MemProfileRate
 // while f runs: do not call it in parallel tests.
 func Measure(f func()) (byOwner, bySite Counts) {
 	old := runtime.MemProfileRate

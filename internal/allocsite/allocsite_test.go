@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/netcore-go/netcore/internal/allocsite"
+	"github.com/netcore-go/netcore/internal/testnet"
 )
 
 var sink []*[64]byte
@@ -23,8 +24,8 @@ var addrSink *net.UDPAddr
 // and the standard library: this package's test (netcore) for its own new
 // and for a net.UDPAddr the standard library makes for it.
 func TestPerOp(t *testing.T) {
-	if testing.CoverMode() != "" {
-		t.Skip("coverage counters change allocation sites")
+	if testnet.RaceEnabled {
+		t.Skip("the race detector allocates")
 	}
 	ap := netip.MustParseAddrPort("192.0.2.1:53")
 	owners, sites := allocsite.PerOp(1000, func() {

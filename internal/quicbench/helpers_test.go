@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/netconn"
 	"github.com/quic-go/quic-go"
@@ -35,7 +36,31 @@ type sockets struct {
 // WriteTo per packet.
 func netcoreSockets(tb testing.TB) sockets {
 	tb.Helper()
-	p := testnet.NewPair(tb)
+	return openOn(tb, testnet.NewPair(tb))
+}
+
+// pumpedSockets is netcoreSockets over a plain pipe: each stack's device
+// pumps move the packets through it (PipeDevs attached, not JoinPipe's
+// inline delivery), so the receiving stack's gVisor work runs on its own
+// device goroutine instead of on the sender's engine. It measures what
+// spreading the two stacks' work over the cores would win.
+func pumpedSockets(tb testing.TB) sockets {
+	tb.Helper()
+	a := testnet.Start(tb, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(testnet.AddrA, 24)}})
+	b := testnet.Start(tb, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(testnet.AddrB, 24)}})
+	pipe := core.NewPipe(0)
+	if err := a.AttachDevice(&core.PipeDev{End: pipe.A, MTU: 1500, Offload: true}); err != nil {
+		tb.Fatal(err)
+	}
+	if err := b.AttachDevice(&core.PipeDev{End: pipe.B, MTU: 1500, Offload: true}); err != nil {
+		tb.Fatal(err)
+	}
+	return openOn(tb, testnet.Pair{A: a, B: b})
+}
+
+// openOn opens the client socket on p.A and the server's on p.B.
+func openOn(tb testing.TB, p testnet.Pair) sockets {
+	tb.Helper()
 	ctx := context.Background()
 	srv, err := netconn.ListenUDP(ctx, p.B.CommandChannel(), "udp4", netip.AddrPortFrom(testnet.AddrB, 0))
 	if err != nil {

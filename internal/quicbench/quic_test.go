@@ -191,6 +191,7 @@ var sides = []struct {
 	open func(testing.TB) sockets
 }{
 	{"netcore", netcoreSockets},
+	{"netcore-pumped", pumpedSockets},
 	{"kernel-nogso", kernelSockets},
 }
 

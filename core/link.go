@@ -58,6 +58,10 @@ type linkEP struct {
 	// skip waking the outbound pump, and the engine flushes at the end.
 	holding atomic.Bool
 
+	// room holds the UDP sockets whose send batches wait for the outbound
+	// queue to drain (see udpbatch.go).
+	room roomWaiters
+
 	inMu sync.RWMutex
 	// +checklocks:inMu
 	inClosed bool // set by close, under inMu
@@ -160,6 +164,7 @@ func (l *linkEP) dequeue(out []*stack.PacketBuffer) int {
 		signal(l.ready)
 	}
 	l.checkDrainedLocked()
+	l.room.drainedTo(l.n, len(l.q))
 	return k
 }
 

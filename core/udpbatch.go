@@ -3,6 +3,9 @@ package core
 import (
 	"io"
 	"net/netip"
+	"slices"
+	"sync"
+	"sync/atomic"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 )
@@ -26,7 +29,12 @@ type Datagram struct {
 }
 
 // UDPSendBatch sends Msgs in order, one datagram each, waiting for buffer
-// space as a UDPSend does, and answers with how many were sent. It stops
+// space as a UDPSend does, and answers with how many were sent. When the
+// stack's outbound queue fills (Config.OutboundQueueLen: the device or the
+// peer takes packets more slowly than they come), it answers early with
+// what it has sent rather than have the rest dropped: the
+// caller sends the rest again. A batch that finds the queue full before
+// it has sent any waits (parked) until the queue is half empty. It stops
 // at the first message that fails (too long for a datagram, ErrMessageTooLong;
 // a bad destination, ErrInvalidAddr; …) and answers that error together with
 // UDPBatchDone.N, the messages sent before it: those went out, the failing
@@ -93,7 +101,16 @@ func (s *socket) tryBatch(r *Request) (Response, error, bool) {
 }
 
 func (s *socket) udpSendBatch(r *Request, msgs []Datagram, result *UDPBatchDone) (Response, error, bool) {
+	sent := 0 // by this try
 	for r.progress < len(msgs) {
+		if s.ns.link.outboundFull() {
+			if sent > 0 {
+				break // the rest would be dropped: answer what went (see UDPSendBatch)
+			}
+			if s.ns.link.room.wait(s, s.ns.link) {
+				return nil, nil, true // parked until the queue drains
+			}
+		}
 		m := &msgs[r.progress]
 		n, err, wait := s.sendGathered(m.Addr, m.Buffers)
 		if wait {
@@ -104,8 +121,55 @@ func (s *socket) udpSendBatch(r *Request, msgs []Datagram, result *UDPBatchDone)
 		}
 		m.N = n
 		r.progress++
+		sent++
 	}
 	return batchDone(result, r.progress), nil, false
+}
+
+// roomWaiters are the sockets whose send batches wait for the outbound
+// queue to drain; the link marks them ready once it is half empty. Its
+// mutex is a leaf, taken under the link's mu (dequeue) and without it.
+type roomWaiters struct {
+	mu      sync.Mutex
+	wanted  atomic.Bool // some socket waits
+	sockets []*socket   // +checklocks:mu
+}
+
+// wait puts s on the list and reports whether the queue is still full;
+// if it is not, s should go on (a wake-up may come anyway: harmless, the
+// engine retries parked requests in order).
+func (w *roomWaiters) wait(s *socket, l *linkEP) bool {
+	w.mu.Lock()
+	if !slices.Contains(w.sockets, s) {
+		w.sockets = append(w.sockets, s)
+	}
+	w.wanted.Store(true)
+	w.mu.Unlock()
+	return l.outboundFull()
+}
+
+// drainedTo runs when the queue holds n of its size packets: at half or
+// less it marks every waiting socket ready.
+func (w *roomWaiters) drainedTo(n, size int) {
+	if !w.wanted.Load() || n > size/2 {
+		return
+	}
+	w.mu.Lock()
+	list := w.sockets
+	w.sockets = nil
+	w.wanted.Store(false)
+	w.mu.Unlock()
+	for _, s := range list {
+		s.ns.markReady(s)
+	}
+}
+
+// outboundFull reports whether the outbound queue has no room: a packet
+// sent now would be dropped (Stats.OutboundDrops).
+func (l *linkEP) outboundFull() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n == len(l.q)
 }
 
 // sendGathered sends bufs as one datagram.

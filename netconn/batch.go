@@ -120,13 +120,7 @@ func (c *UDPConn) writeBatch(ms []ipv4.Message) (int, error) {
 	if valid == 0 {
 		return 0, bad
 	}
-	c.wbcmd = core.UDPSendBatch{Msgs: c.wmsgs[:valid], Result: &c.wbres}
-	resp, err := c.request(c.wd, &c.wbcmd)
-	c.wbcmd = core.UDPSendBatch{}
-	n := 0
-	if resp != nil {
-		n = c.wbres.N
-	}
+	n, err := c.sendBatchLocked(c.wmsgs[:valid])
 	for i := range n {
 		ms[i].N = c.wmsgs[i].N
 	}
@@ -134,6 +128,27 @@ func (c *UDPConn) writeBatch(ms []ipv4.Message) (int, error) {
 		err = bad
 	}
 	return n, err
+}
+
+// sendBatchLocked sends msgs with as many requests as the engine needs (it
+// answers early while the stack's outbound queue is full) and returns how
+// many went out.
+//
+// +checklocks:c.wmu
+func (c *UDPConn) sendBatchLocked(msgs []core.Datagram) (int, error) {
+	n := 0
+	for n < len(msgs) {
+		c.wbcmd = core.UDPSendBatch{Msgs: msgs[n:], Result: &c.wbres}
+		resp, err := c.request(c.wd, &c.wbcmd)
+		c.wbcmd = core.UDPSendBatch{}
+		if resp != nil {
+			n += c.wbres.N
+		}
+		if err != nil || resp == nil || c.wbres.N == 0 {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // batchDest is the core destination of a message to addr: the zero

@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/netconn"
+	"go.uber.org/goleak"
 	"golang.org/x/net/ipv4"
 )
 
@@ -72,8 +75,22 @@ func TestUDPBatchRoundTrip(t *testing.T) {
 			t.Fatalf("message %d: N = %d, want %d", i, m.N, len(payload(i)))
 		}
 	}
-	if batches := readN(t, rcv, n, 0, snd.LocalAddr()); batches >= n {
-		t.Errorf("read %d datagrams in %d batches, want fewer batches than datagrams", n, batches)
+	readN(t, rcv, n, 0, snd.LocalAddr())
+
+	// Once all have arrived, one ReadBatch takes them all.
+	in0 := p.B.Stats().UDPPacketsIn
+	if k, err := snd.WriteBatch(ms, 0); k != n || err != nil {
+		t.Fatalf("WriteBatch = %d, %v; want %d, nil", k, err, n)
+	}
+	for p.B.Stats().UDPPacketsIn < in0+n {
+		time.Sleep(time.Millisecond) // the engine delivers them after it answers
+	}
+	in := make([]ipv4.Message, n+4)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 2048)}
+	}
+	if k, err := rcv.ReadBatch(in, 0); k != n || err != nil {
+		t.Fatalf("ReadBatch with %d datagrams waiting = %d, %v; want all of them", n, k, err)
 	}
 }
 
@@ -221,3 +238,39 @@ var _ interface {
 	ReadBatch([]ipv4.Message, int) (int, error)
 	WriteBatch([]ipv4.Message, int) (int, error)
 } = (*netconn.UDPConn)(nil)
+
+// A batch larger than the stack's outbound queue waits for it to drain
+// instead of having the excess dropped: every datagram arrives.
+func TestUDPBatchOutboundQueueFull(t *testing.T) {
+	t.Cleanup(func() { goleak.VerifyNone(t) })
+	p := testnet.NewPair(t, func(a, b *core.Config) { a.OutboundQueueLen = 16 })
+	snd, rcv := udpListeners(t, p)
+	const n = 200
+	ms := make([]ipv4.Message, n)
+	for i := range ms {
+		ms[i] = ipv4.Message{Buffers: [][]byte{payload(i % 20)}, Addr: rcv.LocalAddr()}
+	}
+	if k, err := snd.WriteBatch(ms, 0); k != n || err != nil {
+		t.Fatalf("WriteBatch = %d, %v; want %d, nil", k, err, n)
+	}
+	in := make([]ipv4.Message, 32)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, 2048)}
+	}
+	rcv.SetReadDeadline(time.Now().Add(20 * time.Second)) // a datagram dropped fails, not hangs
+	for got := 0; got < n; {
+		k, err := rcv.ReadBatch(in, 0)
+		if err != nil {
+			t.Fatalf("ReadBatch after %d datagrams: %v", got, err)
+		}
+		for _, m := range in[:k] {
+			if want := payload((got) % 20); !bytes.Equal(m.Buffers[0][:m.N], want) {
+				t.Fatalf("datagram %d: %d bytes, want %d", got, m.N, len(want))
+			}
+			got++
+		}
+	}
+	if d := p.A.Stats().OutboundDrops; d != 0 {
+		t.Fatalf("stack A dropped %d outbound packets, want 0", d)
+	}
+}

@@ -291,6 +291,9 @@ type Stats struct {
 	// ACKsRepeated counts the extra copies of pure TCP ACKs sent to the
 	// device (see Config.SingleACKs); PacketsOut does not include them.
 	ACKsRepeated uint64
+	// DSACKsSent counts the duplicate-SACK reports the link added (see
+	// Config.DisableDSACK); PacketsOut does not include them.
+	DSACKsSent uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).
@@ -332,6 +335,11 @@ type Stats struct {
 	TCPResetsSent uint64
 	// TCPChecksumErrors counts TCP segments dropped for a bad checksum.
 	TCPChecksumErrors uint64
+	// TCPDSACKedSegments counts the sent segments peers reported received
+	// twice (DSACK, RFC 2883), and TCPSpuriousRecoveries the loss
+	// recoveries the senders found needless (RFC 3522, by DSACK or
+	// timestamps).
+	TCPDSACKedSegments, TCPSpuriousRecoveries uint64
 	// TCPListenSYNDrops counts SYNs a listener dropped, and
 	// TCPListenACKDrops handshakes' final ACKs, because its accept queue
 	// (connections not accepted yet, at most the listener's backlog) was

@@ -153,6 +153,23 @@ type Config struct {
 	// counted in Stats.ACKsRepeated.
 	SingleACKs bool
 
+	// DisableDSACK turns off the duplicate-SACK reports (RFC 2883) the
+	// stack's link adds for gVisor, whose receiver sends none. By default,
+	// when a TCP segment arrives whose bytes the stack has already
+	// acknowledged (a spurious retransmission, or a packet the network
+	// duplicated), the connection's next pure ACK is followed by a copy
+	// whose first SACK block names those bytes (it stands in for the
+	// repeated ACK, see SingleACKs). A sender that reads DSACK, gVisor's
+	// and Linux's among them, learns that its retransmission was not
+	// needed: RACK widens its reordering window, and a tail-loss probe
+	// reported so costs no window cut. Only segments below the
+	// acknowledged edge are reported, never one that fails its checksums,
+	// so a report is never wrong. The reports are counted in
+	// Stats.DSACKsSent (and a peer's received ones in its
+	// Stats.TCPDSACKedSegments). Stacks joined by JoinPipe never send
+	// them, and devices with receive offloads (GRO) do not yet.
+	DisableDSACK bool
+
 	// Clock is gVisor's clock, for deterministic tests. Default: the real
 	// clock (tcpip.NewStdClock).
 	Clock tcpip.Clock

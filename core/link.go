@@ -78,6 +78,10 @@ type linkEP struct {
 	// the link has a peer (JoinPipe: nothing is lost in between).
 	repeatACKs   atomic.Bool
 	acksRepeated atomic.Uint64
+
+	// dsack adds the duplicate-SACK reports gVisor does not send (see
+	// dsack.go), unless the link has a peer.
+	dsack dsacker
 }
 
 var (
@@ -102,12 +106,16 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	wasEmpty := l.n == 0
 	taken := 0
 	repeat := l.repeatACKs.Load() && l.peer.Load() == nil
+	dsack := l.dsack.on.Load() && l.peer.Load() == nil
 	for _, pkt := range pkts.AsSlice() {
 		if l.n == len(l.q) {
 			break
 		}
 		l.enqueueLocked(pkt)
 		taken++
+		if dsack && l.sendDSACK(pkt) {
+			continue // the report is the ACK's second copy
+		}
 		if repeat && l.n < len(l.q) && isPureACK(pkt) {
 			l.enqueueLocked(pkt)
 			l.acksRepeated.Add(1)
@@ -210,6 +218,9 @@ func (l *linkEP) deliver(b []byte) {
 		return
 	}
 	l.packetsIn.Add(1)
+	if l.dsack.on.Load() {
+		l.dsack.inbound(b)
+	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	l.off.rxMu.RLock()
 	d.DeliverNetworkPacket(proto, pkt)

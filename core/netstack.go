@@ -117,6 +117,7 @@ func New(cfg Config) (*Netstack, error) {
 	ns.link.eth.otherHosts.Store(cfg.keepsOtherHosts())
 	ns.tab = newTable(ns.id, cfg.MaxSockets)
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)
+	ns.link.dsack.on.Store(!cfg.DisableDSACK)
 	if err := ns.initStack(); err != nil {
 		return nil, err
 	}

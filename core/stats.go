@@ -59,7 +59,7 @@ func (t *table) stats(st *Stats) {
 func (l *linkEP) stats(st *Stats) {
 	st.PacketsIn, st.PacketsOut = l.packetsIn.Load(), l.packetsOut.Load()
 	st.OutboundDrops, st.InboundInvalid = l.drops.Load(), l.invalidIn.Load()
-	st.ACKsRepeated = l.acksRepeated.Load()
+	st.ACKsRepeated, st.DSACKsSent = l.acksRepeated.Load(), l.dsack.sent.Load()
 	l.eth.stats(st)
 }
 
@@ -78,6 +78,7 @@ func (ns *Netstack) gvisorStats(st *Stats) {
 	st.TCPRetransmits, st.TCPFastRetransmits = t.Retransmits.Value(), t.FastRetransmit.Value()
 	st.TCPRTOExpirations, st.TCPResetsSent = t.Timeouts.Value(), t.ResetsSent.Value()
 	st.TCPChecksumErrors = t.ChecksumErrors.Value()
+	st.TCPDSACKedSegments, st.TCPSpuriousRecoveries = t.SegmentsAckedWithDSACK.Value(), t.SpuriousRecovery.Value()
 	st.TCPListenSYNDrops, st.TCPListenACKDrops = t.ListenOverflowSynDrop.Value(), t.ListenOverflowAckDrop.Value()
 	u := g.UDP
 	st.UDPPacketsIn, st.UDPPacketsOut = u.PacketsReceived.Value(), u.PacketsSent.Value()

@@ -294,6 +294,10 @@ type Stats struct {
 	// DSACKsSent counts the duplicate-SACK reports the link added (see
 	// Config.DisableDSACK); PacketsOut does not include them.
 	DSACKsSent uint64
+	// SYNACKEchoesCleared counts the SYN-ACKs whose stale timestamp echo
+	// the link cleared after a retransmitted SYN, so that the handshake
+	// gives no RTT sample of a second or more (see Config.TCPMinRTO).
+	SYNACKEchoesCleared uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).

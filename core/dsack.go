@@ -24,14 +24,17 @@ import (
 // A duplicate is only ever recognised below the highest ACK number the
 // stack has sent on the connection, so a report is never wrong; segments
 // that fail their checksums are never reported.
+//
+// The same table serves fixSYNACKLocked, which is always on.
 type dsacker struct {
-	on atomic.Bool
+	on atomic.Bool // duplicate reports are sent
 
 	mu sync.Mutex
 	// +checklocks:mu
 	flows map[dsackKey]*dsackFlow
 
-	sent atomic.Uint64
+	sent         atomic.Uint64
+	tsecrCleared atomic.Uint64
 }
 
 // maxDSACKFlows bounds the connections a link tracks; past it one is
@@ -51,7 +54,9 @@ type dsackKey struct {
 
 // dsackFlow is what the link knows of one connection's receive side.
 type dsackFlow struct {
+	known      bool         // rcvNxt is set
 	rcvNxt     seqnum.Value // highest ACK number the stack sent
+	syns       int          // SYNs the stack sent (an active open)
 	pending    bool         // a duplicate waits to be reported
 	start, end seqnum.Value // the duplicate bytes
 }
@@ -128,15 +133,22 @@ func (s *tcpSegment) checksumsValid() bool {
 }
 
 // inbound notes b, a packet about to be delivered to the stack, if it is
-// a TCP segment whose bytes the stack has already acknowledged.
-func (d *dsacker) inbound(b []byte) {
+// a TCP segment whose bytes the stack has already acknowledged (a
+// duplicate to report, when reports are on). It returns the packet to
+// deliver: b, or a fixed copy of a SYN-ACK (see fixSYNACKLocked).
+func (d *dsacker) inbound(b []byte) []byte {
 	s, ok := parseTCP(b)
-	if !ok || s.payload == 0 {
-		return
+	if !ok {
+		return b
 	}
 	t := header.TCP(s.tcp)
-	if t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
-		return
+	if t.Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn|header.TCPFlagAck {
+		d.mu.Lock()
+		defer d.mu.Unlock()
+		return d.fixSYNACKLocked(b, &s)
+	}
+	if s.payload == 0 || !d.on.Load() || t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+		return b
 	}
 	seq := seqnum.Value(t.SequenceNumber())
 	end := seq.Add(seqnum.Size(s.payload))
@@ -144,16 +156,17 @@ func (d *dsacker) inbound(b []byte) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f := d.flows[k]
-	if f == nil || !seq.LessThan(f.rcvNxt) || seq.Size(f.rcvNxt) > maxDSACKDistance {
-		return
+	if f == nil || !f.known || !seq.LessThan(f.rcvNxt) || seq.Size(f.rcvNxt) > maxDSACKDistance {
+		return b
 	}
 	if !s.checksumsValid() {
-		return
+		return b
 	}
 	if f.rcvNxt.LessThan(end) {
 		end = f.rcvNxt // a partial duplicate: report the part below the edge
 	}
 	f.pending, f.start, f.end = true, seq, end
+	return b
 }
 
 // outbound notes pkt, a packet the stack sends, and returns the copy of
@@ -183,13 +196,17 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	}
 	t := header.TCP(s.tcp)
 	flags := t.Flags()
+	k := s.key(true)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn {
+		d.noteSYNLocked(k)
+		return nil
+	}
 	if flags&header.TCPFlagAck == 0 {
 		return nil
 	}
 	ack := seqnum.Value(t.AckNumber())
-	k := s.key(true)
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	if flags&header.TCPFlagRst != 0 {
 		delete(d.flows, k)
 		return nil
@@ -197,13 +214,11 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	f := d.flows[k]
 	if f == nil || flags&header.TCPFlagSyn != 0 {
 		f = d.addLocked(k)
-		f.rcvNxt = ack
-		return nil
 	}
-	if f.rcvNxt.LessThan(ack) {
-		f.rcvNxt = ack
+	if !f.known || f.rcvNxt.LessThan(ack) {
+		f.rcvNxt, f.known = ack, true
 	}
-	if !f.pending || flags != header.TCPFlagAck || pkt.Data().Size() != 0 || pkt.GSOOptions.Type != stack.GSONone {
+	if !d.on.Load() || !f.pending || flags != header.TCPFlagAck || pkt.Data().Size() != 0 || pkt.GSOOptions.Type != stack.GSONone {
 		return nil
 	}
 	f.pending = false
@@ -294,4 +309,79 @@ func (l *linkEP) sendDSACK(pkt *stack.PacketBuffer) bool {
 	l.enqueueLocked(c)
 	l.dsack.sent.Add(1)
 	return true
+}
+
+// noteSYNLocked notes a SYN the stack sends (an active open): a new
+// connection on k, or a retransmission of its SYN.
+//
+// +checklocks:d.mu
+func (d *dsacker) noteSYNLocked(k dsackKey) {
+	f := d.flows[k]
+	if f == nil || f.known {
+		f = d.addLocked(k)
+	}
+	f.syns++
+}
+
+// fixSYNACKLocked works around gVisor's first RTT sample after a
+// retransmitted handshake. gVisor retransmits a SYN with the first one's
+// timestamp, and its listener retransmits its SYN-ACK on its own timer
+// echoing the timestamp of the first SYN it got; the connecting side
+// takes the SYN-ACK's echo as an RTT sample, about a second (the SYN
+// retry timer) on any path, and its retransmission timeout starts at
+// seconds (RFC 7323 App. G smoothing then keeps it there). So when the
+// stack sent more than one SYN, the link clears the echo of the SYN-ACK
+// (TSecr 0) in a copy it delivers instead:
+// gVisor then takes no sample from the handshake (Karn's rule: it samples
+// a retransmitted handshake by timestamps alone) and its first sample
+// comes from the first acknowledged data. A SYN-ACK that fails its
+// checksums is left alone (gVisor drops it).
+//
+// +checklocks:d.mu
+func (d *dsacker) fixSYNACKLocked(b []byte, s *tcpSegment) []byte {
+	f := d.flows[s.key(false)]
+	if f == nil || f.syns < 2 {
+		return b
+	}
+	t := header.TCP(s.tcp)
+	opts := t.Options()
+	o := header.ParseTCPOptions(opts)
+	if !o.TS || o.TSEcr == 0 || !s.checksumsValid() {
+		return b
+	}
+	at := tsEcrOffset(opts)
+	if at < 0 {
+		return b
+	}
+	c := append([]byte(nil), b...)
+	cs, _ := parseTCP(c)
+	ct := header.TCP(cs.tcp)
+	clear(ct[header.TCPMinimumSize+at : header.TCPMinimumSize+at+4])
+	ct.SetChecksum(0)
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, cs.src, cs.dst, uint16(len(cs.tcp)))
+	ct.SetChecksum(^checksum.Checksum(cs.tcp, xsum))
+	d.tsecrCleared.Add(1)
+	return c
+}
+
+// tsEcrOffset returns where in opts the timestamp option's echo field
+// starts, or -1.
+func tsEcrOffset(opts []byte) int {
+	for i := 0; i < len(opts); {
+		switch opts[i] {
+		case header.TCPOptionEOL:
+			return -1
+		case header.TCPOptionNOP:
+			i++
+			continue
+		}
+		if i+1 >= len(opts) || opts[i+1] < 2 || i+int(opts[i+1]) > len(opts) {
+			return -1
+		}
+		if opts[i] == header.TCPOptionTS && opts[i+1] == header.TCPOptionTSLength {
+			return i + 6
+		}
+		i += int(opts[i+1])
+	}
+	return -1
 }

@@ -97,6 +97,7 @@ func TestDSACKReport(t *testing.T) {
 	for _, c := range dsackCases {
 		t.Run(c.name, func(t *testing.T) {
 			var d dsacker
+			d.on.Store(true)
 			if d.outbound(outPacket(t, c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil))) != nil {
 				t.Fatal("report without a duplicate")
 			}
@@ -154,6 +155,7 @@ func TestDSACKPartialAndCorrupt(t *testing.T) {
 	data := make([]byte, 1000)
 	c := dsackCases[0]
 	var d dsacker
+	d.on.Store(true)
 	pureACK := func() *stack.PacketBuffer {
 		return outPacket(t, c.segment(true, header.TCPFlagAck, 1, rcvNxt, nil, nil))
 	}

@@ -106,7 +106,7 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	wasEmpty := l.n == 0
 	taken := 0
 	repeat := l.repeatACKs.Load() && l.peer.Load() == nil
-	dsack := l.dsack.on.Load() && l.peer.Load() == nil
+	dsack := l.peer.Load() == nil
 	for _, pkt := range pkts.AsSlice() {
 		if l.n == len(l.q) {
 			break
@@ -218,9 +218,7 @@ func (l *linkEP) deliver(b []byte) {
 		return
 	}
 	l.packetsIn.Add(1)
-	if l.dsack.on.Load() {
-		l.dsack.inbound(b)
-	}
+	b = l.dsack.inbound(b)
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	l.off.rxMu.RLock()
 	d.DeliverNetworkPacket(proto, pkt)

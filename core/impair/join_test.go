@@ -512,3 +512,52 @@ func TestJoinDSACK(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinLostSYNACKRTO loses the first SYN-ACK: the connecting stack
+// retransmits its SYN and the listener its SYN-ACK, which echoes the first
+// SYN's timestamp, a second old. The connecting stack's link clears that
+// echo, so the connection's RTT and retransmission timeout stay those of
+// the path (gVisor's would start at about 1 s and 3 s) once data flows.
+// IPv4 and IPv6.
+func TestJoinLostSYNACKRTO(t *testing.T) {
+	leakCheck(t)
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "v4", true: "v6"}[v6], func(t *testing.T) {
+			p := newImpairedPair(t, v6, impair.Config{}, impair.Config{Drop: dropFirst(flagSYN | flagACK)})
+			ln, err := listener.Listen(p.b.CommandChannel(), "tcp"+p.network, netip.AddrPortFrom(p.addrB, 80).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			got := make(chan [sha256.Size]byte, 1)
+			go func() { got <- receiveAll(ln) }()
+			c, err := netconn.DialTCP(context.Background(), p.a.CommandChannel(), "tcp"+p.network, netip.AddrPort{}, netip.AddrPortFrom(p.addrB, 80))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			data := make([]byte, 256*KiB)
+			rand.NewChaCha8([32]byte{3}).Read(data)
+			if _, err := c.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if sum := <-got; sum != sha256.Sum256(data) {
+				t.Fatal("SHA-256 of the received bytes differs from the sent")
+			}
+			info, err := c.Info() // all data acknowledged: RTT sampled
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := p.a.Stats().SYNACKEchoesCleared; n != 1 || p.ba.Stats().Dropped != 1 {
+				t.Fatalf("SYNACKEchoesCleared %d, SYN-ACKs dropped %d; want 1 and 1", n, p.ba.Stats().Dropped)
+			}
+			// Generous bounds: the bug gives at least 1 s and 3 s.
+			if info.RTT >= 500*time.Millisecond || info.RTO >= time.Second {
+				t.Fatalf("after the handshake's retransmissions: RTT %v, RTO %v; want the path's (under 500 ms, RTO under 1 s)", info.RTT, info.RTO)
+			}
+		})
+	}
+}

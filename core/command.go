@@ -291,9 +291,11 @@ type Stats struct {
 	// ACKsRepeated counts the extra copies of pure TCP ACKs sent to the
 	// device (see Config.SingleACKs); PacketsOut does not include them.
 	ACKsRepeated uint64
-	// DSACKsSent counts the duplicate-SACK reports the link added (see
-	// Config.DisableDSACK); PacketsOut does not include them.
-	DSACKsSent uint64
+	// DSACKsSent counts the pure ACKs the link sent with a duplicate-SACK
+	// report (see Config.DisableDSACK), and ACKEchoesFixed those whose
+	// timestamp echo it set to a duplicate segment's; each replaced one
+	// ACK of gVisor's.
+	DSACKsSent, ACKEchoesFixed uint64
 	// SYNACKEchoesCleared counts the SYN-ACKs whose stale timestamp echo
 	// the link cleared after a retransmitted SYN, so that the handshake
 	// gives no RTT sample of a second or more (see Config.TCPMinRTO).

@@ -12,20 +12,25 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
-// dsacker adds duplicate-SACK reports (RFC 2883) that gVisor's receiver
-// never sends: the link notes each inbound TCP segment whose bytes the
-// stack had already acknowledged, and the next pure ACK of that
-// connection leaves followed by a copy whose first SACK block names the
-// duplicate bytes. gVisor's sender reads such a block (rack.go): it grows
-// RACK's reordering window and takes a tail-loss probe that drew one as
-// spurious, so reordering stops costing spurious retransmissions and
-// window cuts. See Config.DisableDSACK.
+// dsacker fixes up, on the link, two things gVisor's TCP receiver gets
+// wrong when a segment arrives whose bytes the stack has already
+// acknowledged (a retransmission that was not needed, or a packet the
+// network duplicated). The connection's next pure ACK is replaced by a
+// copy that
+//   - reports the duplicate bytes in its first SACK block (DSACK, RFC
+//     2883), which gVisor never sends and its sender reads (rack.go): it
+//     grows RACK's reordering window and takes a tail-loss probe so
+//     reported as spurious, without a window cut; see Config.DisableDSACK;
+//   - echoes the duplicate's timestamp where it is later than gVisor's
+//     echo, as RFC 7323 §4.3 has it (see ackCopy): after a timeout whose
+//     ACK had been lost, the sender then samples the retransmission's
+//     round trip instead of the whole timeout.
 //
 // A duplicate is only ever recognised below the highest ACK number the
 // stack has sent on the connection, so a report is never wrong; segments
 // that fail their checksums are never reported.
 //
-// The same table serves fixSYNACKLocked, which is always on.
+// The same table serves fixSYNACKLocked. Only reports can be turned off.
 type dsacker struct {
 	on atomic.Bool // duplicate reports are sent
 
@@ -33,8 +38,9 @@ type dsacker struct {
 	// +checklocks:mu
 	flows map[dsackKey]*dsackFlow
 
-	sent         atomic.Uint64
-	tsecrCleared atomic.Uint64
+	sent         atomic.Uint64 // ACKs that carried a report
+	echoesFixed  atomic.Uint64 // ACKs whose timestamp echo was fixed
+	tsecrCleared atomic.Uint64 // SYN-ACKs whose echo was cleared
 }
 
 // maxDSACKFlows bounds the connections a link tracks; past it one is
@@ -59,6 +65,8 @@ type dsackFlow struct {
 	syns       int          // SYNs the stack sent (an active open)
 	pending    bool         // a duplicate waits to be reported
 	start, end seqnum.Value // the duplicate bytes
+	echo       bool         // a duplicate's timestamp waits to be echoed
+	echoVal    uint32       // the newest such timestamp
 }
 
 // tcpSegment is the parse of one IP packet carrying TCP, headers only.
@@ -147,7 +155,7 @@ func (d *dsacker) inbound(b []byte) []byte {
 		defer d.mu.Unlock()
 		return d.fixSYNACKLocked(b, &s)
 	}
-	if s.payload == 0 || !d.on.Load() || t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
+	if s.payload == 0 || t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return b
 	}
 	seq := seqnum.Value(t.SequenceNumber())
@@ -165,13 +173,23 @@ func (d *dsacker) inbound(b []byte) []byte {
 	if f.rcvNxt.LessThan(end) {
 		end = f.rcvNxt // a partial duplicate: report the part below the edge
 	}
-	f.pending, f.start, f.end = true, seq, end
+	if d.on.Load() {
+		f.pending, f.start, f.end = true, seq, end
+	}
+	if o := header.ParseTCPOptions(t.Options()); o.TS && (!f.echo || tsNewer(o.TSVal, f.echoVal)) {
+		f.echo, f.echoVal = true, o.TSVal
+	}
 	return b
 }
 
-// outbound notes pkt, a packet the stack sends, and returns the copy of
-// it that carries a pending duplicate report, or nil. The caller owns the
-// copy's reference.
+// tsNewer reports whether timestamp a is later than b (RFC 7323's
+// modular comparison).
+func tsNewer(a, b uint32) bool { return int32(a-b) > 0 }
+
+// outbound notes pkt, a packet the stack sends. For a pure ACK of a
+// connection on which a duplicate arrived it returns the ACK to send
+// instead (see ackCopy), or nil to send pkt. The caller owns the
+// replacement's reference.
 func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
 		return nil
@@ -218,11 +236,28 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	if !f.known || f.rcvNxt.LessThan(ack) {
 		f.rcvNxt, f.known = ack, true
 	}
-	if !d.on.Load() || !f.pending || flags != header.TCPFlagAck || pkt.Data().Size() != 0 || pkt.GSOOptions.Type != stack.GSONone {
+	if (!f.pending && !f.echo) || flags != header.TCPFlagAck || pkt.Data().Size() != 0 || pkt.GSOOptions.Type != stack.GSONone {
 		return nil
 	}
-	f.pending = false
-	return dsackCopy(&s, header.SACKBlock{Start: f.start, End: f.end})
+	var dup *header.SACKBlock
+	if f.pending {
+		dup = &header.SACKBlock{Start: f.start, End: f.end}
+	}
+	echo, fix := f.echoVal, f.echo
+	f.pending, f.echo = false, false
+	if dup == nil {
+		if o := header.ParseTCPOptions(t.Options()); !o.TS || !tsNewer(echo, o.TSEcr) {
+			return nil // nothing to change
+		}
+	}
+	c, fixed := ackCopy(&s, dup, echo, fix)
+	if dup != nil {
+		d.sent.Add(1)
+	}
+	if fixed {
+		d.echoesFixed.Add(1)
+	}
+	return c
 }
 
 // addLocked makes the entry for k, forgetting another if the table is
@@ -244,14 +279,29 @@ func (d *dsacker) addLocked(k dsackKey) *dsackFlow {
 	return f
 }
 
-// dsackCopy builds a copy of the pure ACK s whose options are s's
-// timestamps (if any) and a SACK option whose first block is dup,
-// followed by as many of s's own SACK blocks as fit, with the IP and TCP
-// checksums computed in full.
-func dsackCopy(s *tcpSegment, dup header.SACKBlock) *stack.PacketBuffer {
+// ackCopy builds the replacement of the pure ACK s: the same segment
+// with, when dup is set, a SACK option whose first block is *dup (a
+// DSACK, RFC 2883) followed by as many of s's own SACK blocks as fit
+// (with timestamps, two of gVisor's three), and, when fix is set and echo
+// is later than s's timestamp echo, echo as the echo: the timestamp of
+// the duplicate segment that drew the ACK. That is what RFC 7323 (§4.3)
+// echoes: a segment at or below the acknowledged edge updates TS.Recent.
+// gVisor's receiver does not take it from a duplicate, so after a
+// retransmission timeout whose ACK had been lost the sender's RTT sample
+// spans the whole timeout (docs/gvisor-upstream.md §2); with the
+// duplicate's timestamp it is the retransmission's round trip. The IP and
+// TCP checksums are computed in full. fixed reports whether the echo
+// changed.
+func ackCopy(s *tcpSegment, dup *header.SACKBlock, echo uint32, fix bool) (pkt *stack.PacketBuffer, fixed bool) {
 	t := header.TCP(s.tcp)
 	opts := header.ParseTCPOptions(t.Options())
-	blocks := append([]header.SACKBlock{dup}, opts.SACKBlocks...)
+	blocks := opts.SACKBlocks
+	if dup != nil {
+		blocks = append([]header.SACKBlock{*dup}, blocks...)
+	}
+	if fix && opts.TS && tsNewer(echo, opts.TSEcr) {
+		opts.TSEcr, fixed = echo, true
+	}
 	var ob [header.TCPOptionsMaximumSize]byte
 	n := 0
 	if opts.TS {
@@ -259,9 +309,11 @@ func dsackCopy(s *tcpSegment, dup header.SACKBlock) *stack.PacketBuffer {
 		n += header.EncodeNOP(ob[n:])
 		n += header.EncodeTSOption(opts.TSVal, opts.TSEcr, ob[n:])
 	}
-	n += header.EncodeNOP(ob[n:])
-	n += header.EncodeNOP(ob[n:])
-	n += header.EncodeSACKBlocks(blocks, ob[n:])
+	if len(blocks) > 0 {
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeSACKBlocks(blocks, ob[n:])
+	}
 	n += header.AddTCPOptionPadding(ob[:], n)
 	tcpLen := header.TCPMinimumSize + n
 	b := make([]byte, len(s.net)+tcpLen)
@@ -285,30 +337,11 @@ func dsackCopy(s *tcpSegment, dup header.SACKBlock) *stack.PacketBuffer {
 		ip.SetChecksum(0)
 		ip.SetChecksum(^ip.CalculateChecksum())
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	pkt = stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	pkt.NetworkProtocolNumber, pkt.TransportProtocolNumber = proto, header.TCPProtocolNumber
 	pkt.NetworkHeader().Consume(len(s.net))
 	pkt.TransportHeader().Consume(tcpLen)
-	return pkt
-}
-
-// sendDSACK queues, after pkt (just queued), the copy that carries a
-// pending duplicate report for its connection, if any and if the queue
-// has room. It reports whether it queued one.
-//
-// +checklocks:l.mu
-func (l *linkEP) sendDSACK(pkt *stack.PacketBuffer) bool {
-	c := l.dsack.outbound(pkt)
-	if c == nil {
-		return false
-	}
-	defer c.DecRef()
-	if l.n == len(l.q) {
-		return false
-	}
-	l.enqueueLocked(c)
-	l.dsack.sent.Add(1)
-	return true
+	return pkt, fixed
 }
 
 // noteSYNLocked notes a SYN the stack sends (an active open): a new

@@ -182,3 +182,49 @@ func TestDSACKPartialAndCorrupt(t *testing.T) {
 		t.Fatalf("report: SACK %v TS %v, want [%v] and no TS", o.SACKBlocks, o.TS, want)
 	}
 }
+
+// tsOpt is a timestamp option alone (NOP, NOP, TS).
+func tsOpt(val, ecr uint32) []byte {
+	var b [12]byte
+	n := header.EncodeNOP(b[:])
+	n += header.EncodeNOP(b[n:])
+	header.EncodeTSOption(val, ecr, b[n:])
+	return b[:]
+}
+
+// TestDSACKEcho: the ACK after a duplicate echoes the duplicate's
+// timestamp where it is later than gVisor's echo (RFC 7323 §4.3), with
+// DSACK reports on or off; an older one changes nothing.
+func TestDSACKEcho(t *testing.T) {
+	const rcvNxt = 10000
+	data := make([]byte, 1000)
+	c := dsackCases[0]
+	for _, on := range []bool{true, false} {
+		var d dsacker
+		d.on.Store(on)
+		ack := func() *stack.PacketBuffer {
+			return outPacket(t, c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil)) // TSecr 222
+		}
+		d.outbound(ack())
+		d.inbound(c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, tsOpt(100, 5), data)) // older than 222
+		if cp := d.outbound(ack()); cp != nil && !on {
+			t.Fatalf("reports off: an older duplicate's timestamp replaced the ACK")
+		} else if cp != nil {
+			cp.DecRef()
+		}
+		d.inbound(c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, tsOpt(500, 5), data))
+		cp := d.outbound(ack())
+		if cp == nil {
+			t.Fatalf("reports %v: no replacement after a duplicate with a later timestamp", on)
+		}
+		s, ok := parseTCP(packetBytes(cp))
+		cp.DecRef()
+		if !ok || !s.checksumsValid() {
+			t.Fatal("replacement is not a valid TCP packet")
+		}
+		o := header.ParseTCPOptions(header.TCP(s.tcp).Options())
+		if !o.TS || o.TSVal != 111 || o.TSEcr != 500 || (len(o.SACKBlocks) == 1) != on {
+			t.Fatalf("reports %v: TS %v %d %d, SACK %v; want TS 111 500 and a DSACK block only with reports", on, o.TS, o.TSVal, o.TSEcr, o.SACKBlocks)
+		}
+	}
+}

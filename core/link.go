@@ -79,7 +79,7 @@ type linkEP struct {
 	repeatACKs   atomic.Bool
 	acksRepeated atomic.Uint64
 
-	// dsack adds the duplicate-SACK reports gVisor does not send (see
+	// dsack fixes up TCP segments gVisor gets wrong after loss (see
 	// dsack.go), unless the link has a peer.
 	dsack dsacker
 }
@@ -111,14 +111,22 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		if l.n == len(l.q) {
 			break
 		}
-		l.enqueueLocked(pkt)
-		taken++
-		if dsack && l.sendDSACK(pkt) {
-			continue // the report is the ACK's second copy
+		out := pkt
+		var fixed *stack.PacketBuffer
+		if dsack {
+			fixed = l.dsack.outbound(pkt)
 		}
-		if repeat && l.n < len(l.q) && isPureACK(pkt) {
-			l.enqueueLocked(pkt)
+		if fixed != nil {
+			out = fixed // see dsack.go
+		}
+		l.enqueueLocked(out)
+		taken++
+		if repeat && l.n < len(l.q) && isPureACK(out) {
+			l.enqueueLocked(out)
 			l.acksRepeated.Add(1)
+		}
+		if fixed != nil {
+			fixed.DecRef()
 		}
 	}
 	l.mu.Unlock()

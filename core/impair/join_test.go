@@ -11,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -557,6 +558,99 @@ func TestJoinLostSYNACKRTO(t *testing.T) {
 			// Generous bounds: the bug gives at least 1 s and 3 s.
 			if info.RTT >= 500*time.Millisecond || info.RTO >= time.Second {
 				t.Fatalf("after the handshake's retransmissions: RTT %v, RTO %v; want the path's (under 500 ms, RTO under 1 s)", info.RTT, info.RTO)
+			}
+		})
+	}
+}
+
+// afterTimeout waits until c's retransmission timer fired and the
+// retransmission was acknowledged (the sender is back in the open state),
+// and returns its info then. It polls (TCPConn.Info has no notification),
+// up to a minute.
+func afterTimeout(t *testing.T, c *netconn.TCPConn) core.TCPInfo {
+	t.Helper()
+	for deadline := time.Now().Add(time.Minute); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		info, err := c.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.RTOExpirations > 0 && info.Congestion == core.CongestionOpen {
+			return info
+		}
+	}
+	info, _ := c.Info()
+	t.Fatalf("no acknowledged timeout in a minute: %+v", info)
+	return core.TCPInfo{}
+}
+
+// TestJoinLostACKEcho loses the receiver's ACKs of the first data and of
+// the tail-loss probe: the sender's retransmission timer fires and its
+// retransmission reaches a receiver that has the bytes. The receiver's
+// link echoes that duplicate's timestamp in its ACK, so the sender samples
+// the retransmission's round trip, not the time since the first
+// transmission. IPv4 and IPv6.
+func TestJoinLostACKEcho(t *testing.T) {
+	leakCheck(t)
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "v4", true: "v6"}[v6], func(t *testing.T) {
+			ackSize := 20 + 20 + 12 // IPv4, TCP, timestamps
+			if v6 {
+				ackSize += 20
+			}
+			// B's ACKs (with or without a DSACK block) are lost until A's link carries a data
+			// segment a third time: the timeout's retransmission, after
+			// the tail-loss probe's.
+			var retransmitted atomic.Bool
+			dataSeen := 0 // under a→b's lock
+			ab := impair.Config{Drop: func(pkt []byte) bool {
+				if f, ok := tcpFlags(pkt); ok && f&flagSYN == 0 && len(pkt) > ackSize {
+					if dataSeen++; dataSeen == 3 {
+						retransmitted.Store(true)
+					}
+				}
+				return false
+			}}
+			ba := impair.Config{Drop: func(pkt []byte) bool {
+				f, ok := tcpFlags(pkt)
+				return ok && f == flagACK && !retransmitted.Load() // B sends no data
+			}}
+			p := newImpairedPair(t, v6, ab, ba)
+			ln, err := listener.Listen(p.b.CommandChannel(), "tcp"+p.network, netip.AddrPortFrom(p.addrB, 80).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			got := make(chan [sha256.Size]byte, 1)
+			go func() { got <- receiveAll(ln) }()
+			c, err := netconn.DialTCP(context.Background(), p.a.CommandChannel(), "tcp"+p.network, netip.AddrPort{}, netip.AddrPortFrom(p.addrB, 80))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			data := []byte("one segment, whose ACKs are lost")
+			if _, err := c.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			// The FIN must not go before the timeout: its ACK would
+			// cover the data.
+			info := afterTimeout(t, c)
+			if err := c.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			if sum := <-got; sum != sha256.Sum256(data) {
+				t.Fatal("SHA-256 of the received bytes differs from the sent")
+			}
+			if d := p.ba.Stats().Dropped; d < 2 || info.RTOExpirations == 0 {
+				t.Fatalf("%d ACKs dropped, %d timeouts; want at least 2 and 1", d, info.RTOExpirations)
+			}
+			if n := p.b.Stats().ACKEchoesFixed; n == 0 {
+				t.Fatal("ACKEchoesFixed 0: the duplicate's timestamp was not echoed")
+			}
+			// gVisor's own echo makes the sample the 0.4 s since the
+			// first transmission (probe and timeout): RTO about 450 ms.
+			// The path's keeps it at gVisor's 200 ms floor.
+			if info.RTO >= 300*time.Millisecond {
+				t.Fatalf("after the timeout: RTT %v, RTTVar %v, RTO %v; want an RTO under 300 ms", info.RTT, info.RTTVar, info.RTO)
 			}
 		})
 	}

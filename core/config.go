@@ -136,7 +136,13 @@ type Config struct {
 	// recovers faster on short paths with heavy loss (at 10% loss, 20-50 ms
 	// gave 1.3-1.6x the goodput), but below a peer's delayed-ACK timer
 	// (Linux's is up to 200 ms) it fires spuriously toward real hosts; a
-	// lower maximum helps only at extreme loss. See docs/gvisor-upstream.md.
+	// lower maximum helps only at extreme loss. The inflated timeouts that
+	// made a cap look useful came from RTT samples spanning a timeout,
+	// which the link now removes (see DisableDSACK). TCP's congestion
+	// control is gVisor's Reno: gVisor's CUBIC left slow start better on
+	// a 10 ms path (HyStart) but can drop its window to zero and stall a
+	// connection for good, and gVisor has nothing else. See
+	// docs/gvisor-upstream.md.
 	TCPMinRTO, TCPMaxRTO time.Duration
 
 	// SingleACKs turns off the repeated ACK. By default the stack sends

@@ -296,10 +296,11 @@ type Stats struct {
 	// timestamp echo it set to a duplicate segment's; each replaced one
 	// ACK of gVisor's.
 	DSACKsSent, ACKEchoesFixed uint64
-	// SYNACKEchoesCleared counts the SYN-ACKs whose stale timestamp echo
-	// the link cleared after a retransmitted SYN, so that the handshake
-	// gives no RTT sample of a second or more (see Config.TCPMinRTO).
-	SYNACKEchoesCleared uint64
+	// SYNACKEchoesFixed counts the SYN-ACKs whose stale timestamp echo
+	// the link moved forward after a retransmitted handshake, so that the
+	// handshake gives no RTT sample of a second or more (see
+	// Config.TCPMinRTO).
+	SYNACKEchoesFixed uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).

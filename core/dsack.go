@@ -1,8 +1,10 @@
 package core
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -10,6 +12,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 )
 
 // dsacker fixes up, on the link, two things gVisor's TCP receiver gets
@@ -40,7 +43,7 @@ type dsacker struct {
 
 	sent         atomic.Uint64 // ACKs that carried a report
 	echoesFixed  atomic.Uint64 // ACKs whose timestamp echo was fixed
-	tsecrCleared atomic.Uint64 // SYN-ACKs whose echo was cleared
+	synACKsFixed atomic.Uint64 // SYN-ACKs whose echo was moved
 }
 
 // maxDSACKFlows bounds the connections a link tracks; past it one is
@@ -63,6 +66,9 @@ type dsackFlow struct {
 	known      bool         // rcvNxt is set
 	rcvNxt     seqnum.Value // highest ACK number the stack sent
 	syns       int          // SYNs the stack sent (an active open)
+	synTSVal   uint32       // their timestamp (gVisor keeps the first's)
+	synAt      time.Time    // when it sent the first
+	lastSynAt  time.Time    // and the last
 	pending    bool         // a duplicate waits to be reported
 	start, end seqnum.Value // the duplicate bytes
 	echo       bool         // a duplicate's timestamp waits to be echoed
@@ -218,7 +224,7 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn {
-		d.noteSYNLocked(k)
+		d.noteSYNLocked(k, t)
 		return nil
 	}
 	if flags&header.TCPFlagAck == 0 {
@@ -348,11 +354,17 @@ func ackCopy(s *tcpSegment, dup *header.SACKBlock, echo uint32, fix bool) (pkt *
 // connection on k, or a retransmission of its SYN.
 //
 // +checklocks:d.mu
-func (d *dsacker) noteSYNLocked(k dsackKey) {
+func (d *dsacker) noteSYNLocked(k dsackKey, t header.TCP) {
 	f := d.flows[k]
 	if f == nil || f.known {
 		f = d.addLocked(k)
 	}
+	now := time.Now()
+	if f.syns == 0 {
+		f.synAt = now
+		f.synTSVal = header.ParseTCPOptions(t.Options()).TSVal
+	}
+	f.lastSynAt = now
 	f.syns++
 }
 
@@ -360,26 +372,40 @@ func (d *dsacker) noteSYNLocked(k dsackKey) {
 // retransmitted handshake. gVisor retransmits a SYN with the first one's
 // timestamp, and its listener retransmits its SYN-ACK on its own timer
 // echoing the timestamp of the first SYN it got; the connecting side
-// takes the SYN-ACK's echo as an RTT sample, about a second (the SYN
-// retry timer) on any path, and its retransmission timeout starts at
-// seconds (RFC 7323 App. G smoothing then keeps it there). So when the
-// stack sent more than one SYN, the link clears the echo of the SYN-ACK
-// (TSecr 0) in a copy it delivers instead:
-// gVisor then takes no sample from the handshake (Karn's rule: it samples
-// a retransmitted handshake by timestamps alone) and its first sample
-// comes from the first acknowledged data. A SYN-ACK that fails its
-// checksums is left alone (gVisor drops it).
+// takes the SYN-ACK's echo as an RTT sample, so the sample is the time
+// since the first SYN, about a second (the SYN retry timer) on any path,
+// and its retransmission timeout starts at seconds (RFC 7323 App. G
+// smoothing then keeps it there). So the link delivers, instead of such a
+// SYN-ACK, a copy whose echo is moved forward on the SYN's timestamp
+// clock (milliseconds, as gVisor's): when the stack sent more than one
+// SYN, by the time from the first SYN to the last, so that the sample is
+// the time since the last SYN (the round trip if the SYN-ACK answers it,
+// less if it does not); when it sent one and the SYN-ACK comes a SYN
+// retry timeout (1 s) or more after it (the listener's retransmission
+// overtook the SYN's), to 1 ms before now: 1 ms, at the floor. Either way
+// the RTO starts at gVisor's minimum and the first data samples the path.
+// A SYN-ACK that fails its checksums, or echoes another timestamp, is
+// left alone.
 //
 // +checklocks:d.mu
 func (d *dsacker) fixSYNACKLocked(b []byte, s *tcpSegment) []byte {
 	f := d.flows[s.key(false)]
-	if f == nil || f.syns < 2 {
+	if f == nil || f.syns == 0 {
+		return b
+	}
+	var ahead time.Duration
+	switch since := time.Since(f.synAt); {
+	case f.syns > 1:
+		ahead = f.lastSynAt.Sub(f.synAt)
+	case since >= tcp.InitialRTO:
+		ahead = since - time.Millisecond
+	default:
 		return b
 	}
 	t := header.TCP(s.tcp)
 	opts := t.Options()
 	o := header.ParseTCPOptions(opts)
-	if !o.TS || o.TSEcr == 0 || !s.checksumsValid() {
+	if !o.TS || o.TSEcr != f.synTSVal || ahead < time.Millisecond || !s.checksumsValid() {
 		return b
 	}
 	at := tsEcrOffset(opts)
@@ -389,11 +415,11 @@ func (d *dsacker) fixSYNACKLocked(b []byte, s *tcpSegment) []byte {
 	c := append([]byte(nil), b...)
 	cs, _ := parseTCP(c)
 	ct := header.TCP(cs.tcp)
-	clear(ct[header.TCPMinimumSize+at : header.TCPMinimumSize+at+4])
+	binary.BigEndian.PutUint32(ct[header.TCPMinimumSize+at:], f.synTSVal+uint32(ahead/time.Millisecond))
 	ct.SetChecksum(0)
 	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, cs.src, cs.dst, uint16(len(cs.tcp)))
 	ct.SetChecksum(^checksum.Checksum(cs.tcp, xsum))
-	d.tsecrCleared.Add(1)
+	d.synACKsFixed.Add(1)
 	return c
 }
 

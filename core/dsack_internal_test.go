@@ -3,6 +3,7 @@ package core
 import (
 	"net/netip"
 	"testing"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -245,4 +246,53 @@ func BenchmarkDSACKPerPacket(b *testing.B) {
 			b.Fatal("report without a duplicate")
 		}
 	}
+}
+
+// TestSYNACKEcho: a SYN-ACK that echoes the SYN's timestamp is delivered
+// as it came on a prompt handshake, and with the echo moved forward on
+// the SYN's clock after a retransmitted one: to the last SYN, or to 1 ms
+// before now when the SYN-ACK came a second or more after the only SYN.
+func TestSYNACKEcho(t *testing.T) {
+	for _, c := range dsackCases {
+		t.Run(c.name, func(t *testing.T) {
+			var d dsacker
+			syn := outPacket(t, c.segment(true, header.TCPFlagSyn, 1, 0, tsOpt(1000, 0), nil))
+			synack := c.segment(false, header.TCPFlagSyn|header.TCPFlagAck, 500, 2, tsOpt(7, 1000), nil)
+			echo := func(b []byte) uint32 {
+				s, ok := parseTCP(b)
+				if !ok || !s.checksumsValid() {
+					t.Fatalf("not a valid TCP packet: %x", b)
+				}
+				return header.ParseTCPOptions(header.TCP(s.tcp).Options()).TSEcr
+			}
+			d.outbound(syn)
+			if got := echo(d.inbound(synack)); got != 1000 {
+				t.Fatalf("prompt handshake: echo %d, want 1000", got)
+			}
+			f := d.flows[(&tcpSegment{}).keyOf(t, c, syn)]
+			f.synAt = f.synAt.Add(-1500 * time.Millisecond) // the SYN-ACK came 1.5 s on
+			if got := echo(d.inbound(synack)); got < 1000+1499 || got > 1000+1600 {
+				t.Fatalf("late SYN-ACK to one SYN: echo %d, want about %d", got, 1000+1499)
+			}
+			d.outbound(syn) // retransmitted, 1.5 s after the first
+			if got := echo(d.inbound(synack)); got < 1000+1500 || got > 1000+1600 {
+				t.Fatalf("SYN-ACK after two SYNs: echo %d, want about %d", got, 1000+1500)
+			}
+			if other := c.segment(false, header.TCPFlagSyn|header.TCPFlagAck, 500, 2, tsOpt(7, 999), nil); echo(d.inbound(other)) != 999 {
+				t.Fatal("a SYN-ACK echoing another timestamp was changed")
+			}
+			if n := d.synACKsFixed.Load(); n != 2 {
+				t.Fatalf("synACKsFixed %d, want 2", n)
+			}
+		})
+	}
+}
+
+// keyOf is the connection key of the packet the stack sends, pkt.
+func (*tcpSegment) keyOf(t *testing.T, c dsackCase, pkt *stack.PacketBuffer) dsackKey {
+	s, ok := parseTCP(packetBytes(pkt))
+	if !ok {
+		t.Fatal("not a TCP packet")
+	}
+	return s.key(true)
 }

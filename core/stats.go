@@ -60,7 +60,7 @@ func (l *linkEP) stats(st *Stats) {
 	st.PacketsIn, st.PacketsOut = l.packetsIn.Load(), l.packetsOut.Load()
 	st.OutboundDrops, st.InboundInvalid = l.drops.Load(), l.invalidIn.Load()
 	st.ACKsRepeated, st.DSACKsSent = l.acksRepeated.Load(), l.dsack.sent.Load()
-	st.SYNACKEchoesCleared, st.ACKEchoesFixed = l.dsack.tsecrCleared.Load(), l.dsack.echoesFixed.Load()
+	st.SYNACKEchoesFixed, st.ACKEchoesFixed = l.dsack.synACKsFixed.Load(), l.dsack.echoesFixed.Load()
 	l.eth.stats(st)
 }
 

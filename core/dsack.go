@@ -149,9 +149,13 @@ func (s *tcpSegment) checksumsValid() bool {
 // inbound notes b, a packet about to be delivered to the stack, if it is
 // a TCP segment whose bytes the stack has already acknowledged (a
 // duplicate to report, when reports are on). It returns the packet to
-// deliver: b, or a fixed copy of a SYN-ACK (see fixSYNACKLocked).
-func (d *dsacker) inbound(b []byte) []byte {
-	s, ok := parseTCP(b)
+// deliver: b, or a fixed copy of a SYN-ACK (see fixSYNACKLocked). The IP
+// packet starts at b[off:], behind a link header of off bytes.
+func (d *dsacker) inbound(b []byte, off int) []byte {
+	if off > len(b) {
+		return b
+	}
+	s, ok := parseTCP(b[off:])
 	if !ok {
 		return b
 	}
@@ -159,7 +163,7 @@ func (d *dsacker) inbound(b []byte) []byte {
 	if t.Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn|header.TCPFlagAck {
 		d.mu.Lock()
 		defer d.mu.Unlock()
-		return d.fixSYNACKLocked(b, &s)
+		return d.fixSYNACKLocked(b, off, &s)
 	}
 	if s.payload == 0 || t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return b
@@ -256,7 +260,7 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 			return nil // nothing to change
 		}
 	}
-	c, fixed := ackCopy(&s, dup, echo, fix)
+	c, fixed := ackCopy(&s, pkt.LinkHeader().Slice(), dup, echo, fix)
 	if dup != nil {
 		d.sent.Add(1)
 	}
@@ -285,7 +289,8 @@ func (d *dsacker) addLocked(k dsackKey) *dsackFlow {
 	return f
 }
 
-// ackCopy builds the replacement of the pure ACK s: the same segment
+// ackCopy builds the replacement of the pure ACK s, behind the same link
+// header (Ethernet's on MediumEthernet, none on MediumIP): the same segment
 // with, when dup is set, a SACK option whose first block is *dup (a
 // DSACK, RFC 2883) followed by as many of s's own SACK blocks as fit
 // (with timestamps, two of gVisor's three), and, when fix is set and echo
@@ -298,7 +303,7 @@ func (d *dsacker) addLocked(k dsackKey) *dsackFlow {
 // duplicate's timestamp it is the retransmission's round trip. The IP and
 // TCP checksums are computed in full. fixed reports whether the echo
 // changed.
-func ackCopy(s *tcpSegment, dup *header.SACKBlock, echo uint32, fix bool) (pkt *stack.PacketBuffer, fixed bool) {
+func ackCopy(s *tcpSegment, link []byte, dup *header.SACKBlock, echo uint32, fix bool) (pkt *stack.PacketBuffer, fixed bool) {
 	t := header.TCP(s.tcp)
 	opts := header.ParseTCPOptions(t.Options())
 	blocks := opts.SACKBlocks
@@ -322,7 +327,9 @@ func ackCopy(s *tcpSegment, dup *header.SACKBlock, echo uint32, fix bool) (pkt *
 	}
 	n += header.AddTCPOptionPadding(ob[:], n)
 	tcpLen := header.TCPMinimumSize + n
-	b := make([]byte, len(s.net)+tcpLen)
+	frame := make([]byte, len(link)+len(s.net)+tcpLen)
+	copy(frame, link)
+	b := frame[len(link):]
 	copy(b, s.net)
 	nt := header.TCP(b[len(s.net):])
 	nt.Encode(&header.TCPFields{
@@ -343,8 +350,9 @@ func ackCopy(s *tcpSegment, dup *header.SACKBlock, echo uint32, fix bool) (pkt *
 		ip.SetChecksum(0)
 		ip.SetChecksum(^ip.CalculateChecksum())
 	}
-	pkt = stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
+	pkt = stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 	pkt.NetworkProtocolNumber, pkt.TransportProtocolNumber = proto, header.TCPProtocolNumber
+	pkt.LinkHeader().Consume(len(link))
 	pkt.NetworkHeader().Consume(len(s.net))
 	pkt.TransportHeader().Consume(tcpLen)
 	return pkt, fixed
@@ -388,7 +396,7 @@ func (d *dsacker) noteSYNLocked(k dsackKey, t header.TCP) {
 // left alone.
 //
 // +checklocks:d.mu
-func (d *dsacker) fixSYNACKLocked(b []byte, s *tcpSegment) []byte {
+func (d *dsacker) fixSYNACKLocked(b []byte, off int, s *tcpSegment) []byte {
 	f := d.flows[s.key(false)]
 	if f == nil || f.syns == 0 {
 		return b
@@ -413,7 +421,7 @@ func (d *dsacker) fixSYNACKLocked(b []byte, s *tcpSegment) []byte {
 		return b
 	}
 	c := append([]byte(nil), b...)
-	cs, _ := parseTCP(c)
+	cs, _ := parseTCP(c[off:])
 	ct := header.TCP(cs.tcp)
 	binary.BigEndian.PutUint32(ct[header.TCPMinimumSize+at:], f.synTSVal+uint32(ahead/time.Millisecond))
 	ct.SetChecksum(0)
@@ -443,4 +451,14 @@ func tsEcrOffset(opts []byte) int {
 		i += int(opts[i+1])
 	}
 	return -1
+}
+
+// linkHeaderLen is the length of the link header in front of each inbound
+// packet from a device: Ethernet's on MediumEthernet (inboundProto has
+// checked it), none on MediumIP.
+func (l *linkEP) linkHeaderLen() int {
+	if l.eth.on {
+		return EthernetHeaderLen
+	}
+	return 0
 }

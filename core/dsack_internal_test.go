@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"net/netip"
 	"testing"
 	"time"
@@ -103,11 +104,11 @@ func TestDSACKReport(t *testing.T) {
 				t.Fatal("report without a duplicate")
 			}
 			// A segment above the edge is no duplicate; one below it is.
-			d.inbound(c.segment(false, header.TCPFlagAck, rcvNxt, 1, nil, data))
+			d.inbound0(c.segment(false, header.TCPFlagAck, rcvNxt, 1, nil, data))
 			if d.outbound(outPacket(t, c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil))) != nil {
 				t.Fatal("report for a segment above the acknowledged edge")
 			}
-			d.inbound(c.segment(false, header.TCPFlagAck, rcvNxt-2000, 1, nil, data))
+			d.inbound0(c.segment(false, header.TCPFlagAck, rcvNxt-2000, 1, nil, data))
 			// Data segments carry no report; the next pure ACK does.
 			if d.outbound(outPacket(t, c.segment(true, header.TCPFlagAck|header.TCPFlagPsh, 1, rcvNxt, tsSACK(), data[:10]))) != nil {
 				t.Fatal("report on a data segment")
@@ -160,18 +161,18 @@ func TestDSACKPartialAndCorrupt(t *testing.T) {
 	pureACK := func() *stack.PacketBuffer {
 		return outPacket(t, c.segment(true, header.TCPFlagAck, 1, rcvNxt, nil, nil))
 	}
-	d.inbound(c.segment(false, header.TCPFlagAck, rcvNxt-500, 1, nil, data))
+	d.inbound0(c.segment(false, header.TCPFlagAck, rcvNxt-500, 1, nil, data))
 	if d.outbound(pureACK()) != nil {
 		t.Fatal("report for a connection the stack never acknowledged on")
 	}
 	bad := c.segment(false, header.TCPFlagAck, rcvNxt-2000, 1, nil, data)
 	bad[len(bad)-1] ^= 1
-	d.inbound(bad)
+	d.inbound0(bad)
 	if cp := d.outbound(pureACK()); cp != nil {
 		cp.DecRef()
 		t.Fatal("report for a corrupted segment")
 	}
-	d.inbound(c.segment(false, header.TCPFlagAck, rcvNxt-500, 1, nil, data))
+	d.inbound0(c.segment(false, header.TCPFlagAck, rcvNxt-500, 1, nil, data))
 	cp := d.outbound(pureACK())
 	if cp == nil {
 		t.Fatal("no report for a partial duplicate")
@@ -207,13 +208,13 @@ func TestDSACKEcho(t *testing.T) {
 			return outPacket(t, c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil)) // TSecr 222
 		}
 		d.outbound(ack())
-		d.inbound(c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, tsOpt(100, 5), data)) // older than 222
+		d.inbound0(c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, tsOpt(100, 5), data)) // older than 222
 		if cp := d.outbound(ack()); cp != nil && !on {
 			t.Fatalf("reports off: an older duplicate's timestamp replaced the ACK")
 		} else if cp != nil {
 			cp.DecRef()
 		}
-		d.inbound(c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, tsOpt(500, 5), data))
+		d.inbound0(c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, tsOpt(500, 5), data))
 		cp := d.outbound(ack())
 		if cp == nil {
 			t.Fatalf("reports %v: no replacement after a duplicate with a later timestamp", on)
@@ -241,7 +242,7 @@ func BenchmarkDSACKPerPacket(b *testing.B) {
 	d.outbound(ack)
 	b.ReportAllocs()
 	for b.Loop() {
-		d.inbound(data)
+		d.inbound0(data)
 		if d.outbound(ack) != nil {
 			b.Fatal("report without a duplicate")
 		}
@@ -266,19 +267,19 @@ func TestSYNACKEcho(t *testing.T) {
 				return header.ParseTCPOptions(header.TCP(s.tcp).Options()).TSEcr
 			}
 			d.outbound(syn)
-			if got := echo(d.inbound(synack)); got != 1000 {
+			if got := echo(d.inbound0(synack)); got != 1000 {
 				t.Fatalf("prompt handshake: echo %d, want 1000", got)
 			}
 			f := d.flows[(&tcpSegment{}).keyOf(t, c, syn)]
 			f.synAt = f.synAt.Add(-1500 * time.Millisecond) // the SYN-ACK came 1.5 s on
-			if got := echo(d.inbound(synack)); got < 1000+1499 || got > 1000+1600 {
+			if got := echo(d.inbound0(synack)); got < 1000+1499 || got > 1000+1600 {
 				t.Fatalf("late SYN-ACK to one SYN: echo %d, want about %d", got, 1000+1499)
 			}
 			d.outbound(syn) // retransmitted, 1.5 s after the first
-			if got := echo(d.inbound(synack)); got < 1000+1500 || got > 1000+1600 {
+			if got := echo(d.inbound0(synack)); got < 1000+1500 || got > 1000+1600 {
 				t.Fatalf("SYN-ACK after two SYNs: echo %d, want about %d", got, 1000+1500)
 			}
-			if other := c.segment(false, header.TCPFlagSyn|header.TCPFlagAck, 500, 2, tsOpt(7, 999), nil); echo(d.inbound(other)) != 999 {
+			if other := c.segment(false, header.TCPFlagSyn|header.TCPFlagAck, 500, 2, tsOpt(7, 999), nil); echo(d.inbound0(other)) != 999 {
 				t.Fatal("a SYN-ACK echoing another timestamp was changed")
 			}
 			if n := d.synACKsFixed.Load(); n != 2 {
@@ -295,4 +296,47 @@ func (*tcpSegment) keyOf(t *testing.T, c dsackCase, pkt *stack.PacketBuffer) dsa
 		t.Fatal("not a TCP packet")
 	}
 	return s.key(true)
+}
+
+// inbound0 is inbound for a packet with no link header (MediumIP).
+func (d *dsacker) inbound0(b []byte) []byte { return d.inbound(b, 0) }
+
+// TestDSACKEthernet: on MediumEthernet the replacement ACK keeps the
+// frame's Ethernet header, and an inbound duplicate is found behind it.
+func TestDSACKEthernet(t *testing.T) {
+	const rcvNxt = 10000
+	c := dsackCases[0]
+	eth := []byte{2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1, 0x08, 0x00} // dst, src, IPv4
+	frame := func(ip []byte) []byte { return append(append([]byte(nil), eth...), ip...) }
+	outFrame := func(ip []byte) *stack.PacketBuffer {
+		s, _ := parseTCP(ip)
+		pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame(ip))})
+		pkt.NetworkProtocolNumber, pkt.TransportProtocolNumber = header.IPv4ProtocolNumber, header.TCPProtocolNumber
+		pkt.LinkHeader().Consume(len(eth))
+		pkt.NetworkHeader().Consume(len(s.net))
+		pkt.TransportHeader().Consume(int(header.TCP(s.tcp).DataOffset()))
+		t.Cleanup(pkt.DecRef)
+		return pkt
+	}
+	var d dsacker
+	d.on.Store(true)
+	ack := func() *stack.PacketBuffer { return outFrame(c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil)) }
+	d.outbound(ack())
+	d.inbound(frame(c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, nil, make([]byte, 1000))), len(eth))
+	cp := d.outbound(ack())
+	if cp == nil {
+		t.Fatal("no report for a duplicate behind an Ethernet header")
+	}
+	defer cp.DecRef()
+	got := packetBytes(cp)
+	if !bytes.Equal(got[:len(eth)], eth) || !bytes.Equal(cp.LinkHeader().Slice(), eth) {
+		t.Fatalf("replacement's link header %x, want %x", got[:min(len(got), len(eth))], eth)
+	}
+	s, ok := parseTCP(got[len(eth):])
+	if !ok || !s.checksumsValid() {
+		t.Fatal("replacement is not a valid TCP packet behind its header")
+	}
+	if o := header.ParseTCPOptions(header.TCP(s.tcp).Options()); len(o.SACKBlocks) != 1 || o.SACKBlocks[0] != (header.SACKBlock{Start: rcvNxt - 1000, End: rcvNxt}) {
+		t.Fatalf("SACK blocks %v", o.SACKBlocks)
+	}
 }

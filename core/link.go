@@ -226,7 +226,7 @@ func (l *linkEP) deliver(b []byte) {
 		return
 	}
 	l.packetsIn.Add(1)
-	b = l.dsack.inbound(b)
+	b = l.dsack.inbound(b, l.linkHeaderLen())
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	l.off.rxMu.RLock()
 	d.DeliverNetworkPacket(proto, pkt)

@@ -320,7 +320,9 @@ func TestDSACKEthernet(t *testing.T) {
 	}
 	var d dsacker
 	d.on.Store(true)
-	ack := func() *stack.PacketBuffer { return outFrame(c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil)) }
+	ack := func() *stack.PacketBuffer {
+		return outFrame(c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil))
+	}
 	d.outbound(ack())
 	d.inbound(frame(c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, nil, make([]byte, 1000))), len(eth))
 	cp := d.outbound(ack())

@@ -153,6 +153,12 @@ type Config struct {
 	// counted in Stats.ACKsRepeated.
 	SingleACKs bool
 
+	// Forward, if set, turns on forwarding mode: the stack takes TCP and
+	// UDP flows addressed to any IP of its prefixes and hands each to the
+	// forwarder (see ForwardConfig and ForwardOpen). Default nil: the
+	// stack answers for its own addresses only.
+	Forward *ForwardConfig
+
 	// Clock is gVisor's clock, for deterministic tests. Default: the real
 	// clock (tcpip.NewStdClock).
 	Clock tcpip.Clock

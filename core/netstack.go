@@ -91,6 +91,8 @@ type Netstack struct {
 	src     *source // the attached PullDevice's Source, if any
 
 	poll pollState // PollDeviceIO's buffers, kept between calls
+
+	fwd *forwarder // nil without Config.Forward
 }
 
 // New makes a stack from cfg (the zero Config works; see its fields for
@@ -151,7 +153,7 @@ func (ns *Netstack) initStack() error {
 			return fmt.Errorf("netcore: tcp option %T: %v", opt, err)
 		}
 	}
-	nicEP, err := ns.wrapPCAP(ns.link)
+	nicEP, err := ns.wrapPCAP(ns.wrapForward(ns.link))
 	if err != nil {
 		ns.s.Close()
 		return fmt.Errorf("netcore: pcap: %w", err)
@@ -169,6 +171,10 @@ func (ns *Netstack) initStack() error {
 		return err
 	}
 	if err := ns.addStaticNeighbors(cfg.StaticNeighbors); err != nil {
+		ns.s.Close()
+		return err
+	}
+	if err := ns.startForward(); err != nil {
 		ns.s.Close()
 		return err
 	}
@@ -196,6 +202,9 @@ func (ns *Netstack) setAddrs(prefixes []netip.Prefix) error {
 			continue // gVisor's own, for receiving limited broadcasts
 		}
 		ns.s.RemoveAddress(nicID, pa.AddressWithPrefix.Address)
+	}
+	if ns.fwd != nil {
+		ns.fwd.setOwn(want)
 	}
 	for _, p := range want {
 		pa := tcpip.ProtocolAddress{
@@ -383,6 +392,9 @@ func (ns *Netstack) shutdown() {
 		ns.src.close()
 	}
 	ns.s.Close()
+	if ns.fwd != nil {
+		ns.fwd.shutdown()
+	}
 	ns.s.Wait()
 	ns.closePCAP()
 	ns.stopLogging()

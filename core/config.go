@@ -156,7 +156,9 @@ type Config struct {
 	// Forward, if set, turns on forwarding mode: the stack takes TCP and
 	// UDP flows addressed to any IP of its prefixes and hands each to the
 	// forwarder (see ForwardConfig and ForwardOpen). Default nil: the
-	// stack answers for its own addresses only.
+	// stack answers for its own addresses only. Forwarding mode implies
+	// SendLocalToDevice (gVisor, promiscuous, would otherwise take every
+	// packet's source for one of its own and drop it).
 	Forward *ForwardConfig
 
 	// Clock is gVisor's clock, for deterministic tests. Default: the real

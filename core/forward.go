@@ -8,6 +8,7 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
+	"gvisor.dev/gvisor/pkg/tcpip/transport/icmp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/tcp"
 	"gvisor.dev/gvisor/pkg/tcpip/transport/udp"
 	"gvisor.dev/gvisor/pkg/waiter"
@@ -52,7 +53,7 @@ type forwarder struct {
 
 // fwdCounters are the forwarder's event counters (see ForwardStats).
 type fwdCounters struct {
-	tcpOffered, udpOffered, tcpRefused, udpRefused, tcpFailed      atomic.Uint64
+	tcpOffered, udpOffered, tcpRefused, udpRefused, tcpFailed       atomic.Uint64
 	pendingDrops, tcpLimit, udpLimit, unserved, udpExpired, outside atomic.Uint64
 	echoDropped                                                     atomic.Uint64
 }
@@ -305,6 +306,7 @@ func reserve(n *atomic.Int64, max int) bool {
 // once gVisor's endpoints are closed (their handshakes end). The stack's
 // shutdown calls it after closing gVisor.
 func (f *forwarder) shutdown() {
+	f.stopTimer()
 	f.mu.Lock()
 	f.closing = true
 	inbox := f.inbox
@@ -337,6 +339,11 @@ func dropItems(f *forwarder, items []fwdItem) {
 
 // stats fills st.Forward.
 func (f *forwarder) stats(st *ForwardStats) {
+	f.mu.Lock()
+	if f.open {
+		st.Open = 1
+	}
+	f.mu.Unlock()
 	st.TCPPending, st.TCPFlows, st.UDPFlows = int(f.pending.Load()), int(f.tcpFlows.Load()), int(f.udpFlows.Load())
 	c := &f.st
 	st.TCPOffered, st.UDPOffered = c.tcpOffered.Load(), c.udpOffered.Load()
@@ -354,18 +361,12 @@ func addrPort(a tcpip.Address, port uint16) netip.AddrPort {
 	return netip.AddrPortFrom(ip.Unmap(), port)
 }
 
-// wrapForward puts the echo filter in front of link in forwarding mode
-// without AnswerEcho, and makes the forwarder (it starts with startForward,
-// once the NIC exists).
-func (ns *Netstack) wrapForward(link stack.LinkEndpoint) stack.LinkEndpoint {
-	if ns.cfg.Forward == nil {
-		return link
+// initForward makes the forwarder for Config.Forward (it starts with
+// startForward, once the NIC exists).
+func (ns *Netstack) initForward() {
+	if ns.cfg.Forward != nil {
+		ns.fwd = newForwarder(ns, *ns.cfg.Forward)
 	}
-	ns.fwd = newForwarder(ns, *ns.cfg.Forward)
-	if ns.fwd.cfg.AnswerEcho {
-		return link
-	}
-	return newEchoFilter(link, ns.fwd)
 }
 
 // startForward sets the NIC up for forwarding mode: it takes and sends
@@ -384,5 +385,7 @@ func (ns *Netstack) startForward() error {
 	f.tcp = tcp.NewForwarder(ns.s, f.cfg.FlowBuffer, f.cfg.MaxPendingTCP, f.handleTCP)
 	ns.s.SetTransportProtocolHandler(tcp.ProtocolNumber, f.tcpPacket)
 	ns.s.SetTransportProtocolHandler(udp.ProtocolNumber, f.udpPacket)
+	ns.s.SetTransportProtocolHandler(icmp.ProtocolNumber4, f.echoPacket)
+	ns.s.SetTransportProtocolHandler(icmp.ProtocolNumber6, f.echoPacket)
 	return nil
 }

@@ -92,6 +92,8 @@ type ForwardVerdict struct {
 // without Config.Forward). Gauges say how many there are now; every other
 // field counts events since New.
 type ForwardStats struct {
+	// Open is 1 while a forwarder is open (ForwardOpen), else 0 (a gauge).
+	Open int
 	// TCPPending is the number of TCP handshakes in progress (a gauge);
 	// TCPFlows and UDPFlows the forwarded flows open, pending ones
 	// included (gauges).

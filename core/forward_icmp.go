@@ -7,7 +7,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
-	"gvisor.dev/gvisor/pkg/tcpip/link/nested"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
@@ -56,14 +55,7 @@ func (f *forwarder) sendUnreachable(hdr []byte, local, remote netip.AddrPort) {
 }
 
 func icmp4Unreachable(quote []byte, src, dst netip.Addr) []byte {
-	n := header.IPv4MinimumSize + header.ICMPv4MinimumSize + len(quote)
-	b := make([]byte, n)
-	ip := header.IPv4(b)
-	ip.Encode(&header.IPv4Fields{
-		TotalLength: uint16(n), TTL: 64, Protocol: uint8(header.ICMPv4ProtocolNumber),
-		SrcAddr: tcpip.AddrFrom4(src.Unmap().As4()), DstAddr: tcpip.AddrFrom4(dst.Unmap().As4()),
-	})
-	ip.SetChecksum(^ip.CalculateChecksum())
+	b := ipv4Packet(src, dst, header.ICMPv4ProtocolNumber, header.ICMPv4MinimumSize+len(quote))
 	icmp := header.ICMPv4(b[header.IPv4MinimumSize:])
 	icmp.SetType(header.ICMPv4DstUnreachable)
 	icmp.SetCode(header.ICMPv4PortUnreachable)
@@ -73,13 +65,7 @@ func icmp4Unreachable(quote []byte, src, dst netip.Addr) []byte {
 }
 
 func icmp6Unreachable(quote []byte, src, dst netip.Addr) []byte {
-	plen := header.ICMPv6DstUnreachableMinimumSize + len(quote)
-	b := make([]byte, header.IPv6MinimumSize+plen)
-	s, d := tcpip.AddrFrom16(src.As16()), tcpip.AddrFrom16(dst.As16())
-	header.IPv6(b).Encode(&header.IPv6Fields{
-		PayloadLength: uint16(plen), TransportProtocol: header.ICMPv6ProtocolNumber, HopLimit: 64,
-		SrcAddr: s, DstAddr: d,
-	})
+	b, s, d := ipv6Packet(src, dst, header.ICMPv6DstUnreachableMinimumSize+len(quote))
 	icmp := header.ICMPv6(b[header.IPv6MinimumSize:])
 	icmp.SetType(header.ICMPv6DstUnreachable)
 	icmp.SetCode(header.ICMPv6PortUnreachable)
@@ -88,50 +74,80 @@ func icmp6Unreachable(quote []byte, src, dst netip.Addr) []byte {
 	return b
 }
 
-// echoFilter is the NIC's link endpoint in forwarding mode without
-// ForwardConfig.AnswerEcho: it drops echo requests to addresses that are
-// not the stack's own before gVisor, promiscuous, would answer them.
-type echoFilter struct {
-	nested.Endpoint
-	f *forwarder
+// echoPacket is gVisor's handler for ICMP and ICMPv6 messages no socket
+// took. An echo request to an address that is not the stack's own is
+// answered here, from that address, with AnswerEcho (gVisor's IPv4 never
+// answers for the temporary addresses of a promiscuous NIC), and dropped
+// without; others get gVisor's usual handling.
+func (f *forwarder) echoPacket(id stack.TransportEndpointID, pkt *stack.PacketBuffer) bool {
+	dst, src := addrPort(id.LocalAddress, 0).Addr(), addrPort(id.RemoteAddress, 0).Addr()
+	msg := stack.PayloadSince(pkt.TransportHeader())
+	defer msg.Release()
+	b := msg.AsSlice()
+	if !isEchoRequest(pkt.NetworkProtocolNumber, b) || f.isOwn(dst) {
+		return false
+	}
+	if !f.cfg.AnswerEcho || !f.cfg.forwards(dst) {
+		f.st.echoDropped.Add(1)
+		return true
+	}
+	f.sendEchoReply(b, dst, src)
+	return true
 }
 
-func newEchoFilter(lower stack.LinkEndpoint, f *forwarder) *echoFilter {
-	e := &echoFilter{f: f}
-	e.Endpoint.Init(lower, e)
-	return e
+func isEchoRequest(proto tcpip.NetworkProtocolNumber, b []byte) bool {
+	if len(b) < header.ICMPv4MinimumSize {
+		return false
+	}
+	if proto == header.IPv4ProtocolNumber {
+		return header.ICMPv4(b).Type() == header.ICMPv4Echo
+	}
+	return header.ICMPv6(b).Type() == header.ICMPv6EchoRequest
 }
 
-// DeliverNetworkPacket implements stack.NetworkDispatcher.
-func (e *echoFilter) DeliverNetworkPacket(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) {
-	if dst, ok := echoRequestTo(proto, pkt); ok && !e.f.isOwn(dst) {
-		e.f.st.echoDropped.Add(1)
+// sendEchoReply answers the echo request req (its ICMP message) from src
+// to dst.
+func (f *forwarder) sendEchoReply(req []byte, src, dst netip.Addr) {
+	if src.Is4() {
+		b := ipv4Packet(src, dst, header.ICMPv4ProtocolNumber, len(req))
+		icmp := header.ICMPv4(b[header.IPv4MinimumSize:])
+		copy(icmp, req)
+		icmp.SetType(header.ICMPv4EchoReply)
+		icmp.SetChecksum(0)
+		icmp.SetChecksum(^checksum.Checksum(icmp, 0))
+		_ = f.ns.s.WriteRawPacket(nicID, header.IPv4ProtocolNumber, buffer.MakeWithData(b))
 		return
 	}
-	e.Endpoint.DeliverNetworkPacket(proto, pkt)
+	b, s, d := ipv6Packet(src, dst, len(req))
+	icmp := header.ICMPv6(b[header.IPv6MinimumSize:])
+	copy(icmp, req)
+	icmp.SetType(header.ICMPv6EchoReply)
+	icmp.SetChecksum(0)
+	icmp.SetChecksum(header.ICMPv6Checksum(header.ICMPv6ChecksumParams{Header: icmp, Src: s, Dst: d}))
+	_ = f.ns.s.WriteRawPacket(nicID, header.IPv6ProtocolNumber, buffer.MakeWithData(b))
 }
 
-// echoRequestTo reports whether pkt (not parsed yet) is an ICMP or ICMPv6
-// echo request, and its destination. It only looks at the headers.
-func echoRequestTo(proto tcpip.NetworkProtocolNumber, pkt *stack.PacketBuffer) (netip.Addr, bool) {
-	d := pkt.Data()
-	switch proto {
-	case header.IPv4ProtocolNumber:
-		b, ok := d.PullUp(min(d.Size(), header.IPv4MinimumSize))
-		if !ok || len(b) < header.IPv4MinimumSize || header.IPv4(b).TransportProtocol() != header.ICMPv4ProtocolNumber {
-			return netip.Addr{}, false
-		}
-		hl := int(header.IPv4(b).HeaderLength())
-		if b, ok = d.PullUp(hl + 1); !ok || header.IPv4(b).FragmentOffset() != 0 || header.ICMPv4Type(b[hl]) != header.ICMPv4Echo {
-			return netip.Addr{}, false
-		}
-		return netip.AddrFrom4(header.IPv4(b).DestinationAddress().As4()), true
-	case header.IPv6ProtocolNumber:
-		b, ok := d.PullUp(header.IPv6MinimumSize + 1)
-		if !ok || header.IPv6(b).TransportProtocol() != header.ICMPv6ProtocolNumber || header.ICMPv6Type(b[header.IPv6MinimumSize]) != header.ICMPv6EchoRequest {
-			return netip.Addr{}, false
-		}
-		return netip.AddrFrom16(header.IPv6(b).DestinationAddress().As16()), true
-	}
-	return netip.Addr{}, false
+// ipv4Packet returns an IPv4 packet from src to dst with room for a
+// payload of n bytes of proto after its header.
+func ipv4Packet(src, dst netip.Addr, proto tcpip.TransportProtocolNumber, n int) []byte {
+	b := make([]byte, header.IPv4MinimumSize+n)
+	ip := header.IPv4(b)
+	ip.Encode(&header.IPv4Fields{
+		TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(proto),
+		SrcAddr: tcpip.AddrFrom4(src.Unmap().As4()), DstAddr: tcpip.AddrFrom4(dst.Unmap().As4()),
+	})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	return b
+}
+
+// ipv6Packet returns an IPv6 packet from src to dst with room for an ICMPv6
+// message of n bytes, and the addresses in gVisor's form.
+func ipv6Packet(src, dst netip.Addr, n int) ([]byte, tcpip.Address, tcpip.Address) {
+	b := make([]byte, header.IPv6MinimumSize+n)
+	s, d := tcpip.AddrFrom16(src.As16()), tcpip.AddrFrom16(dst.As16())
+	header.IPv6(b).Encode(&header.IPv6Fields{
+		PayloadLength: uint16(n), TransportProtocol: header.ICMPv6ProtocolNumber, HopLimit: 64,
+		SrcAddr: s, DstAddr: d,
+	})
+	return b, s, d
 }

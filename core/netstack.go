@@ -118,6 +118,7 @@ func New(cfg Config) (*Netstack, error) {
 	ns.link.eth.on, ns.link.eth.mac, ns.link.eth.addr = cfg.Medium == MediumEthernet, cfg.MAC, cfg.MAC.linkAddr()
 	ns.link.eth.otherHosts.Store(cfg.keepsOtherHosts())
 	ns.tab = newTable(ns.id, cfg.MaxSockets)
+	ns.initForward()
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)
 	if err := ns.initStack(); err != nil {
 		return nil, err
@@ -131,7 +132,7 @@ func (ns *Netstack) initStack() error {
 	ns.s = stack.New(stack.Options{
 		NetworkProtocols:   networkProtocols(cfg.Medium),
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
-		HandleLocal:        !cfg.SendLocalToDevice,
+		HandleLocal:        !cfg.SendLocalToDevice && cfg.Forward == nil, // a promiscuous NIC takes every source for its own
 		Clock:              cfg.Clock,
 		RawFactory:         raw.EndpointFactory{},
 	})
@@ -153,7 +154,7 @@ func (ns *Netstack) initStack() error {
 			return fmt.Errorf("netcore: tcp option %T: %v", opt, err)
 		}
 	}
-	nicEP, err := ns.wrapPCAP(ns.wrapForward(ns.link))
+	nicEP, err := ns.wrapPCAP(ns.link)
 	if err != nil {
 		ns.s.Close()
 		return fmt.Errorf("netcore: pcap: %w", err)

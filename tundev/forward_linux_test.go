@@ -336,7 +336,9 @@ func TestForwardDNS(t *testing.T) {
 	var e *fwdEnv
 	e = newFwdEnv(t, core.ForwardConfig{UDPTimeout: 200 * time.Millisecond, UDPAssuredTimeout: 400 * time.Millisecond},
 		&listener.Forwarder{HandleUDP: func(ctx context.Context, c *listener.UDPFlow) {
-			relayUDP(e, func(netip.AddrPort) string { return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ports[53]).String() })(ctx, c)
+			relayUDP(e, func(netip.AddrPort) string {
+				return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ports[53]).String()
+			})(ctx, c)
 		}})
 	for _, far := range []netip.Addr{farHost, farHost6} {
 		t.Run(far.String(), func(t *testing.T) {

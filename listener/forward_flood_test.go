@@ -2,6 +2,7 @@ package listener_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"net/netip"
@@ -74,8 +75,15 @@ func TestForwardFloodBounded(t *testing.T) {
 	base := heapNow()
 
 	send := func(pkt []byte) {
-		if _, err := p.A.CommandChannel().Request(context.Background(), raw, &core.RawSend{Packet: pkt}); err != nil {
-			t.Fatalf("raw send: %v", err)
+		for {
+			_, err := p.A.CommandChannel().Request(context.Background(), raw, &core.RawSend{Packet: pkt})
+			if !errors.Is(err, core.ErrNoBufs) {
+				if err != nil {
+					t.Fatalf("raw send: %v", err)
+				}
+				return
+			}
+			time.Sleep(time.Millisecond) // A's outbound queue is full: B is behind
 		}
 	}
 	peak := int64(0)

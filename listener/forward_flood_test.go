@@ -143,4 +143,3 @@ func must(t *testing.T, ch core.Channel, cmd core.Command) core.Response {
 	}
 	return resp
 }
-

@@ -28,10 +28,12 @@ type forwarder struct {
 	cfg ForwardConfig
 	tcp *tcp.Forwarder
 
-	mu      sync.Mutex
-	inbox   []fwdItem // +checklocks:mu
-	open    bool      // +checklocks:mu  a forwarder socket is open
-	closing bool      // +checklocks:mu  the stack is shutting down
+	mu    sync.Mutex
+	inbox []fwdItem // +checklocks:mu
+	// open: a forwarder socket is open; closing: the stack is shutting
+	// down.
+	open    bool // +checklocks:mu
+	closing bool // +checklocks:mu
 	// handlers counts gVisor's goroutines inside handleTCP; Add only
 	// under mu while !closing.
 	handlers sync.WaitGroup

@@ -49,7 +49,8 @@ type Forwarder struct {
 var ErrNoForwarding = errors.Join(errors.New("listener: stack not in forwarding mode, or its forwarder is served already"), core.ErrInvalid)
 
 // Serve serves the stack's forwarded flows until ctx ends or the stack
-// closes. It then stops taking flows (those not yet accepted are reset),
+// closes. Flows that come before it has opened the stack's forwarder are
+// refused (Stats.Forward.Open is 1 once it has). When it ends it stops taking flows (those not yet accepted are reset),
 // cancels the context handed to the handlers, closes every flow still
 // open and waits for its handlers to return. It returns ctx's error, or
 // an error matching net.ErrClosed when the stack closed.

@@ -52,11 +52,17 @@ type fwdEnv struct {
 // destination to where the handler dials it (a loopback server).
 func newFwdEnv(t *testing.T, fc core.ForwardConfig, fw *listener.Forwarder) *fwdEnv {
 	t.Helper()
+	return newFwdEnvMTU(t, 1500, 1500, fc, fw)
+}
+
+// newFwdEnvMTU is newFwdEnv with the stack's MTU and the client's TUN MTU.
+func newFwdEnvMTU(t *testing.T, stackMTU, tunMTU int, fc core.ForwardConfig, fw *listener.Forwarder) *fwdEnv {
+	t.Helper()
 	e := &fwdEnv{ns: newNetNS(t), seen: make(map[netip.AddrPort]netip.AddrPort)}
 	var dev *tundev.TUN
 	err := e.ns.Do(func() (err error) {
 		dev, err = tundev.Open(tundev.Config{
-			MTU:    1500,
+			MTU:    tunMTU,
 			Addrs:  []netip.Prefix{netip.PrefixFrom(clientAddr, 24), netip.PrefixFrom(clientAddr6, 64)},
 			Routes: []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")},
 		})
@@ -65,7 +71,7 @@ func newFwdEnv(t *testing.T, fc core.ForwardConfig, fw *listener.Forwarder) *fwd
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	e.stack = startStack(t, core.Config{MTU: 1500, Forward: &fc})
+	e.stack = startStack(t, core.Config{MTU: stackMTU, Forward: &fc})
 	if err := e.stack.AttachDevice(dev); err != nil {
 		dev.Close()
 		t.Fatalf("AttachDevice: %v", err)
@@ -482,4 +488,67 @@ func TestForwardManyFlows(t *testing.T) {
 	t.Logf("%d idle forwarded flows: heap +%d KiB (%.1f KiB a flow; goroutine stacks +%d KiB)",
 		n, (int64(after.HeapAlloc)-int64(before.HeapAlloc))>>10, float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(n)/1024,
 		(int64(after.StackInuse)-int64(before.StackInuse))>>10)
+}
+
+// TestForwardFragments sends UDP datagrams larger than the MTU both ways:
+// the kernel fragments them into the TUN, the stack reassembles them
+// before the forwarder, and fragments its replies for the kernel.
+func TestForwardFragments(t *testing.T) {
+	leakCheck(t)
+	fw := &listener.Forwarder{HandleUDP: func(_ context.Context, c *listener.UDPFlow) {
+		buf := make([]byte, 65535)
+		for {
+			n, err := c.Read(buf)
+			if err != nil {
+				return
+			}
+			c.Write(buf[:n])
+		}
+	}}
+	e := newFwdEnv(t, core.ForwardConfig{}, fw)
+	for _, far := range []netip.Addr{farHost, farHost6} {
+		t.Run(far.String(), func(t *testing.T) {
+			c, err := e.dial(context.Background(), "udp", netip.AddrPortFrom(far, 7).String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			msg := make([]byte, 4000)
+			for i := range msg {
+				msg[i] = byte(i * 7)
+			}
+			retry(t, "a 4000-byte datagram echoed", func() bool {
+				c.Write(msg)
+				c.SetReadDeadline(time.Now().Add(2 * time.Second))
+				buf := make([]byte, 8000)
+				n, err := c.Read(buf)
+				return err == nil && string(buf[:n]) == string(msg)
+			})
+		})
+	}
+}
+
+// TestForwardMSSClamp checks that the MSS a forwarding stack offers fits
+// its MTU, whatever the client's own interface allows: the client's
+// segments then fit the path.
+func TestForwardMSSClamp(t *testing.T) {
+	leakCheck(t)
+	e := newFwdEnvMTU(t, 1400, 9000, core.ForwardConfig{}, &listener.Forwarder{HandleTCP: func(_ context.Context, c *netconn.TCPConn) { io.Copy(io.Discard, c) }})
+	for _, far := range []netip.Addr{farHost, farHost6} {
+		c, err := e.dial(context.Background(), "tcp", netip.AddrPortFrom(far, 80).String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		raw, _ := c.(*net.TCPConn).SyscallConn()
+		var mss int
+		raw.Control(func(fd uintptr) { mss, _ = syscall.GetsockoptInt(int(fd), syscall.IPPROTO_TCP, syscall.TCP_MAXSEG) })
+		hdr := 40
+		if far.Is6() {
+			hdr = 60
+		}
+		if mss <= 0 || mss > 1400-hdr {
+			t.Fatalf("%v: the client's MSS is %d with a 9000-byte interface, want at most %d (the stack's MTU 1400)", far, mss, 1400-hdr)
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -200,11 +201,13 @@ type seededReader struct{ r *rand.ChaCha8 }
 
 func (s *seededReader) Read(b []byte) (int, error) { return s.r.Read(b) }
 
+var fwdBulkMiB = flag.Int("tundev.fwdbulk", 32, "MiB sent each way by TestForwardHTTP (8 with -short)")
+
 func fwdBulkSize() int64 {
 	if testing.Short() {
 		return 8 << 20
 	}
-	return int64(*bulkMiB) << 20
+	return int64(*fwdBulkMiB) << 20
 }
 
 func TestForwardHTTP(t *testing.T) {

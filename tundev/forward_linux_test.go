@@ -60,6 +60,14 @@ func newFwdEnv(t *testing.T, fc core.ForwardConfig, fw *listener.Forwarder) *fwd
 func newFwdEnvMTU(t *testing.T, stackMTU, tunMTU int, fc core.ForwardConfig, fw *listener.Forwarder) *fwdEnv {
 	t.Helper()
 	e := &fwdEnv{ns: newNetNS(t), seen: make(map[netip.AddrPort]netip.AddrPort)}
+	e.attach(t, stackMTU, tunMTU, fc, fw)
+	return e
+}
+
+// attach opens the TUN in e's namespace, routes everything through it
+// into a forwarding stack and serves that with fw until tb ends.
+func (e *fwdEnv) attach(tb testing.TB, stackMTU, tunMTU int, fc core.ForwardConfig, fw *listener.Forwarder) {
+	tb.Helper()
 	var dev *tundev.TUN
 	err := e.ns.Do(func() (err error) {
 		dev, err = tundev.Open(tundev.Config{
@@ -70,25 +78,29 @@ func newFwdEnvMTU(t *testing.T, stackMTU, tunMTU int, fc core.ForwardConfig, fw 
 		return err
 	})
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		tb.Fatalf("Open: %v", err)
 	}
-	e.stack = startStack(t, core.Config{MTU: stackMTU, Forward: &fc})
+	e.stack = startStack(tb, core.Config{MTU: stackMTU, Forward: &fc})
 	if err := e.stack.AttachDevice(dev); err != nil {
 		dev.Close()
-		t.Fatalf("AttachDevice: %v", err)
+		tb.Fatalf("AttachDevice: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- fw.Serve(ctx, e.stack.CommandChannel()) }()
-	t.Cleanup(func() { cancel(); <-done })
+	tb.Cleanup(func() { cancel(); <-done })
 	for e.stack.Stats().Forward.Open == 0 {
 		time.Sleep(time.Millisecond)
 	}
-	return e
+}
+
+// tun2socksFor is a Forwarder that proxies TCP and UDP flows to target.
+func tun2socksFor(e *fwdEnv, target func(netip.AddrPort) string) *listener.Forwarder {
+	return &listener.Forwarder{HandleTCP: proxyTo(e, target), HandleUDP: relayUDP(e, target)}
 }
 
 // startStack runs a stack until the test ends.
-func startStack(t *testing.T, cfg core.Config) *core.Netstack {
+func startStack(t testing.TB, cfg core.Config) *core.Netstack {
 	ns, err := core.New(cfg)
 	if err != nil {
 		t.Fatal(err)

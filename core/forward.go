@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -46,6 +47,12 @@ type forwarder struct {
 	syns map[stack.TransportEndpointID][]byte // +checklocks:synMu
 
 	own atomic.Pointer[[]netip.Addr] // the stack's own addresses
+
+	hsMu sync.Mutex
+	// handshakes are the queues of the handshakes in progress: shutdown
+	// wakes them, since gVisor's Close does not end a forwarder's
+	// handshake.
+	handshakes map[*waiter.Queue]struct{} // +checklocks:hsMu
 
 	pending, tcpFlows, udpFlows atomic.Int64
 	st                          fwdCounters
@@ -90,7 +97,7 @@ type flowState struct {
 
 // newForwarder makes ns's forwarder for cfg; startForward starts it.
 func newForwarder(ns *Netstack, cfg ForwardConfig) *forwarder {
-	f := &forwarder{ns: ns, cfg: cfg.withDefaults(), syns: make(map[stack.TransportEndpointID][]byte)}
+	f := &forwarder{ns: ns, cfg: cfg.withDefaults(), syns: make(map[stack.TransportEndpointID][]byte), handshakes: make(map[*waiter.Queue]struct{})}
 	f.eng.init()
 	f.own.Store(new([]netip.Addr))
 	return f
@@ -218,7 +225,13 @@ func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
 // to the engine.
 func (f *forwarder) establish(r *tcp.ForwarderRequest, p *pendingTCP) {
 	wq := new(waiter.Queue)
+	f.hsMu.Lock()
+	f.handshakes[wq] = struct{}{}
+	f.hsMu.Unlock()
 	ep, terr := r.CreateEndpoint(wq)
+	f.hsMu.Lock()
+	delete(f.handshakes, wq)
+	f.hsMu.Unlock()
 	r.Complete(false)
 	if terr != nil {
 		f.tcpFlows.Add(-1)
@@ -314,13 +327,39 @@ func (f *forwarder) shutdown() {
 	inbox := f.inbox
 	f.inbox = nil
 	f.mu.Unlock()
-	f.handlers.Wait()
+	f.waitHandlers()
 	dropItems(f, inbox)
 	f.mu.Lock()
 	inbox = f.inbox
 	f.inbox = nil
 	f.mu.Unlock()
 	dropItems(f, inbox)
+}
+
+// waitHandlers waits for gVisor's handler goroutines, waking the
+// handshakes still in progress (again and again: one may not be waiting
+// yet) so that they fail and end.
+func (f *forwarder) waitHandlers() {
+	done := make(chan struct{})
+	go func() { f.handlers.Wait(); close(done) }()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		f.hsMu.Lock()
+		wqs := make([]*waiter.Queue, 0, len(f.handshakes))
+		for wq := range f.handshakes {
+			wqs = append(wqs, wq)
+		}
+		f.hsMu.Unlock()
+		for _, wq := range wqs {
+			wq.Notify(waiter.WritableEvents) // outside hsMu: Notify runs callbacks
+		}
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+	}
 }
 
 // dropItems refuses items the engine will never take.

@@ -1,6 +1,7 @@
 package tundev_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -13,19 +14,23 @@ import (
 
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/internal/netns"
+	"github.com/netcore-go/netcore/listener"
+	"github.com/netcore-go/netcore/netconn"
 )
 
 // BenchmarkForward compares the forwarded path (a kernel client in a
 // namespace → TUN → forwarding netcore stack → the Forwarder's handler,
 // which dials with Go's net → a kernel server on the host's loopback) with
 // the direct kernel path (client → server in another namespace, over a
-// veth), on the same workloads: one bulk TCP stream, sequential
+// veth), and with "terminated", the forwarding stack's handler serving the
+// workloads itself (no second kernel hop: what netcore and the TUN cost),
+// on the same workloads: one bulk TCP stream, sequential
 // connections, 1-byte TCP request-response, UDP echo round trips. Compare
 // the two in one run (the machine is noisy):
 //
 //	go test -run '^$' -bench BenchmarkForward -benchtime 2s ./tundev/
 func BenchmarkForward(b *testing.B) {
-	for _, path := range []string{"forwarded", "direct"} {
+	for _, path := range []string{"forwarded", "terminated", "direct"} {
 		b.Run(path, func(b *testing.B) {
 			dial, tcpAddr, udpAddr := benchPath(b, path)
 			b.Run("bulk", func(b *testing.B) { benchBulk(b, dial, tcpAddr) })
@@ -59,6 +64,11 @@ func benchPath(b *testing.B, path string) (dialFunc, string, string) {
 		})
 		serveBench(b, tl, ul)
 		return dial, tl.Addr().String(), ul.LocalAddr().String()
+	}
+	if path == "terminated" {
+		e := &fwdEnv{ns: client, seen: make(map[netip.AddrPort]netip.AddrPort)}
+		e.attach(b, 1500, 1500, core.ForwardConfig{}, benchHandlers())
+		return dial, netip.AddrPortFrom(farHost, 80).String(), netip.AddrPortFrom(farHost, 53).String()
 	}
 	tl, _ := net.Listen("tcp4", "127.0.0.1:0")
 	ul, _ := net.ListenPacket("udp4", "127.0.0.1:0")
@@ -149,6 +159,36 @@ func serveBench(tb testing.TB, tl net.Listener, ul net.PacketConn) {
 			ul.WriteTo(buf[:n], from)
 		}
 	}()
+}
+
+// benchHandlers serve the workloads in the Forwarder itself, as
+// serveBench does.
+func benchHandlers() *listener.Forwarder {
+	return &listener.Forwarder{
+		HandleTCP: func(_ context.Context, c *netconn.TCPConn) {
+			buf := make([]byte, 256<<10)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					c.Write([]byte{1})
+					return
+				}
+				if n == 1 {
+					c.Write(buf[:1])
+				}
+			}
+		},
+		HandleUDP: func(_ context.Context, c *listener.UDPFlow) {
+			buf := make([]byte, 2048)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				c.Write(buf[:n])
+			}
+		},
+	}
 }
 
 func benchBulk(b *testing.B, dial dialFunc, addr string) {

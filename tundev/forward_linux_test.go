@@ -12,8 +12,10 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os/exec"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -566,4 +568,76 @@ func TestForwardMSSClamp(t *testing.T) {
 			t.Fatalf("%v: the client's MSS is %d with a 9000-byte interface, want at most %d (the stack's MTU 1400)", far, mss, 1400-hdr)
 		}
 	}
+}
+
+var nmapPorts = flag.String("tundev.nmapports", "1-1000", "ports TestForwardNmap scans (1-65535 for a full scan)")
+
+// TestForwardNmap scans a far host through the forwarder with nmap (SYN
+// and UDP scans, where nmap is installed): the heap stays bounded by the
+// limits and a flow opened before keeps working.
+func TestForwardNmap(t *testing.T) {
+	leakCheck(t)
+	nmap, err := exec.LookPath("nmap")
+	if err != nil {
+		t.Skip("nmap not installed")
+	}
+	fc := core.ForwardConfig{MaxPendingTCP: 256, MaxUDPFlows: 256, UDPTimeout: time.Hour}
+	fw := &listener.Forwarder{
+		HandleTCP: func(_ context.Context, c *netconn.TCPConn) {
+			buf := make([]byte, 64)
+			for {
+				n, err := c.Read(buf)
+				if err != nil {
+					return
+				}
+				c.Write(buf[:n])
+			}
+		},
+		HandleUDP: func(_ context.Context, c *listener.UDPFlow) { io.Copy(io.Discard, c) },
+	}
+	e := newFwdEnv(t, fc, fw)
+	legit, err := e.dial(context.Background(), "tcp", netip.AddrPortFrom(farHost, 7).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer legit.Close()
+	echo := func(when string) {
+		legit.SetDeadline(time.Now().Add(30 * time.Second))
+		legit.Write([]byte(when))
+		buf := make([]byte, len(when))
+		if _, err := io.ReadFull(legit, buf); err != nil || string(buf) != when {
+			t.Fatalf("legit flow %s: %q, %v", when, buf, err)
+		}
+	}
+	echo("before")
+	base := heapAfterGC()
+	for _, scan := range []string{"-sS", "-sU"} {
+		var out []byte
+		err := e.ns.Do(func() (err error) {
+			out, err = exec.Command(nmap, scan, "-n", "-Pn", "-T5", "--max-retries", "0", "-p", *nmapPorts, farHost.String()).CombinedOutput()
+			return err
+		})
+		if err != nil {
+			t.Fatalf("nmap %s: %v\n%s", scan, err, out)
+		}
+		lines := strings.Split(strings.TrimSpace(string(out)), "\n")
+		t.Logf("nmap %s: %s", scan, lines[len(lines)-1])
+		echo("after " + scan)
+	}
+	grew := heapAfterGC() - base
+	st := e.stack.Stats().Forward
+	t.Logf("heap +%d KiB after the scans of ports %s; %+v", grew>>10, *nmapPorts, st)
+	if st.TCPPending > fc.MaxPendingTCP || st.UDPFlows > fc.MaxUDPFlows {
+		t.Fatalf("pending %d, UDP flows %d: past the limits", st.TCPPending, st.UDPFlows)
+	}
+	if limit := int64(32 << 20); grew > limit {
+		t.Fatalf("heap grew by %d MiB, want under %d MiB", grew>>20, limit>>20)
+	}
+}
+
+func heapAfterGC() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }

@@ -255,4 +255,3 @@ func benchUDP(b *testing.B, dial dialFunc, addr string) {
 		}
 	}
 }
-

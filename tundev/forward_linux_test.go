@@ -66,6 +66,15 @@ func newFwdEnvMTU(t *testing.T, stackMTU, tunMTU int, fc core.ForwardConfig, fw 
 	return e
 }
 
+// newFwdEnvWith is newFwdEnv with a Forwarder whose handlers use the
+// environment (to note what they saw).
+func newFwdEnvWith(t *testing.T, fc core.ForwardConfig, fw func(*fwdEnv) *listener.Forwarder) *fwdEnv {
+	t.Helper()
+	e := &fwdEnv{ns: newNetNS(t), seen: make(map[netip.AddrPort]netip.AddrPort)}
+	e.attach(t, 1500, 1500, fc, fw(e))
+	return e
+}
+
 // attach opens the TUN in e's namespace, routes everything through it
 // into a forwarding stack and serves that with fw until tb ends.
 func (e *fwdEnv) attach(tb testing.TB, stackMTU, tunMTU int, fc core.ForwardConfig, fw *listener.Forwarder) {
@@ -228,14 +237,15 @@ func TestForwardHTTP(t *testing.T) {
 	leakCheck(t)
 	ports := map[uint16]uint16{80: httpServer(t, "tcp4", "127.0.0.1:0")}
 	port6 := httpServer(t, "tcp6", "[::1]:0")
-	var e *fwdEnv
-	e = newFwdEnv(t, core.ForwardConfig{}, &listener.Forwarder{HandleTCP: func(ctx context.Context, c *netconn.TCPConn) {
-		m := map[uint16]uint16{80: ports[80]}
-		if addrPortOf(c.LocalAddr()).Addr().Is6() {
-			m[80] = port6
-		}
-		proxyTo(e, loopbackFor(m))(ctx, c)
-	}})
+	e := newFwdEnvWith(t, core.ForwardConfig{}, func(e *fwdEnv) *listener.Forwarder {
+		return &listener.Forwarder{HandleTCP: func(ctx context.Context, c *netconn.TCPConn) {
+			m := map[uint16]uint16{80: ports[80]}
+			if addrPortOf(c.LocalAddr()).Addr().Is6() {
+				m[80] = port6
+			}
+			proxyTo(e, loopbackFor(m))(ctx, c)
+		}}
+	})
 	size := fwdBulkSize()
 	for _, far := range []netip.Addr{farHost, farHost6} {
 		t.Run(far.String(), func(t *testing.T) {
@@ -356,13 +366,11 @@ func relayUDP(e *fwdEnv, target func(netip.AddrPort) string) func(context.Contex
 func TestForwardDNS(t *testing.T) {
 	leakCheck(t)
 	ports := map[uint16]uint16{53: dnsServer(t)}
-	var e *fwdEnv
-	e = newFwdEnv(t, core.ForwardConfig{UDPTimeout: 200 * time.Millisecond, UDPAssuredTimeout: 400 * time.Millisecond},
-		&listener.Forwarder{HandleUDP: func(ctx context.Context, c *listener.UDPFlow) {
-			relayUDP(e, func(netip.AddrPort) string {
-				return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ports[53]).String()
-			})(ctx, c)
-		}})
+	resolver := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), ports[53]).String()
+	e := newFwdEnvWith(t, core.ForwardConfig{UDPTimeout: 200 * time.Millisecond, UDPAssuredTimeout: 400 * time.Millisecond},
+		func(e *fwdEnv) *listener.Forwarder {
+			return &listener.Forwarder{HandleUDP: relayUDP(e, func(netip.AddrPort) string { return resolver })}
+		})
 	for _, far := range []netip.Addr{farHost, farHost6} {
 		t.Run(far.String(), func(t *testing.T) {
 			var client netip.AddrPort

@@ -50,7 +50,7 @@ func (ns *Netstack) dispatch(r *Request) (resp Response, err error, park bool) {
 	case PingOpen:
 		return ns.pingOpen(c)
 	case ForwardOpen:
-		return ns.forwardOpen()
+		return ns.forwardOpen(c)
 	case nil:
 		return nil, ErrUnknownCommand, false
 	}

@@ -8,7 +8,12 @@ import "net/netip"
 // already, it fails with ErrInvalid. Closing it (CloseSocket) refuses
 // every flow not yet accepted with a reset, and new flows are refused
 // until the next ForwardOpen. Handle: NoHandle. Answers ForwardOpened.
-type ForwardOpen struct{}
+type ForwardOpen struct {
+	// AcceptTCP accepts every TCP flow without asking: it is offered only
+	// once its handshake is over, with its Handle (saving a ForwardVerdict
+	// round trip per connection).
+	AcceptTCP bool
+}
 
 // ForwardOpened answers ForwardOpen.
 type ForwardOpened struct{ Handle Handle }
@@ -18,7 +23,8 @@ type ForwardOpened struct{ Handle Handle }
 //
 // A TCP flow is offered twice: first with no Handle, when its SYN came
 // (the handshake waits for a ForwardVerdict), and once the handshake is
-// over with the stream's Handle (a TCP socket, as TCPAccept gives). A UDP
+// over with the stream's Handle (a TCP socket, as TCPAccept gives); with
+// ForwardOpen.AcceptTCP only the second time. A UDP
 // flow is offered once, with the Handle of a UDP socket connected to the
 // client and bound to the original destination, its first datagram
 // queued; refuse it with a ForwardVerdict or take it by using the Handle.

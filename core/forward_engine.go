@@ -10,6 +10,7 @@ import (
 // fwdEngine is the forwarder's engine-only state.
 type fwdEngine struct {
 	sock    *socket                // the open forwarder socket, or nil
+	accept  bool                   // its ForwardOpen.AcceptTCP
 	offers  []Flow                 // offered, not yet taken by ForwardAccept
 	waiting map[uint64]*pendingTCP // TCP flows offered, waiting for their verdict
 	udp     map[uint64]*socket     // open UDP flows
@@ -31,7 +32,7 @@ type idleState struct {
 }
 
 // forwardOpen opens the forwarder socket.
-func (ns *Netstack) forwardOpen() (Response, error, bool) {
+func (ns *Netstack) forwardOpen(c ForwardOpen) (Response, error, bool) {
 	f := ns.fwd
 	if f == nil || f.eng.sock != nil {
 		return nil, ErrInvalid, false
@@ -40,7 +41,7 @@ func (ns *Netstack) forwardOpen() (Response, error, bool) {
 	if _, err := ns.tab.add(s); err != nil {
 		return nil, err, false
 	}
-	f.eng.sock = s
+	f.eng.sock, f.eng.accept = s, c.AcceptTCP
 	f.mu.Lock()
 	f.open = true
 	f.mu.Unlock()
@@ -101,6 +102,11 @@ func (f *forwarder) newID() uint64 {
 
 func (f *forwarder) offerSYN(p *pendingTCP) {
 	p.id = f.newID()
+	if f.eng.accept {
+		f.st.tcpOffered.Add(1)
+		p.verdict <- Accept // room for one; sent once
+		return
+	}
 	f.eng.waiting[p.id] = p
 	f.eng.offers = append(f.eng.offers, Flow{ID: p.id, Proto: FlowTCP, Local: p.local, Remote: p.remote})
 	f.st.tcpOffered.Add(1)

@@ -122,3 +122,23 @@ func synPacket(src, dst netip.AddrPort) []byte {
 	tcp.SetChecksum(^checksum.Checksum(tcp, sum))
 	return b
 }
+
+// TestForwardAcceptTCP checks ForwardOpen.AcceptTCP: a TCP flow is
+// offered once, established, with no verdict asked.
+func TestForwardAcceptTCP(t *testing.T) {
+	p := forwardPair(t, core.ForwardConfig{})
+	b := p.B.CommandChannel()
+	fw := do[core.ForwardOpened](t, b, core.NoHandle, core.ForwardOpen{AcceptTCP: true}).Handle
+	dialed := make(chan core.TCPConnected, 1)
+	go func() {
+		c, _ := try(p.A.CommandChannel(), core.NoHandle, core.TCPConnect{Remote: farAddr})
+		cc, _ := c.(core.TCPConnected)
+		dialed <- cc
+	}()
+	fl := do[core.Flow](t, b, fw, core.ForwardAccept{})
+	c := <-dialed
+	if !fl.Handle.IsValid() || fl.Local != farAddr || fl.Remote != c.Local {
+		t.Fatalf("offer %+v for a client at %v, want an established flow to %v", fl, c.Local, farAddr)
+	}
+	do[core.OK](t, b, fl.Handle, core.CloseSocket{})
+}

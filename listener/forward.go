@@ -55,7 +55,7 @@ var ErrNoForwarding = errors.Join(errors.New("listener: stack not in forwarding 
 // open and waits for its handlers to return. It returns ctx's error, or
 // an error matching net.ErrClosed when the stack closed.
 func (fw *Forwarder) Serve(ctx context.Context, ch core.Channel) error {
-	resp, err := ch.Request(ctx, core.NoHandle, core.ForwardOpen{})
+	resp, err := ch.Request(ctx, core.NoHandle, core.ForwardOpen{AcceptTCP: fw.Allow == nil && fw.HandleTCP != nil})
 	if err != nil {
 		if errors.Is(err, core.ErrInvalid) {
 			err = ErrNoForwarding

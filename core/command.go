@@ -373,6 +373,9 @@ type Stats struct {
 	// UDPChecksumErrors counts UDP datagrams dropped for a bad checksum.
 	UDPChecksumErrors uint64
 
+	// Forward are the forwarding mode's counters (see Config.Forward).
+	Forward ForwardStats
+
 	// Uptime is the time since New; after Close, from New to the end of
 	// Close.
 	Uptime time.Duration

@@ -187,6 +187,14 @@ type Config struct {
 	// timeout.
 	DisableDSACK bool
 
+	// Forward, if set, turns on forwarding mode: the stack takes TCP and
+	// UDP flows addressed to any IP of its prefixes and hands each to the
+	// forwarder (see ForwardConfig and ForwardOpen). Default nil: the
+	// stack answers for its own addresses only. Forwarding mode implies
+	// SendLocalToDevice (gVisor, promiscuous, would otherwise take every
+	// packet's source for one of its own and drop it).
+	Forward *ForwardConfig
+
 	// Clock is gVisor's clock, for deterministic tests. Default: the real
 	// clock (tcpip.NewStdClock).
 	Clock tcpip.Clock

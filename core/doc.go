@@ -14,6 +14,10 @@
 // (MediumEthernet: a MAC, ARP and NDP, static neighbours, Neighbors), and
 // its devices carry the same.
 //
+// With Config.Forward a stack is in forwarding mode: it takes TCP and UDP flows
+// addressed to any IP of its prefixes and offers each, with its original
+// destination, to ForwardAccept (the listener package's Forwarder serves them).
+//
 // The engine keeps seven invariants, each with a test (see docs/architecture.md):
 // one owner of socket state, exactly one reply per blocking request, no extra
 // copy of caller buffers, an engine that never blocks, bounded queues and

@@ -49,6 +49,8 @@ func (ns *Netstack) dispatch(r *Request) (resp Response, err error, park bool) {
 		return ns.rawOpen(c)
 	case PingOpen:
 		return ns.pingOpen(c)
+	case ForwardOpen:
+		return ns.forwardOpen(c)
 	case nil:
 		return nil, ErrUnknownCommand, false
 	}
@@ -61,6 +63,9 @@ func (ns *Netstack) dispatch(r *Request) (resp Response, err error, park bool) {
 
 // socketCommand runs a command that names a socket.
 func (ns *Netstack) socketCommand(s *socket, r *Request) (Response, error, bool) {
+	if s.kind == kindForward {
+		return ns.forwardCommand(s, r)
+	}
 	switch c := r.cmd.(type) {
 	case CloseSocket:
 		ns.closeSocket(s, false)
@@ -129,6 +134,9 @@ func (ns *Netstack) serviceReady() {
 	}
 	if ns.sweepUDP.Swap(false) {
 		ns.sweepDatagrams()
+	}
+	if ns.fwd != nil {
+		ns.fwd.service()
 	}
 	clear(list)
 	ns.readySpare = list[:0]
@@ -215,11 +223,19 @@ func (ns *Netstack) closeSocket(s *socket, abort bool) {
 			ns.answer(r, nil, ErrClosed)
 		}
 	}
+	if s.kind == kindForward {
+		ns.fwd.closed(s)
+		ns.tab.remove(s.h)
+		return
+	}
 	s.wq.EventUnregister(&s.entry)
 	if abort {
 		s.ep.Abort()
 	} else {
 		s.ep.Close()
+	}
+	if s.flow != nil {
+		ns.fwd.flowClosed(s)
 	}
 	ns.tab.remove(s.h)
 }

@@ -113,7 +113,7 @@ type ethState struct {
 // keepsOtherHosts reports whether cfg makes the stack take frames for
 // other MACs instead of dropping them: forwarding or promiscuous mode (the
 // one place their Config fields switch the Ethernet filter).
-func (c Config) keepsOtherHosts() bool { return false }
+func (c Config) keepsOtherHosts() bool { return c.Forward != nil }
 
 // frameVerdict is what the inbound filter decides about a frame.
 type frameVerdict uint8

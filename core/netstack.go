@@ -91,6 +91,8 @@ type Netstack struct {
 	src     *source // the attached PullDevice's Source, if any
 
 	poll pollState // PollDeviceIO's buffers, kept between calls
+
+	fwd *forwarder // nil without Config.Forward
 }
 
 // New makes a stack from cfg (the zero Config works; see its fields for
@@ -116,6 +118,7 @@ func New(cfg Config) (*Netstack, error) {
 	ns.link.eth.on, ns.link.eth.mac, ns.link.eth.addr = cfg.Medium == MediumEthernet, cfg.MAC, cfg.MAC.linkAddr()
 	ns.link.eth.otherHosts.Store(cfg.keepsOtherHosts())
 	ns.tab = newTable(ns.id, cfg.MaxSockets)
+	ns.initForward()
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)
 	ns.link.dsack.on.Store(!cfg.DisableDSACK)
 	if err := ns.initStack(); err != nil {
@@ -130,7 +133,7 @@ func (ns *Netstack) initStack() error {
 	ns.s = stack.New(stack.Options{
 		NetworkProtocols:   networkProtocols(cfg.Medium),
 		TransportProtocols: []stack.TransportProtocolFactory{tcp.NewProtocol, udp.NewProtocol, icmp.NewProtocol4, icmp.NewProtocol6},
-		HandleLocal:        !cfg.SendLocalToDevice,
+		HandleLocal:        !cfg.SendLocalToDevice && cfg.Forward == nil, // a promiscuous NIC takes every source for its own
 		Clock:              cfg.Clock,
 		RawFactory:         raw.EndpointFactory{},
 	})
@@ -173,6 +176,10 @@ func (ns *Netstack) initStack() error {
 		ns.s.Close()
 		return err
 	}
+	if err := ns.startForward(); err != nil {
+		ns.s.Close()
+		return err
+	}
 	return nil
 }
 
@@ -197,6 +204,9 @@ func (ns *Netstack) setAddrs(prefixes []netip.Prefix) error {
 			continue // gVisor's own, for receiving limited broadcasts
 		}
 		ns.s.RemoveAddress(nicID, pa.AddressWithPrefix.Address)
+	}
+	if ns.fwd != nil {
+		ns.fwd.setOwn(want)
 	}
 	for _, p := range want {
 		pa := tcpip.ProtocolAddress{
@@ -384,6 +394,9 @@ func (ns *Netstack) shutdown() {
 		ns.src.close()
 	}
 	ns.s.Close()
+	if ns.fwd != nil {
+		ns.fwd.shutdown()
+	}
 	ns.s.Wait()
 	ns.closePCAP()
 	ns.stopLogging()

@@ -18,6 +18,7 @@ const (
 	kindUDP
 	kindRaw
 	kindPing
+	kindForward // the forwarder (see ForwardOpen): no gVisor endpoint
 
 	numKinds // one past the last kind
 )
@@ -50,6 +51,8 @@ type socket struct {
 	rd bytes.Reader      // reused for writes
 
 	dgrams *udpQueue // UDP and ping: datagrams taken from gVisor (see udpQueue)
+
+	flow *flowState // a forwarded flow's (see ForwardConfig), else nil
 }
 
 const allEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventErr | waiter.EventHUp
@@ -79,6 +82,8 @@ func (s *socket) accepts(cmd Command) bool {
 		return s.kind == kindUDP || s.kind == kindPing
 	case *RawSend, *RawRecv:
 		return s.kind == kindRaw
+	case ForwardAccept:
+		return s.kind == kindForward
 	}
 	return false
 }
@@ -115,6 +120,8 @@ func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 		return s.rawSend(c.Packet)
 	case UDPSendBatch, *UDPSendBatch, UDPRecvBatch, *UDPRecvBatch:
 		return s.tryBatch(r)
+	case ForwardAccept:
+		return s.ns.fwd.accept()
 	}
 	return nil, ErrUnknownCommand, false
 }

@@ -35,6 +35,9 @@ func (ns *Netstack) snapshot() Stats {
 	ns.tab.stats(&st)
 	ns.link.stats(&st)
 	ns.gvisorStats(&st)
+	if ns.fwd != nil {
+		ns.fwd.stats(&st.Forward)
+	}
 	return st
 }
 

@@ -215,6 +215,7 @@ func exampleFiles(t *testing.T) []string {
 		"../core/impair/example_test.go",
 		"../dialer/example_test.go",
 		"../netconn/example_test.go",
+		"../listener/example_forward_test.go",
 	} {
 		matches, err := filepath.Glob(pattern)
 		if err != nil || len(matches) == 0 {

@@ -7,6 +7,11 @@
 // listens on every address of the stack: "tcp" and "udp" listen on "::",
 // which takes IPv4 too, "tcp4" and "udp4" on 0.0.0.0. Port 0 picks an
 // ephemeral port; Addr or LocalAddr tells which.
+//
+// A Forwarder serves a stack in forwarding mode (core.Config.Forward):
+// every TCP connection and UDP flow addressed to any IP of its prefixes,
+// each with its original destination, for a transparent proxy, a subnet
+// router or a tun2socks.
 package listener
 
 import (

@@ -60,9 +60,16 @@ func newKey(tb testing.TB) (priv, pub [32]byte) {
 // on it; both are closed when tb ends, the device first.
 func newWGNode(tb testing.TB, addr netip.Addr, mtu int) *wgNode {
 	tb.Helper()
+	return newWGNodeConfig(tb, addr, core.Config{MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(addr, 24)}})
+}
+
+// newWGNodeConfig is newWGNode with the stack's whole Config.
+func newWGNodeConfig(tb testing.TB, addr netip.Addr, cfg core.Config) *wgNode {
+	tb.Helper()
+	mtu := cfg.MTU
 	n := &wgNode{addr: addr}
 	n.priv, n.pub = newKey(tb)
-	n.stack = testnet.Start(tb, core.Config{MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(addr, 24)}})
+	n.stack = testnet.Start(tb, cfg)
 	n.ch = n.stack.CommandChannel()
 	n.v = tundev.NewVirtual(tundev.VirtualConfig{MTU: mtu})
 	if err := n.stack.AttachDevice(n.v); err != nil {

@@ -10,7 +10,10 @@
 //	-mode wg    the default: stacks A and B joined by WireGuard
 //	-mode pipe  the same on an in-memory pipe, without WireGuard
 //	-mode tun   (root, Linux) a real TUN device; the host kernel fetches from netcore
-//	-serve      with -mode tun: after the fetches, keep serving until Ctrl-C
+//	-mode proxy (root, Linux) forwarding mode: a network namespace routed through a
+//	            TUN into a forwarding stack whose handler dials every flow again
+//	            with Go's net (a tun2socks); clients there reach the host's loopback
+//	-serve      with -mode tun or proxy: after the fetches, keep serving until Ctrl-C
 //	            (without it the demo ends, and the interface goes away)
 //	-size N     bytes to download (default 256MiB; units B, KiB, MiB, GiB)
 //	-pcap FILE  write stack A's packets (-mode tun: netcore's) to FILE
@@ -67,7 +70,7 @@ func parseFlags(args []string, errOut io.Writer) (options, error) {
 	fs.SetOutput(errOut)
 	var o options
 	size := sizeFlag(256 << 20)
-	fs.StringVar(&o.mode, "mode", "wg", "wg, pipe or tun")
+	fs.StringVar(&o.mode, "mode", "wg", "wg, pipe, tun or proxy")
 	fs.Var(&size, "size", "bytes to download (units B, KiB, MiB, GiB)")
 	fs.StringVar(&o.pcap, "pcap", "", "write stack A's packets (-mode tun: netcore's) to this pcap file")
 	fs.BoolVar(&o.serve, "serve", false, "with -mode tun: after the fetches, serve until Ctrl-C")
@@ -86,6 +89,8 @@ func run(ctx context.Context, o options, out io.Writer) error {
 		return runTwoStacks(ctx, o, r)
 	case "tun":
 		return runTUN(ctx, o, r)
+	case "proxy":
+		return runProxy(ctx, o, r)
 	}
-	return fmt.Errorf("unknown -mode %q (want wg, pipe or tun)", o.mode)
+	return fmt.Errorf("unknown -mode %q (want wg, pipe, tun or proxy)", o.mode)
 }

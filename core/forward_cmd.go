@@ -1,0 +1,131 @@
+package core
+
+import "net/netip"
+
+// ForwardOpen opens the stack's forwarder: from now on the flows that
+// Config.Forward lets in are offered on it, to ForwardAccept. A stack has
+// at most one open at a time; without Config.Forward, or with one open
+// already, it fails with ErrInvalid. Closing it (CloseSocket) refuses
+// every flow not yet accepted with a reset, and new flows are refused
+// until the next ForwardOpen. Handle: NoHandle. Answers ForwardOpened.
+type ForwardOpen struct {
+	// AcceptTCP accepts every TCP flow without asking: it is offered only
+	// once its handshake is over, with its Handle (saving a ForwardVerdict
+	// round trip per connection).
+	AcceptTCP bool
+}
+
+// ForwardOpened answers ForwardOpen.
+type ForwardOpened struct{ Handle Handle }
+
+// ForwardAccept waits for the next flow offered to the forwarder. Handle:
+// the forwarder. Answers Flow.
+//
+// A TCP flow is offered twice: first with no Handle, when its SYN came
+// (the handshake waits for a ForwardVerdict), and once the handshake is
+// over with the stream's Handle (a TCP socket, as TCPAccept gives); with
+// ForwardOpen.AcceptTCP only the second time. A UDP
+// flow is offered once, with the Handle of a UDP socket connected to the
+// client and bound to the original destination, its first datagram
+// queued; refuse it with a ForwardVerdict or take it by using the Handle.
+// Either way the socket is the caller's to close.
+type ForwardAccept struct{}
+
+// FlowProto is a forwarded flow's transport protocol.
+type FlowProto uint8
+
+// The transport protocols of forwarded flows.
+const (
+	FlowTCP FlowProto = iota + 1
+	FlowUDP
+)
+
+// String returns "tcp" or "udp".
+func (p FlowProto) String() string {
+	switch p {
+	case FlowTCP:
+		return "tcp"
+	case FlowUDP:
+		return "udp"
+	}
+	return "unknown"
+}
+
+// Flow answers ForwardAccept: one forwarded flow.
+type Flow struct {
+	// ID names the flow in ForwardVerdict.
+	ID    uint64
+	Proto FlowProto
+	// Local is the flow's original destination, Remote the client.
+	Local, Remote netip.AddrPort
+	// Handle is NoHandle for a TCP flow that waits for its verdict, the
+	// flow's socket otherwise.
+	Handle Handle
+}
+
+// Verdict is what the forwarder decides for a flow.
+type Verdict uint8
+
+// Verdicts for ForwardVerdict.
+const (
+	// Accept completes a TCP flow's handshake; it is offered again, with
+	// its Handle, once the handshake is over.
+	Accept Verdict = iota + 1
+	// Reset refuses a TCP flow with a reset (RST): the client's connect
+	// fails with ECONNREFUSED at once. For a UDP flow it is Unreachable.
+	Reset
+	// Unreachable refuses a flow with ICMP (ICMPv6) port unreachable, sent
+	// from the original destination: the client's connect, or its next
+	// UDP read, fails with ECONNREFUSED.
+	Unreachable
+	// Drop refuses a flow silently: a TCP client retransmits its SYN until
+	// it gives up.
+	Drop
+)
+
+// ForwardVerdict decides the flow ID of the forwarder: Accept, Reset,
+// Unreachable or Drop for a TCP flow offered with no Handle; Reset,
+// Unreachable or Drop for a UDP flow (this closes its socket: do not use
+// its Handle after). A TCP flow whose handshake then fails is never
+// offered again. An unknown or already decided ID fails with ErrInvalid.
+// Handle: the forwarder. Answers OK.
+type ForwardVerdict struct {
+	ID      uint64
+	Verdict Verdict
+}
+
+// ForwardStats are the forwarder's counters, in Stats.Forward (all zero
+// without Config.Forward). Gauges say how many there are now; every other
+// field counts events since New.
+type ForwardStats struct {
+	// Open is 1 while a forwarder is open (ForwardOpen), else 0 (a gauge).
+	Open int
+	// TCPPending is the number of TCP handshakes in progress (a gauge);
+	// TCPFlows and UDPFlows the forwarded flows open, pending ones
+	// included (gauges).
+	TCPPending, TCPFlows, UDPFlows int
+	// TCPOffered and UDPOffered count the flows offered to the forwarder;
+	// TCPRefused and UDPRefused those it refused.
+	TCPOffered, UDPOffered uint64
+	TCPRefused, UDPRefused uint64
+	// TCPHandshakeFailed counts accepted TCP flows whose handshake did not
+	// complete (the client gave up, or reset).
+	TCPHandshakeFailed uint64
+	// TCPPendingDrops counts SYNs dropped past MaxPendingTCP;
+	// TCPLimitRefused and UDPLimitRefused flows refused past MaxTCPFlows
+	// and MaxUDPFlows; Unserved flows refused because no forwarder was
+	// open.
+	TCPPendingDrops, TCPLimitRefused, UDPLimitRefused, Unserved uint64
+	// UDPExpired counts UDP flows closed by their idle timeout.
+	UDPExpired uint64
+	// OutsidePrefixes counts packets dropped for a destination outside
+	// ForwardConfig.Prefixes; EchoDropped echo requests not answered (see
+	// ForwardConfig.AnswerEcho).
+	OutsidePrefixes, EchoDropped uint64
+}
+
+func (ForwardOpen) command()    {}
+func (ForwardAccept) command()  {}
+func (ForwardVerdict) command() {}
+func (ForwardOpened) response() {}
+func (Flow) response()          {}

@@ -267,9 +267,14 @@ type Stats struct {
 	// Commands counts the commands the engine processed, cancels
 	// included.
 	Commands uint64
-	// EngineWakeups counts the times Run woke, for a batch of commands or
-	// for socket readiness.
+	// EngineWakeups counts the times Run's engine goroutine woke, for a
+	// batch of commands or for socket readiness.
 	EngineWakeups uint64
+	// CallerTurns counts the turns that callers of Channel.Request served
+	// holding the owner token, instead of waking the engine goroutine: for
+	// their own request when the engine was idle, or for the socket their
+	// parked request waits on when it became ready.
+	CallerTurns uint64
 
 	// PacketsIn counts the packets the device delivered to the stack.
 	PacketsIn uint64

@@ -180,6 +180,7 @@ func (ns *Netstack) awaitReadyPass() bool {
 	}
 	ns.sweepUDP.Store(true) // before start: any pass after start sweeps
 	start := ns.passesStarted.Load()
+	ns.wantPass.Store(true) // after start: the pass a holder makes for it counts
 	signal(ns.wake)
 	for ns.passesDone.Load() <= start {
 		select {

@@ -60,10 +60,3 @@ func newIdleStack(t *testing.T, prefix string) *Netstack {
 	t.Cleanup(func() { ns.Close() })
 	return ns
 }
-
-func drainSignal(c chan struct{}) {
-	select {
-	case <-c:
-	default:
-	}
-}

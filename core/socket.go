@@ -127,7 +127,7 @@ func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 	case *TCPSend:
 		return s.tcpSend(r, c.Buf)
 	case TCPAccept:
-		return s.tcpAccept()
+		return s.tcpAccept(c.KeepAlive)
 	case TCPConnect:
 		return s.connectDone()
 	case *UDPRecv:

@@ -2,10 +2,15 @@ package netconn_test
 
 import (
 	"io"
+	"net"
+	"net/netip"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/internal/testnet"
+	"github.com/netcore-go/netcore/netconn"
 )
 
 // The owner token on the RR path: with both stacks idle between
@@ -50,5 +55,54 @@ func TestRRServedByCallers(t *testing.T) {
 	}
 	if turns < 2*n {
 		t.Fatalf("%d caller turns in %d exchanges, want at least 2 per exchange", turns, n)
+	}
+}
+
+// A dial and an accept with keep-alive on cost one request each: the
+// options travel in the connect and accept commands and are set inside
+// the engine, with the values SetKeepAliveConfig would give.
+func TestKeepAliveInOneRequest(t *testing.T) {
+	p := newPair(t)
+	ctx := testCtx(t)
+	a, b := p.A.CommandChannel(), p.B.CommandChannel()
+	ln, err := netconn.ListenTCP(ctx, b, "tcp", netip.AddrPortFrom(testnet.AddrB, 0), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ln.SetAcceptKeepAlive(net.KeepAliveConfig{Enable: true, Idle: 7 * time.Second})
+	cfg := net.KeepAliveConfig{Enable: true, Idle: 1500 * time.Millisecond, Interval: 3 * time.Second, Count: 4}
+	acc := make(chan *netconn.TCPConn, 1)
+	b0 := p.B.Stats().Commands
+	go func() { c, _ := ln.AcceptTCP(); acc <- c }()
+	a0 := p.A.Stats().Commands
+	cli, err := netconn.DialTCPKeepAlive(ctx, a, "tcp", netip.AddrPort{}, ln.AddrPort(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cli.Close()
+	srv := <-acc
+	if srv == nil {
+		t.Fatal("accept failed")
+	}
+	defer srv.Close()
+	if da, db := p.A.Stats().Commands-a0, p.B.Stats().Commands-b0; da != 1 || db != 1 {
+		t.Fatalf("dial took %d requests, accept %d; want 1 each", da, db)
+	}
+	for _, tc := range []struct {
+		name string
+		ch   core.Channel
+		h    core.Handle
+		want map[core.SockOpt]int64
+	}{
+		{"dialled", a, cli.Handle(), map[core.SockOpt]int64{core.OptKeepAlive: 1, core.OptKeepAliveIdle: int64(2 * time.Second), core.OptKeepAliveInterval: int64(3 * time.Second), core.OptKeepAliveCount: 4}},
+		{"accepted", b, srv.Handle(), map[core.SockOpt]int64{core.OptKeepAlive: 1, core.OptKeepAliveIdle: int64(7 * time.Second), core.OptKeepAliveInterval: int64(15 * time.Second), core.OptKeepAliveCount: 9}},
+	} {
+		for opt, want := range tc.want {
+			resp, err := tc.ch.Request(ctx, tc.h, core.GetSockOpt{Opt: opt})
+			if err != nil || resp.(core.SockOptValue).Value != want {
+				t.Errorf("%s: option %d = %v, %v; want %d", tc.name, opt, resp, err, want)
+			}
+		}
 	}
 }

@@ -186,6 +186,11 @@ func (c Channel) RequestNonblocking(h Handle, cmd Command) error {
 // caller serve under the token; when ctx ends it sends a cancel and goes
 // on waiting for the reply the cancel brings, serving as before.
 func (q *queue) wait(ctx context.Context, r *Request) reply {
+	select {
+	case rep := <-r.reply: // served by the caller itself: ctx not needed
+		return rep
+	default:
+	}
 	done := ctx.Done()
 	for {
 		select {

@@ -346,6 +346,11 @@ func (l *linkEP) hold() { l.holding.Store(true) }
 // queued itself, unless the pump is delivering already or the peer's
 // inbound gate is full (the holder never waits for it: the pump does);
 // otherwise it wakes the pump if packets wait.
+//
+// checklocks cannot see that flushOrWake lets go of what it takes, hence
+// the escape.
+//
+// +checklocksignore
 func (l *linkEP) release() {
 	l.holding.Store(false)
 	l.flushOrWake()

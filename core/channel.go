@@ -25,8 +25,8 @@ type Request struct {
 	seq     atomic.Uint64
 	noReply bool // non-blocking: the engine recycles the Request itself
 
-	// Engine-only state, reset by the engine before it answers (the caller
-	// never writes these, so a late cancel may read them safely).
+	// Token holder's state, reset by the holder before it answers (the
+	// caller never writes these, so a late cancel may read them safely).
 	parkedOn *socket
 	progress int // bytes already taken by a parked TCP send
 

@@ -64,8 +64,8 @@ type Netstack struct {
 	// infoScratch is GetTCPInfo's buffer for gVisor's answer.
 	infoScratch tcpip.TCPInfoOption
 
-	// Engine-only: see udpQueue.
-	udpQueueDrops atomic.Uint64 // an atomic for Stats; only the engine changes it
+	// The token holder's: see udpQueue.
+	udpQueueDrops atomic.Uint64 // an atomic for Stats; only the holder changes it
 	udpWatch      []*socket
 	// sweepUDP asks the next pass over the ready list to sweep udpWatch.
 	sweepUDP atomic.Bool
@@ -73,7 +73,7 @@ type Netstack struct {
 	// Readiness: gVisor's waiter callbacks append here and signal wake.
 	readyMu   sync.Mutex
 	readyList []*socket // +checklocks:readyMu
-	// readySpare is the list serviceReady handed back: engine-only.
+	// readySpare is the list serviceReady handed back: the holder's.
 	readySpare []*socket
 	wake       chan struct{}
 	// Passes over the ready list, for the inbound barrier (see

@@ -107,7 +107,7 @@ func (ns *Netstack) release() {
 // pending reports whether work waits for a holder: queued commands,
 // ready sockets or a UDP sweep.
 func (ns *Netstack) pending() bool {
-	if len(ns.q.c) > 0 || ns.sweepUDP.Load() || ns.wantPass.Load() {
+	if len(ns.q.c) > 0 || ns.sweepUDP.Load() || ns.wantPass.Load() || ns.forwardDue() {
 		return true
 	}
 	ns.readyMu.Lock()
@@ -128,7 +128,7 @@ func (ns *Netstack) turn(n int) {
 		}
 		break
 	}
-	if ns.wantPass.Swap(false) || ns.sweepUDP.Load() || ns.readyWaiting() {
+	if ns.wantPass.Swap(false) || ns.sweepUDP.Load() || ns.forwardDue() || ns.readyWaiting() {
 		ns.serviceReady()
 	}
 }
@@ -191,3 +191,7 @@ func (ns *Netstack) kick(w *Request) {
 	}
 	signal(ns.wake)
 }
+
+// forwardDue reports whether the forwarder has work for a ready pass (its
+// inbox, or a sweep).
+func (ns *Netstack) forwardDue() bool { return ns.fwd != nil && ns.fwd.due.Load() }

@@ -15,13 +15,18 @@ type Request struct {
 	h     Handle
 	cmd   Command
 	reply chan reply // room for exactly one reply; reused with the Request
+	// kick (cap 1) wakes the caller waiting for the reply when the socket
+	// its request is parked on becomes ready, so that the caller serves
+	// it under the token (see Netstack.kick). A kick may come late, for an
+	// earlier use: the caller then serves for nothing, harmlessly.
+	kick chan struct{}
 	// seq changes each time the Request is reused, so that a late cancel
 	// for an earlier use is ignored.
 	seq     atomic.Uint64
 	noReply bool // non-blocking: the engine recycles the Request itself
 
-	// Engine-only state, reset by the engine before it answers (the caller
-	// never writes these, so a late cancel may read them safely).
+	// Token holder's state, reset by the holder before it answers (the
+	// caller never writes these, so a late cancel may read them safely).
 	parkedOn *socket
 	progress int // bytes already taken by a parked TCP send
 
@@ -79,13 +84,14 @@ type cancel struct {
 	seq    uint64
 }
 
-func newRequest() any { return &Request{reply: make(chan reply, 1)} }
+func newRequest() any { return &Request{reply: make(chan reply, 1), kick: make(chan struct{}, 1)} }
 
 // getRequest takes a Request from q's pool. Each stack has its own pool, so
 // a Request only ever meets one engine.
 func (q *queue) getRequest(h Handle, cmd Command) *Request {
 	r := q.pool.Get().(*Request)
 	r.seq.Add(1)
+	drainSignal(r.kick)
 	r.h = h
 	r.setCmd(cmd)
 	return r
@@ -106,6 +112,7 @@ type Channel struct {
 
 // queue is the command queue shared by a stack and its channels.
 type queue struct {
+	ns       *Netstack // whose token serves the queue
 	c        chan *Request
 	done     chan struct{} // closed when the stack starts closing
 	closed   atomic.Bool
@@ -120,7 +127,11 @@ type queue struct {
 }
 
 // Request sends cmd for handle h and waits for the reply. When the queue is
-// full it waits for room (backpressure). If ctx ends first, Request asks the
+// full it waits for room (backpressure). While Run drives the stack and
+// the engine is idle, the calling goroutine serves the queue itself, up to
+// its own request (requests queued before it first), instead of waking the
+// engine goroutine; likewise when a waiting request's socket becomes
+// ready (see token). If ctx ends first, Request asks the
 // engine to answer at once and still waits for that answer, so the engine is
 // done with any buffer in cmd when Request returns; a reply that was already
 // on its way is returned as it is, so no data is lost. A request cut short
@@ -136,13 +147,8 @@ func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, 
 		c.q.putRequest(r)
 		return nil, err
 	}
-	var rep reply
-	select {
-	case rep = <-r.reply:
-	case <-ctx.Done():
-		c.q.sendCancel(r)
-		rep = <-r.reply
-	}
+	c.q.ns.serveAsCaller()
+	rep := c.q.wait(ctx, r)
 	c.q.putRequest(r)
 	if rep.err == ErrCanceled {
 		rep.err = contextError(ctx)
@@ -172,7 +178,32 @@ func (c Channel) RequestNonblocking(h Handle, cmd Command) error {
 		c.q.nonblocking.Add(-1)
 		return err
 	}
+	c.q.ns.kick(nil) // the engine goroutine serves it, unless a holder will
 	return nil
+}
+
+// wait waits for r's one reply. A kick (r's socket is ready) makes the
+// caller serve under the token; when ctx ends it sends a cancel and goes
+// on waiting for the reply the cancel brings, serving as before.
+func (q *queue) wait(ctx context.Context, r *Request) reply {
+	select {
+	case rep := <-r.reply: // served by the caller itself: ctx not needed
+		return rep
+	default:
+	}
+	done := ctx.Done()
+	for {
+		select {
+		case rep := <-r.reply:
+			return rep
+		case <-r.kick:
+			q.ns.serveAsCaller()
+		case <-done:
+			done = nil
+			q.sendCancel(r)
+			q.ns.serveAsCaller()
+		}
+	}
 }
 
 // takeNonblocking reserves room for one more non-blocking request; the
@@ -253,5 +284,13 @@ func (q *queue) sendCancel(r *Request) {
 	case q.c <- c:
 	case <-q.done:
 		q.putRequest(c)
+	}
+}
+
+// drainSignal empties a signal channel (cap 1).
+func drainSignal(c chan struct{}) {
+	select {
+	case <-c:
+	default:
 	}
 }

@@ -162,9 +162,25 @@ type TCPListening struct {
 	Local  netip.AddrPort
 }
 
-// TCPAccept waits for the next connection on a listener. Answers
+// TCPAccept waits for the next connection on a listener and sets
+// KeepAlive on it before it answers, in the same request. Answers
 // TCPAccepted.
-type TCPAccept struct{}
+type TCPAccept struct {
+	KeepAlive KeepAlive
+}
+
+// KeepAlive is the keep-alive setting a TCPConnect or TCPAccept applies to
+// its new stream inside the engine, saving the round trips of SetSockOpt.
+// The zero KeepAlive leaves the stack's default (probes off). With Enable,
+// probes start after Idle, repeat every Interval and give up after Count
+// unanswered; a zero field keeps gVisor's value for it (2 hours, 75 s, 9).
+// Like Go's net package, the engine applies it on a best-effort basis: a
+// value gVisor refuses is left out, and the stream is answered anyway.
+type KeepAlive struct {
+	Enable         bool
+	Idle, Interval time.Duration
+	Count          int
+}
 
 // TCPAccepted answers TCPAccept with the new stream's handle.
 type TCPAccepted struct {
@@ -177,9 +193,11 @@ type TCPAccepted struct {
 // handshake is done. Refused, unreachable, reset and timed-out connects fail
 // with ErrConnRefused, ErrNetUnreach or ErrHostUnreach, ErrConnReset and
 // ErrTimedOut. A connect cancelled before it completes frees its socket.
-// Handle: NoHandle. Answers TCPConnected.
+// KeepAlive is set on the stream before the handshake starts. Handle:
+// NoHandle. Answers TCPConnected.
 type TCPConnect struct {
 	Local, Remote netip.AddrPort
+	KeepAlive     KeepAlive
 }
 
 // TCPConnected answers TCPConnect.
@@ -267,9 +285,14 @@ type Stats struct {
 	// Commands counts the commands the engine processed, cancels
 	// included.
 	Commands uint64
-	// EngineWakeups counts the times Run woke, for a batch of commands or
-	// for socket readiness.
+	// EngineWakeups counts the times Run's engine goroutine woke, for a
+	// batch of commands or for socket readiness.
 	EngineWakeups uint64
+	// CallerTurns counts the turns that callers of Channel.Request served
+	// holding the owner token, instead of waking the engine goroutine: for
+	// their own request when the engine was idle, or for the socket their
+	// parked request waits on when it became ready.
+	CallerTurns uint64
 
 	// PacketsIn counts the packets the device delivered to the stack.
 	PacketsIn uint64

@@ -1,5 +1,6 @@
-// Package core is netcore's engine: a gVisor TCP/IP stack owned by one goroutine
-// that takes commands over a channel.
+// Package core is netcore's engine: a gVisor TCP/IP stack whose socket state
+// has one owner at a time, the holder of the engine's owner token, and which
+// takes commands over a queue.
 //
 // A Netstack holds every socket's state. Any goroutine talks to it through a
 // Channel: Request sends a command and waits for its one reply,
@@ -7,6 +8,10 @@
 // driven either by Run, which serves commands, socket readiness and attached
 // devices until its context ends or the stack is closed, or by hand with
 // WaitForCmd, ProcessOneCmd and PollDeviceIO (the seed crate's manual mode).
+// While Run drives the stack, a caller of Request that finds the engine idle
+// serves the queue itself, its own request included (in order, a bounded
+// batch), and a caller whose request waits on a socket is woken to serve it
+// when the socket is ready; Run's engine goroutine serves the rest.
 //
 // Packets enter and leave through a Device, in batches. Pipe and PipeDev are an
 // in-memory device; JoinPipe joins two stacks with one. A stack's medium
@@ -20,6 +25,6 @@
 //
 // The engine keeps seven invariants, each with a test (see docs/architecture.md):
 // one owner of socket state, exactly one reply per blocking request, no extra
-// copy of caller buffers, an engine that never blocks, bounded queues and
+// copy of caller buffers, a token holder that never blocks, bounded queues and
 // tables, clean shutdown, and readiness by notification rather than polling.
 package core

@@ -1,6 +1,6 @@
 package core
 
-// process runs one request on the engine goroutine: it answers it now, or
+// process runs one request for the token holder: it answers it now, or
 // parks it on its socket to be answered when the socket is ready.
 func (ns *Netstack) process(r *Request) {
 	ns.commands.Add(1)
@@ -116,6 +116,7 @@ func (ns *Netstack) park(s *socket, q *[]*Request, r *Request) {
 	r.parkedOn = s
 	*q = append(*q, r)
 	ns.parked.Add(1)
+	s.updateWaiter()
 }
 
 // serviceReady retries the parked requests of every socket gVisor reported
@@ -145,7 +146,10 @@ func (ns *Netstack) serviceReady() {
 }
 
 // markReady is gVisor's waiter callback: it runs on any goroutine, maybe
-// with gVisor locks held, so it only queues s and signals the engine.
+// with gVisor locks held, so it only queues s and wakes whoever is to
+// serve it (see kick): the token holder, when there is one, looks at the
+// ready list after its turn; else the caller waiting first on s, which
+// serves s itself; else the engine goroutine.
 func (ns *Netstack) markReady(s *socket) {
 	if !s.queued.CompareAndSwap(false, true) {
 		return
@@ -153,7 +157,7 @@ func (ns *Netstack) markReady(s *socket) {
 	ns.readyMu.Lock()
 	ns.readyList = append(ns.readyList, s)
 	ns.readyMu.Unlock()
-	signal(ns.wake)
+	ns.kick(s.waiter.Load())
 }
 
 // service retries s's parked requests in order, each direction until one
@@ -183,6 +187,7 @@ func (ns *Netstack) unpark(s *socket, q *[]*Request, i int) {
 	(*q)[len(*q)-1] = nil
 	*q = (*q)[:len(*q)-1]
 	ns.parked.Add(-1)
+	s.updateWaiter()
 }
 
 // cancel answers c's target now if it is still parked in the same use.

@@ -7,6 +7,7 @@ import (
 	"log"
 	"net/netip"
 	"os"
+	"time"
 
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/dialer"
@@ -181,4 +182,35 @@ func ExampleNew() {
 	}
 	fmt.Println("sockets:", resp.(core.Stats).Sockets)
 	// Output: sockets: 0
+}
+
+// A connect that sets keep-alive on its stream in the same request
+// (TCPConnect.KeepAlive), and the counters that show who served it: the
+// dialing goroutine itself, holding the owner token while the engine
+// goroutine was idle (Stats.CallerTurns), or the engine goroutine
+// (Stats.EngineWakeups).
+func ExampleKeepAlive() {
+	a, b, stop := twoStacks()
+	defer stop()
+	ctx := context.Background()
+	ln, err := b.CommandChannel().Request(ctx, core.NoHandle, core.TCPListen{Local: netip.MustParseAddrPort("192.0.2.2:80")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	go b.CommandChannel().Request(ctx, ln.(core.TCPListening).Handle, core.TCPAccept{})
+	ch := a.CommandChannel()
+	resp, err := ch.Request(ctx, core.NoHandle, core.TCPConnect{
+		Remote:    netip.MustParseAddrPort("192.0.2.2:80"),
+		KeepAlive: core.KeepAlive{Enable: true, Idle: 30 * time.Second, Interval: 10 * time.Second, Count: 5},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := resp.(core.TCPConnected).Handle
+	idle, err := ch.Request(ctx, h, core.GetSockOpt{Opt: core.OptKeepAliveIdle})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(time.Duration(idle.(core.SockOptValue).Value), a.Stats().CallerTurns > 0)
+	// Output: 30s true
 }

@@ -32,7 +32,7 @@ func (h Handle) String() string {
 }
 
 // table is the socket table: a slab of slots with generations and a free
-// list. Only the engine goroutine touches it.
+// list. Only the token holder touches it.
 type table struct {
 	stack uint32
 	max   int
@@ -40,7 +40,7 @@ type table struct {
 	free  []uint32 // indexes of free slots
 	live  int
 	// byKind counts the live sockets by kind, for Stats: atomics, so that
-	// Stats may read them from any goroutine; only the engine changes
+	// Stats may read them from any goroutine; only the token holder changes
 	// them.
 	byKind [numKinds]atomic.Int64
 }

@@ -13,7 +13,7 @@ import (
 // to the segment queue of their endpoint, drained by gVisor's processor
 // goroutines (which admit segments without payload even past the
 // endpoint's buffer, and any segment while the processor lags), and UDP
-// datagrams to their socket, drained by the engine. A device can hand over
+// datagrams to their socket, drained by the token holder. A device can hand over
 // packets far faster than those consumers use them (a SYN flood costs
 // gVisor several times more to answer than to queue), so without a bound
 // the queues, and the heap, grow as long as the flood lasts.
@@ -23,11 +23,11 @@ import (
 // plus packetOverhead, and once inboundBudget is charged, deliverers that
 // may wait (the inbound pump, a PushDevice's Receive, a peer's outbound
 // pump) wait, as a full NIC ring makes a sender wait, and those that may
-// not (the engine delivering to a joined peer) stop and leave their packets
-// to the pump. The charge is paid back by a barrier, run by one goroutine
+// not (a token holder, or gVisor's goroutine, delivering to a joined peer)
+// stop and leave their packets to the pump. The charge is paid back by a barrier, run by one goroutine
 // per stack once half the budget is charged: with deliveries held off it
 // pauses and resumes gVisor's TCP dispatcher, which returns only once every
-// processor has emptied its queue, and then waits for the engine to start
+// processor has emptied its queue, and then waits for a token holder to start
 // and finish a pass over its ready list, which drains every UDP socket into
 // its bounded queue (see udpQueue). So what was charged before the barrier
 // started has been processed when it ends, and no more than the budget is
@@ -55,7 +55,7 @@ type inGate struct {
 	caught chan struct{} // closed (and replaced) when a barrier ends
 }
 
-// errInboundBusy stops a deliverer that may not wait (the engine) at a
+// errInboundBusy stops a deliverer that may not wait (a token holder) at a
 // full inbound gate.
 var errInboundBusy = errors.New("netcore: inbound gate busy")
 
@@ -167,7 +167,7 @@ func (ns *Netstack) runBarrier() {
 	}
 }
 
-// awaitReadyPass waits until the engine has started and finished a pass
+// awaitReadyPass waits until a token holder has started and finished a pass
 // over its ready list, waking it for one. Without Run there is no engine
 // to wait for (the one driving the stack by hand reads when it likes). It
 // reports false once the stack is stopping.
@@ -180,6 +180,7 @@ func (ns *Netstack) awaitReadyPass() bool {
 	}
 	ns.sweepUDP.Store(true) // before start: any pass after start sweeps
 	start := ns.passesStarted.Load()
+	ns.wantPass.Store(true) // after start: the pass a holder makes for it counts
 	signal(ns.wake)
 	for ns.passesDone.Load() <= start {
 		select {

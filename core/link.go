@@ -16,8 +16,9 @@ import (
 //
 // A stack joined to another by JoinPipe has a peer: its outbound packets
 // are handed straight to the peer's gVisor (one copy, no pipe and no
-// inbound pump in between), by the outbound pump or by the engine itself at
-// the end of each batch of work (release, after hold).
+// inbound pump in between), by the token holder at the end of its turn
+// (release, after hold), inline by gVisor's goroutine that wrote them
+// (flushOrWake), or, when neither may, by the outbound pump.
 //
 // Lock order: flushMu before mu; mu guards only the queue; no call into
 // gVisor or a device is made with mu held. inMu (read side) is held while
@@ -54,8 +55,9 @@ type linkEP struct {
 	peer    atomic.Pointer[linkEP]
 	flushMu sync.Mutex
 	batch   [64]*stack.PacketBuffer // +checklocks:flushMu
-	// holding is set while the engine works through a batch: enqueues then
-	// skip waking the outbound pump, and the engine flushes at the end.
+	// holding is set while the token holder works through a turn:
+	// enqueues then skip delivering or waking the outbound pump, and the
+	// holder flushes at the end.
 	holding atomic.Bool
 
 	// room holds the UDP sockets whose send batches wait for the outbound
@@ -96,7 +98,11 @@ func newLinkEP(mtu, queueLen int) *linkEP {
 }
 
 // WritePackets implements stack.LinkWriter. It never blocks: packets past
-// the queue's bound are dropped and counted.
+// the queue's bound are dropped and counted. Packets written outside a
+// holder's turn (by gVisor's TCP processors and timers) go to a joined
+// peer at once, inline, as gVisor's link/pipe delivers them, when no one
+// else is delivering and the peer's inbound gate has room; else the
+// outbound pump takes them.
 func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	l.mu.Lock()
 	if l.sendClosed {
@@ -135,7 +141,7 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		l.drops.Add(uint64(dropped))
 	}
 	if wasEmpty && taken > 0 && !l.holding.Load() {
-		signal(l.ready)
+		l.flushOrWake()
 	}
 	if taken == 0 {
 		return 0, &tcpip.ErrNoBufferSpace{}
@@ -236,9 +242,19 @@ func (l *linkEP) deliver(b []byte) {
 }
 
 // deliverPacket hands a packet another stack sent to this stack's gVisor,
-// copying it once. It reports false once the link is closed.
-func (l *linkEP) deliverPacket(pkt *stack.PacketBuffer) bool {
-	l.inMu.RLock()
+// copying it once. It reports false once the link is closed. Without wait
+// it also reports false while close is taking the link: a deliverer inline
+// (maybe with gVisor locks held) never waits for a closing stack.
+//
+// checklocks has no model of TryRLock, hence the escape.
+//
+// +checklocksignore
+func (l *linkEP) deliverPacket(pkt *stack.PacketBuffer, wait bool) bool {
+	if wait {
+		l.inMu.RLock()
+	} else if !l.inMu.TryRLock() {
+		return false
+	}
 	defer l.inMu.RUnlock()
 	if l.inClosed {
 		return false
@@ -299,7 +315,7 @@ func (l *linkEP) flushToPeerLocked(peer *linkEP, wait bool) error {
 		n := l.dequeue(l.batch[:])
 		ok := true
 		for _, p := range l.batch[:n] {
-			if ok = ok && peer.deliverPacket(p); !ok {
+			if ok = ok && peer.deliverPacket(p, wait); !ok {
 				l.drops.Add(1)
 			}
 			p.DecRef()
@@ -336,17 +352,32 @@ func (l *linkEP) drainTo(batch []*stack.PacketBuffer, send func([]*stack.PacketB
 // engine calls it before a batch of work.
 func (l *linkEP) hold() { l.holding.Store(true) }
 
-// release ends hold. With a peer the engine delivers what the batch queued
-// itself, unless the pump is delivering already or the peer's inbound gate
-// is full (the engine never waits for it: the pump does); otherwise it
-// wakes the pump if packets wait.
+// release ends hold. With a peer the token holder delivers what its turn
+// queued itself, unless the pump is delivering already or the peer's
+// inbound gate is full (the holder never waits for it: the pump does);
+// otherwise it wakes the pump if packets wait.
 //
-// checklocks has no model of TryLock (flushMu is held only where it
-// succeeds), hence the escape.
+// checklocks cannot see that flushOrWake lets go of what it takes, hence
+// the escape.
 //
 // +checklocksignore
 func (l *linkEP) release() {
 	l.holding.Store(false)
+	l.flushOrWake()
+}
+
+// flushOrWake delivers the queued packets to the peer inline, in order,
+// unless another goroutine is delivering (it takes ours too: deliverers
+// loop until the queue is empty) or the peer's inbound gate is full;
+// otherwise it wakes the outbound pump if packets wait. Inline delivery
+// is safe with gVisor's locks held, as in link/pipe: the peer's gVisor
+// queues inbound TCP segments to its processors, and what it delivers
+// synchronously (UDP, ICMP) only queues a socket on its ready list.
+//
+// checklocks has no model of TryLock, hence the escape.
+//
+// +checklocksignore
+func (l *linkEP) flushOrWake() {
 	if peer := l.peer.Load(); peer != nil && l.flushMu.TryLock() {
 		err := l.flushToPeerLocked(peer, false)
 		l.flushMu.Unlock()

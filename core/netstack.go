@@ -28,8 +28,10 @@ const nicID tcpip.NICID = 1
 const maxTCPBuffer = 8 << 20
 
 // Netstack is a userspace TCP/IP stack and all its sockets' state, owned by
-// one engine goroutine: the one in Run, or in manual mode whichever single
-// goroutine calls WaitForCmd, ProcessOneCmd and PollDeviceIO.
+// whoever holds its owner token (see token): while Run drives the stack,
+// the engine goroutine in Run or a caller of Channel.Request serving the
+// queue itself; in manual mode, the goroutine in ProcessOneCmd or
+// PollDeviceIO.
 type Netstack struct {
 	cfg   Config
 	id    uint32
@@ -38,12 +40,21 @@ type Netstack struct {
 	q     *queue
 	start time.Time
 
-	// Engine-only state. The counters are atomics only so that Stats may
-	// read them from any goroutine; only the engine changes them.
+	// tok is the owner token: what follows, up to the readiness fields,
+	// is the holder's alone.
+	tok token
+	// shut is set by shutdown: the token is never served again.
+	shut bool // +checklocks:tok.mu
+
+	// Holder-only state. The counters are atomics only so that Stats may
+	// read them from any goroutine; only the holder changes them.
 	tab      *table
 	commands atomic.Uint64
 	wakeups  atomic.Uint64
-	parked   atomic.Int64
+	// callerTurns counts the turns callers of Request served holding
+	// the token.
+	callerTurns atomic.Uint64
+	parked      atomic.Int64
 	// nonblockingErrors counts non-blocking requests answered with an
 	// error, which no caller waits to hear.
 	nonblockingErrors atomic.Uint64
@@ -53,8 +64,8 @@ type Netstack struct {
 	// infoScratch is GetTCPInfo's buffer for gVisor's answer.
 	infoScratch tcpip.TCPInfoOption
 
-	// Engine-only: see udpQueue.
-	udpQueueDrops atomic.Uint64 // an atomic for Stats; only the engine changes it
+	// The token holder's: see udpQueue.
+	udpQueueDrops atomic.Uint64 // an atomic for Stats; only the holder changes it
 	udpWatch      []*socket
 	// sweepUDP asks the next pass over the ready list to sweep udpWatch.
 	sweepUDP atomic.Bool
@@ -62,7 +73,7 @@ type Netstack struct {
 	// Readiness: gVisor's waiter callbacks append here and signal wake.
 	readyMu   sync.Mutex
 	readyList []*socket // +checklocks:readyMu
-	// readySpare is the list serviceReady handed back: engine-only.
+	// readySpare is the list serviceReady handed back: the holder's.
 	readySpare []*socket
 	wake       chan struct{}
 	// Passes over the ready list, for the inbound barrier (see
@@ -71,6 +82,9 @@ type Netstack struct {
 	passesStarted atomic.Uint64
 	passesDone    atomic.Uint64
 	passed        chan struct{}
+	// wantPass asks the next holder's turn for a pass over the ready list
+	// even if it is empty (the barrier waits for one).
+	wantPass atomic.Bool
 
 	stopping  chan struct{} // closed by Close
 	closeOnce sync.Once
@@ -114,6 +128,7 @@ func New(cfg Config) (*Netstack, error) {
 		stopping: make(chan struct{}),
 		runDone:  make(chan struct{}),
 	}
+	ns.q.ns = ns
 	ns.link.in.init(ns.stopping)
 	ns.link.eth.on, ns.link.eth.mac, ns.link.eth.addr = cfg.Medium == MediumEthernet, cfg.MAC, cfg.MAC.linkAddr()
 	ns.link.eth.otherHosts.Store(cfg.keepsOtherHosts())
@@ -256,19 +271,13 @@ func (ns *Netstack) Run(ctx context.Context) error {
 	ns.running = true
 	ns.runMu.Unlock()
 	defer close(ns.runDone)
+	ns.tok.inline.Store(true)
+	signal(ns.wake) // requests queued before Run
 	for {
 		select {
-		case r := <-ns.q.c:
-			ns.wakeups.Add(1)
-			ns.link.hold()
-			ns.process(r)
-			ns.drainCommands()
-			ns.link.release()
 		case <-ns.wake:
 			ns.wakeups.Add(1)
-			ns.link.hold()
-			ns.serviceReady()
-			ns.link.release()
+			ns.engineTurn()
 		case <-ns.stopping:
 			ns.shutdown()
 			return nil
@@ -277,19 +286,6 @@ func (ns *Netstack) Run(ctx context.Context) error {
 			ns.markClosed()
 			ns.shutdown()
 			return ctx.Err()
-		}
-	}
-}
-
-// drainCommands processes commands already queued, up to a batch, without
-// waiting; readiness gets its turn in between batches.
-func (ns *Netstack) drainCommands() {
-	for range 64 {
-		select {
-		case r := <-ns.q.c:
-			ns.process(r)
-		default:
-			return
 		}
 	}
 }
@@ -317,10 +313,22 @@ func (ns *Netstack) WaitForCmd(timeout time.Duration) (*Request, error) {
 // ProcessOneCmd runs one command from WaitForCmd (the seed's
 // process_one_cmd). A command that cannot finish yet (a receive with no
 // data) parks and is answered by a later ProcessOneCmd or PollDeviceIO.
+//
+// In manual mode (no Run) callers of Request only queue their requests
+// and wait: nobody serves a command behind the driver's back, so
+// WaitForCmd sees every one. ProcessOneCmd holds the owner token while it
+// runs, so driving a stack by hand while Run is active is still sound
+// (the two share the queue). After Close, r is answered with ErrClosed.
 func (ns *Netstack) ProcessOneCmd(r *Request) {
-	if r != nil {
-		ns.process(r)
+	if r == nil {
+		return
 	}
+	if !ns.acquire() {
+		ns.answer(r, nil, ErrClosed)
+		return
+	}
+	ns.process(r)
+	ns.release()
 }
 
 func makeBufs(n, size int) ([][]byte, []int) {
@@ -370,8 +378,21 @@ func (ns *Netstack) waitDone(running bool) <-chan struct{} {
 }
 
 // shutdown answers everything, closes every socket, device and gVisor, and
-// waits for the device pumps. It runs once, on the engine goroutine.
+// waits for the device pumps. It runs once, on the engine goroutine (or
+// Close's, without Run), holding the token; the token is never served
+// again after it.
 func (ns *Netstack) shutdown() {
+	ns.tok.inline.Store(false)
+	ns.tok.mu.Lock()
+	ns.tok.held.Store(true)
+	ns.closeAll()
+	ns.shut = true
+	ns.tok.held.Store(false)
+	ns.tok.mu.Unlock()
+}
+
+// closeAll is shutdown's work, done holding the token.
+func (ns *Netstack) closeAll() {
 	ns.q.closed.Store(true)
 	close(ns.q.done)
 	ns.drainClosed()

@@ -42,6 +42,24 @@ func (s *socket) setOpt(opt SockOpt, v int64) error {
 	return nil
 }
 
+// setKeepAlive applies ka to a stream, best effort (see KeepAlive): the
+// zero KeepAlive changes nothing.
+func (s *socket) setKeepAlive(ka KeepAlive) {
+	if !ka.Enable {
+		return
+	}
+	if ka.Idle > 0 {
+		_ = s.setOpt(OptKeepAliveIdle, int64(ka.Idle))
+	}
+	if ka.Interval > 0 {
+		_ = s.setOpt(OptKeepAliveInterval, int64(ka.Interval))
+	}
+	if ka.Count > 0 {
+		_ = s.setOpt(OptKeepAliveCount, int64(ka.Count))
+	}
+	_ = s.setOpt(OptKeepAlive, 1)
+}
+
 // getOpt reads a socket option.
 func (s *socket) getOpt(opt SockOpt) (int64, error) {
 	o := s.ep.SocketOptions()

@@ -39,7 +39,10 @@ func (ns *Netstack) PollDeviceIO(dev PollDevice) bool {
 	moved := ns.pollOut(dev) + ns.pollIn(dev)
 	ns.poll.mu.Unlock()
 	ns.sweepUDP.Store(true)
-	ns.serviceReady()
+	if ns.acquire() {
+		ns.serviceReady()
+		ns.release()
+	}
 	return moved > 0
 }
 

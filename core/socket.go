@@ -24,8 +24,8 @@ const (
 )
 
 // socket is one gVisor endpoint and the requests parked on it. Only the
-// engine goroutine touches it, except queued, which gVisor's waiter
-// callback sets.
+// token holder touches it, except queued, which gVisor's waiter callback
+// sets, and waiter, which it reads.
 type socket struct {
 	h        Handle
 	kind     sockKind
@@ -36,6 +36,12 @@ type socket struct {
 	ns       *Netstack
 
 	queued atomic.Bool // on the stack's ready list
+	// waiter is the first request parked on s whose caller waits for its
+	// reply (readers first, then writers), or nil: markReady wakes its
+	// caller to serve s. Set by the holder whenever the parked lists
+	// change; it may be stale by the time markReady reads it, which only
+	// costs a spurious wake-up (see token).
+	waiter atomic.Pointer[Request]
 
 	readers, writers []*Request // parked, in arrival order
 	closed           bool
@@ -68,6 +74,20 @@ func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue
 	s.entry = waiter.NewFunctionEntry(allEvents, func(waiter.EventMask) { ns.markReady(s) })
 	wq.EventRegister(&s.entry)
 	return s, nil
+}
+
+// updateWaiter sets s.waiter after a parked list changed.
+func (s *socket) updateWaiter() {
+	var w *Request
+	switch {
+	case len(s.readers) > 0 && !s.readers[0].noReply:
+		w = s.readers[0]
+	case len(s.writers) > 0 && !s.writers[0].noReply:
+		w = s.writers[0]
+	}
+	if s.waiter.Load() != w {
+		s.waiter.Store(w)
+	}
 }
 
 // accepts reports whether the parking command cmd applies to s's kind.
@@ -107,7 +127,7 @@ func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 	case *TCPSend:
 		return s.tcpSend(r, c.Buf)
 	case TCPAccept:
-		return s.tcpAccept()
+		return s.tcpAccept(c.KeepAlive)
 	case TCPConnect:
 		return s.connectDone()
 	case *UDPRecv:

@@ -26,7 +26,7 @@ func (ns *Netstack) Stats() Stats {
 // snapshot reads every counter as it is now.
 func (ns *Netstack) snapshot() Stats {
 	st := Stats{
-		Commands: ns.commands.Load(), EngineWakeups: ns.wakeups.Load(),
+		Commands: ns.commands.Load(), EngineWakeups: ns.wakeups.Load(), CallerTurns: ns.callerTurns.Load(),
 		NonblockingErrors: ns.nonblockingErrors.Load(), Parked: int(ns.parked.Load()),
 		NonblockingHeld: int(ns.q.nonblocking.Load()),
 		UDPQueueDrops:   ns.udpQueueDrops.Load(),

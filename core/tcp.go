@@ -63,6 +63,7 @@ func (ns *Netstack) tcpConnect(r *Request, c TCPConnect) (Response, error, bool)
 	if err != nil {
 		return nil, err, false
 	}
+	s.setKeepAlive(c.KeepAlive)
 	if err := s.connect(c.Local, remote); err != nil {
 		ns.closeSocket(s, true)
 		return nil, err, false
@@ -125,7 +126,7 @@ func (s *socket) connectDone() (Response, error, bool) {
 	return TCPConnected{Handle: s.h, Local: a.Local, Remote: a.Remote}, nil, false
 }
 
-func (s *socket) tcpAccept() (Response, error, bool) {
+func (s *socket) tcpAccept(ka KeepAlive) (Response, error, bool) {
 	ep, wq, terr := s.ep.Accept(nil)
 	if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
 		return nil, nil, true
@@ -137,6 +138,7 @@ func (s *socket) tcpAccept() (Response, error, bool) {
 	if err != nil {
 		return nil, err, false
 	}
+	c.setKeepAlive(ka)
 	a := c.addrs()
 	return TCPAccepted{Handle: c.h, Local: a.Local, Remote: a.Remote}, nil, false
 }

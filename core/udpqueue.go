@@ -37,7 +37,7 @@ type datagram struct {
 }
 
 // udpQueue is a socket's FIFO of datagrams taken from gVisor, made when
-// the first is taken. Only the engine touches it.
+// the first is taken. Only the token holder touches it.
 type udpQueue struct {
 	q    []datagram
 	head int

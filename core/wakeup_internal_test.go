@@ -61,9 +61,45 @@ func newIdleStack(t *testing.T, prefix string) *Netstack {
 	return ns
 }
 
-func drainSignal(c chan struct{}) {
-	select {
-	case <-c:
-	default:
+// A packet gVisor writes outside a holder's turn (a TCP processor's ACK,
+// a timer's retransmit) reaches a joined peer inline, before WritePackets
+// returns, with no pump in between; while another goroutine is
+// delivering, it is left queued for that one (or the pump), in order.
+//
+// The test plays the deliverer holding flushMu around calls checklocks
+// cannot follow, hence the escape.
+//
+// +checklocksignore
+func TestPeerDeliveryInlineOutsideTurn(t *testing.T) {
+	a := newIdleStack(t, "192.0.2.1/24")
+	b := newIdleStack(t, "192.0.2.2/24")
+	l := a.link
+	l.peer.Store(b.link)
+	write := func(payload string) {
+		t.Helper()
+		var pkts stack.PacketBufferList
+		pkts.PushBack(stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(udpPacket(payload))}))
+		if n, err := l.WritePackets(pkts); n != 1 || err != nil {
+			t.Fatalf("WritePackets = %d, %v", n, err)
+		}
+		pkts.DecRef()
+	}
+	before := b.link.packetsIn.Load()
+	write("inline")
+	if got := b.link.packetsIn.Load() - before; got != 1 {
+		t.Fatalf("peer received %d packets when WritePackets returned, want 1 (inline)", got)
+	}
+	drainSignal(l.ready)
+	l.flushMu.Lock() // a pump is delivering
+	write("queued")
+	if got := b.link.packetsIn.Load() - before; got != 1 {
+		t.Fatalf("peer received %d packets, want the second left queued for the deliverer", got)
+	}
+	if err := l.flushToPeerLocked(b.link, true); err != nil { // the deliverer's loop takes it
+		t.Fatal(err)
+	}
+	l.flushMu.Unlock()
+	if got := b.link.packetsIn.Load() - before; got != 2 {
+		t.Fatalf("peer received %d packets, want 2", got)
 	}
 }

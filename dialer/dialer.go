@@ -141,7 +141,7 @@ func (d *Dialer) fallbackDelay() time.Duration {
 
 // keepAliveConfig returns the keep-alive settings for a new TCP conn, and
 // false when keep-alive stays off. Zero fields are left for
-// netconn.TCPConn.SetKeepAliveConfig, which applies Go's defaults.
+// netconn.DialTCPKeepAlive, which applies Go's defaults.
 func (d *Dialer) keepAliveConfig() (net.KeepAliveConfig, bool) {
 	if d.KeepAliveConfig.Enable {
 		return d.KeepAliveConfig, true

@@ -153,15 +153,14 @@ func (d *Dialer) dialOne(ctx context.Context, kind netname.Transport, network st
 	return c, nil
 }
 
-// dialTCP makes a TCP connection and sets its keep-alive. Like net.Dialer
-// it ignores a failure to set keep-alive: the connection is good.
+// dialTCP makes a TCP connection with its keep-alive set in the connect
+// request. Like net.Dialer the engine ignores a failure to set keep-alive:
+// the connection is good.
 func (d *Dialer) dialTCP(ctx context.Context, network string, ra netip.AddrPort) (net.Conn, error) {
-	c, err := netconn.DialTCP(ctx, d.Channel, network, d.LocalAddr, ra)
+	cfg, _ := d.keepAliveConfig() // Enable false when off
+	c, err := netconn.DialTCPKeepAlive(ctx, d.Channel, network, d.LocalAddr, ra, cfg)
 	if err != nil {
 		return nil, err
-	}
-	if cfg, ok := d.keepAliveConfig(); ok {
-		_ = c.SetKeepAliveConfig(cfg)
 	}
 	return c, nil
 }

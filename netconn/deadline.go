@@ -17,6 +17,11 @@ import (
 // direction: Done is cancel, so each request costs no allocation. Closing
 // the conn shuts the deadline: cancel is closed for good.
 //
+// cancel is made lazily: it stays nil until a deadline is set or a
+// request has to wait on Done (a request its caller serves at once never
+// asks), so a conn that never sets a deadline and never waits allocates
+// no channel. A nil cancel means no deadline and nobody waiting on it.
+//
 // Lock order: mu is a leaf; the timer's function takes no lock.
 type deadline struct {
 	mu     sync.Mutex
@@ -28,7 +33,11 @@ type deadline struct {
 
 var _ context.Context = (*deadline)(nil)
 
-func newDeadline() *deadline { return &deadline{cancel: make(chan struct{})} }
+// newDeadlines makes a conn's read and write deadlines in one allocation.
+func newDeadlines() (rd, wd *deadline) {
+	ds := new([2]deadline)
+	return &ds[0], &ds[1]
+}
 
 // set arms the deadline for t; the zero time clears it. It has no effect
 // once the deadline is shut.
@@ -39,24 +48,22 @@ func (d *deadline) set(t time.Time) {
 		return
 	}
 	d.stopTimerLocked()
-	closed := isClosedChan(d.cancel)
+	closed := d.cancel != nil && isClosedChan(d.cancel)
 	if t.IsZero() {
 		if closed {
-			d.cancel = make(chan struct{})
+			d.cancel = nil // made again when needed
 		}
 		return
 	}
+	if d.cancel == nil || closed {
+		d.cancel = make(chan struct{})
+	}
 	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
 		c := d.cancel
 		d.timer = time.AfterFunc(dur, func() { close(c) })
 		return
 	}
-	if !closed {
-		close(d.cancel)
-	}
+	close(d.cancel)
 }
 
 // stopTimerLocked stops the timer; if it already fired, it waits until the
@@ -80,9 +87,9 @@ func (d *deadline) close() {
 	}
 	d.shut = true
 	d.stopTimerLocked()
-	if !isClosedChan(d.cancel) {
+	if d.cancel != nil && !isClosedChan(d.cancel) {
 		close(d.cancel)
-	}
+	} // a nil cancel has nobody waiting: Done makes it closed
 }
 
 // check returns net.ErrClosed after close, context.DeadlineExceeded while
@@ -93,7 +100,7 @@ func (d *deadline) check() error {
 	switch {
 	case d.shut:
 		return net.ErrClosed
-	case isClosedChan(d.cancel):
+	case d.cancel != nil && isClosedChan(d.cancel):
 		return context.DeadlineExceeded
 	}
 	return nil
@@ -103,10 +110,17 @@ func (d *deadline) check() error {
 // may move while a request waits, and Done tells when it passes.
 func (d *deadline) Deadline() (time.Time, bool) { return time.Time{}, false }
 
-// Done implements context.Context.
+// Done implements context.Context; it makes cancel if there is none yet
+// (closed once the deadline is shut).
 func (d *deadline) Done() <-chan struct{} {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.cancel == nil {
+		d.cancel = make(chan struct{})
+		if d.shut {
+			close(d.cancel)
+		}
+	}
 	return d.cancel
 }
 

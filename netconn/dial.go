@@ -15,18 +15,30 @@ import (
 // "dial"; a refused connection matches syscall.ECONNREFUSED. If ctx ends
 // first, the error matches ctx.Err() and no socket is left behind.
 func DialTCP(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort) (*TCPConn, error) {
-	c, err := dialTCP(ctx, ch, network, local, remote)
+	return dialTCPOpErr(ctx, ch, network, local, remote, core.KeepAlive{})
+}
+
+// DialTCPKeepAlive is DialTCP with keep-alive configured as
+// SetKeepAliveConfig(ka) would (Go's defaults for zero fields), but in the
+// connect request itself: the conn costs no extra round trip. With
+// ka.Enable false it is DialTCP (the stack's default: probes off).
+func DialTCPKeepAlive(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort, ka net.KeepAliveConfig) (*TCPConn, error) {
+	return dialTCPOpErr(ctx, ch, network, local, remote, keepAliveCmd(ka))
+}
+
+func dialTCPOpErr(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort, ka core.KeepAlive) (*TCPConn, error) {
+	c, err := dialTCP(ctx, ch, network, local, remote, ka)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: tcpAddrOrNil(local), Addr: net.TCPAddrFromAddrPort(remote), Err: err}
 	}
 	return c, nil
 }
 
-func dialTCP(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort) (*TCPConn, error) {
+func dialTCP(ctx context.Context, ch core.Channel, network string, local, remote netip.AddrPort, ka core.KeepAlive) (*TCPConn, error) {
 	if _, err := checkNetwork(network, netname.TCP, local.Addr(), remote.Addr()); err != nil {
 		return nil, err
 	}
-	resp, err := ch.Request(ctx, core.NoHandle, core.TCPConnect{Local: local, Remote: remote})
+	resp, err := ch.Request(ctx, core.NoHandle, core.TCPConnect{Local: local, Remote: remote, KeepAlive: ka})
 	if err != nil {
 		return nil, err
 	}

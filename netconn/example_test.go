@@ -176,3 +176,31 @@ func ExampleTCPConn_SetReadDeadline() {
 	// true
 	// true
 }
+
+// A dial with keep-alive set in the connect request itself: the conn
+// costs one request to the stack, where DialTCP followed by
+// SetKeepAliveConfig costs five.
+func ExampleDialTCPKeepAlive() {
+	a, b, stop := twoStacks()
+	defer stop()
+	ctx := context.Background()
+	ln, err := netconn.ListenTCP(ctx, b.CommandChannel(), "tcp", netip.MustParseAddrPort("192.0.2.2:7"), 0)
+	if err != nil {
+		panic(err)
+	}
+	defer ln.Close()
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			c.Close()
+		}
+	}()
+	before := a.Stats().Commands
+	ka := net.KeepAliveConfig{Enable: true, Idle: 30 * time.Second}
+	c, err := netconn.DialTCPKeepAlive(ctx, a.CommandChannel(), "tcp", netip.AddrPort{}, ln.AddrPort(), ka)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	fmt.Println("requests:", a.Stats().Commands-before)
+	// Output: requests: 1
+}

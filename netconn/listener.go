@@ -97,16 +97,16 @@ func (l *Listener) accept() (*TCPConn, error) {
 	if err := l.s.ready(l.s.rd); err != nil {
 		return nil, err
 	}
-	resp, err := l.s.request(l.s.rd, core.TCPAccept{})
+	var cmd core.TCPAccept
+	if ka := l.keepAlive.Load(); ka != nil {
+		cmd.KeepAlive = keepAliveCmd(*ka) // set inside the engine, best effort as Go's net does
+	}
+	resp, err := l.s.request(l.s.rd, cmd)
 	a, ok := resp.(core.TCPAccepted)
 	if !ok {
 		return nil, err
 	}
-	c := newTCPConn(l.s.ch, a.Handle, l.s.net, a.Local, a.Remote)
-	if ka := l.keepAlive.Load(); ka != nil {
-		c.SetKeepAliveConfig(*ka) // best effort, as Go's net does
-	}
-	return c, nil
+	return newTCPConn(l.s.ch, a.Handle, l.s.net, a.Local, a.Remote), nil
 }
 
 // SetDeadline sets the deadline for Accept, including calls already

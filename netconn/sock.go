@@ -27,7 +27,8 @@ type sock struct {
 }
 
 func newSock(ch core.Channel, h core.Handle, network string, src, dst net.Addr) sock {
-	return sock{ch: ch, h: h, net: network, src: src, dst: dst, rd: newDeadline(), wd: newDeadline()}
+	rd, wd := newDeadlines()
+	return sock{ch: ch, h: h, net: network, src: src, dst: dst, rd: rd, wd: wd}
 }
 
 // opErr wraps err in the *net.OpError every exported method returns. It

@@ -75,6 +75,42 @@ func (c *TCPConn) setKeepAliveStep(opt core.SockOpt, v, dflt int64, isDuration b
 	return c.setOpt(opt, v)
 }
 
+// keepAliveCmd turns cfg into the engine's KeepAlive with the meaning
+// SetKeepAliveConfig gives it on a new stream: zero fields take Go's
+// defaults, negative ones keep the stack's, durations round up to whole
+// seconds.
+func keepAliveCmd(cfg net.KeepAliveConfig) core.KeepAlive {
+	if !cfg.Enable {
+		return core.KeepAlive{}
+	}
+	return core.KeepAlive{
+		Enable:   true,
+		Idle:     keepAliveDur(cfg.Idle, defaultKeepAliveIdle),
+		Interval: keepAliveDur(cfg.Interval, defaultKeepAliveInterval),
+		Count:    int(max(0, keepAliveValue(int64(cfg.Count), defaultKeepAliveCount))),
+	}
+}
+
+func keepAliveDur(d, dflt time.Duration) time.Duration {
+	v := keepAliveValue(int64(d), int64(dflt))
+	if v <= 0 {
+		return 0
+	}
+	return roundKeepAlive(time.Duration(v))
+}
+
+// keepAliveValue is v with SetKeepAliveConfig's rules: 0 takes dflt, a
+// negative v means "keep" (returned as 0).
+func keepAliveValue(v, dflt int64) int64 {
+	switch {
+	case v < 0:
+		return 0
+	case v == 0:
+		return dflt
+	}
+	return v
+}
+
 // roundKeepAlive rounds a positive d up to a whole second, as the kernel's
 // keep-alive options (in seconds) make Go do.
 func roundKeepAlive(d time.Duration) time.Duration {

@@ -149,17 +149,18 @@ func rr(e *env, p params) (metrics, error) {
 		return nil, err
 	}
 	lat := make([]time.Duration, 0, 1<<16)
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	lat, err = pingPong(cli, t0.Add(p.duration), lat)
 	if err != nil {
 		return nil, err
 	}
-	elapsed := time.Since(t0)
+	elapsed, cpu := time.Since(t0), cpuTime()-c0
 	slices.Sort(lat)
 	return metrics{
 		"rr_tps":    float64(len(lat)) / elapsed.Seconds(),
 		"rr_p50_us": micros(percentile(lat, 0.50)),
 		"rr_p99_us": micros(percentile(lat, 0.99)),
+		"rr_cpu_us": perOp(cpu, len(lat)),
 	}, nil
 }
 
@@ -202,6 +203,16 @@ func percentile(sorted []time.Duration, q float64) time.Duration {
 
 func micros(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
 
+// perOp is the process CPU time cpu spread over n operations, in µs: what
+// one operation costs in CPU across every goroutine (both stacks, both
+// ends and the runtime), whatever the wall-clock rate.
+func perOp(cpu time.Duration, n int) float64 {
+	if n == 0 {
+		return 0
+	}
+	return micros(cpu) / float64(n)
+}
+
 // connRate opens and closes connections one after the other: the client
 // dials, waits until the server accepted, and both close.
 func connRate(e *env, p params) (metrics, error) {
@@ -213,12 +224,13 @@ func connRate(e *env, p params) (metrics, error) {
 	if _, err := connsUntil(e, ln, time.Now().Add(p.warmup)); err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
+	t0, c0 := time.Now(), cpuTime()
 	n, err := connsUntil(e, ln, t0.Add(p.duration))
 	if err != nil {
 		return nil, err
 	}
-	return metrics{"conn_per_s": float64(n) / time.Since(t0).Seconds()}, nil
+	elapsed, cpu := time.Since(t0), cpuTime()-c0
+	return metrics{"conn_per_s": float64(n) / elapsed.Seconds(), "conn_cpu_us": perOp(cpu, n)}, nil
 }
 
 func connsUntil(e *env, ln net.Listener, end time.Time) (int, error) {

@@ -43,6 +43,23 @@ type GSODevice interface {
 	WantsGSO() bool
 }
 
+// A ValidatedReader is a Device that says, per packet read, whether the
+// host vouched for its checksums: a TCP super-segment a kernel TUN reads
+// whole, whose virtio-net header marks its checksum partial (computed by
+// no one, because the data never left the machine), must reach gVisor as
+// one packet trusted as it is, not be cut into wire-sized segments and
+// coalesced again. The stack uses ReadPacketsValidated instead of
+// ReadPackets on a device that wants GSO (see GSODevice): packets marked
+// valid are delivered whole as checksum-validated, in their place in the
+// batch; all others are checked (and coalesced) as any read packet is.
+type ValidatedReader interface {
+	Device
+	// ReadPacketsValidated is ReadPackets that also sets valid[i] for each
+	// packet i read whose IP and transport checksums need no check (and
+	// clears it for the others).
+	ReadPacketsValidated(bufs [][]byte, sizes []int, valid []bool) (int, error)
+}
+
 // wantsGSO reports whether dev wants TCP super-segments and GRO.
 func wantsGSO(dev Device) bool {
 	if g, ok := dev.(GSODevice); ok {

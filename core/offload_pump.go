@@ -68,6 +68,13 @@ func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
 func (ns *Netstack) pumpInGRO(dev Device) {
 	bufs, sizes := makeBufs(max(1, dev.BatchSize()), max(ns.cfg.MTU, 1<<16))
 	read := readFunc(dev)
+	valid := make([]bool, len(bufs))
+	vr, _ := dev.(ValidatedReader)
+	if vr != nil {
+		read = func(bufs [][]byte, sizes []int) (int, error) {
+			return vr.ReadPacketsValidated(bufs, sizes, valid)
+		}
+	}
 	pkts := make([][]byte, len(bufs))
 	var g groPath
 	for ns.link.in.wait() {
@@ -78,7 +85,11 @@ func (ns *Netstack) pumpInGRO(dev Device) {
 		if ns.link.in.enter(true) != nil {
 			return
 		}
-		ns.link.deliverGRO(&g, pkts[:n])
+		if vr != nil {
+			ns.link.deliverGROValidated(&g, pkts[:n], valid[:n])
+		} else {
+			ns.link.deliverGRO(&g, pkts[:n])
+		}
 		ns.link.in.leave()
 		if err != nil {
 			return
@@ -134,6 +145,50 @@ func (l *linkEP) deliverGRO(g *groPath, pkts [][]byte) {
 	l.invalidIn.Add(uint64(invalid))
 	l.off.trusted.Store(false)
 	l.in.charge(spent)
+}
+
+// deliverGROValidated is deliverGRO for a batch of which the packets with
+// valid[i] set need no checksum check (see ValidatedReader): each of those
+// is delivered whole, as validated, after the packets before it, and the
+// runs between them go through deliverGRO. On MediumEthernet valid is
+// ignored (the frames must pass the Ethernet filter).
+func (l *linkEP) deliverGROValidated(g *groPath, pkts [][]byte, valid []bool) {
+	if l.eth.on {
+		l.deliverGRO(g, pkts)
+		return
+	}
+	start := 0
+	for i, p := range pkts {
+		if !valid[i] {
+			continue
+		}
+		l.deliverGRO(g, pkts[start:i])
+		l.deliverValidated(p)
+		start = i + 1
+	}
+	l.deliverGRO(g, pkts[start:])
+}
+
+// deliverValidated hands gVisor one IP packet whose checksums it must
+// trust (see offloadState).
+func (l *linkEP) deliverValidated(p []byte) {
+	proto, ok := l.inboundProto(p)
+	l.dispMu.RLock()
+	d := l.dispatcher
+	l.dispMu.RUnlock()
+	if d == nil || !ok {
+		return
+	}
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(p)})
+	pkt.RXChecksumValidated = true
+	l.off.rxMu.Lock()
+	l.off.trusted.Store(true)
+	d.DeliverNetworkPacket(proto, pkt)
+	l.off.trusted.Store(false)
+	l.off.rxMu.Unlock()
+	pkt.DecRef()
+	l.packetsIn.Add(1)
+	l.in.charge(cost(len(p)))
 }
 
 // sortFrames runs a batch of Ethernet frames through the link's filter

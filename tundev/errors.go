@@ -47,3 +47,7 @@ func deviceErr(err error) error {
 	}
 	return err
 }
+
+// errVirtio is a read whose virtio-net header does not match its packet;
+// the packet is dropped and counted.
+var errVirtio = errors.New("tundev: read: packet does not match its virtio-net header")

@@ -77,8 +77,9 @@ type TUN struct {
 	name string
 	mtu  int
 
-	headroom int      // readHeadroom, the room the system's tun reads need
-	rbuf     [][]byte // read buffer with headroom where headroom > 0; reader only
+	headroom int        // readHeadroom, the room the system's tun reads need
+	rbuf     [][]byte   // read buffer with headroom where headroom > 0; reader only
+	raw      *rawReader // reads the device itself (Linux with offloads), or nil
 
 	wbufs [][]byte // per-slot write buffers with headroom; writer only
 	wpkts [][]byte
@@ -90,9 +91,13 @@ type TUN struct {
 	drained   chan struct{} // closed when the events channel is
 	readErrs  atomic.Uint64
 	writeErrs atomic.Uint64
+	whole     atomic.Uint64
 }
 
-var _ core.OffloadDevice = (*TUN)(nil)
+var (
+	_ core.OffloadDevice   = (*TUN)(nil)
+	_ core.ValidatedReader = (*TUN)(nil)
+)
 
 // minWriteBufs is how many write buffers a TUN keeps at least: enough for
 // the segments of one 64 KiB super-segment at IPv4's smallest MSS (536).
@@ -154,6 +159,7 @@ func Wrap(dev tun.Device) (*TUN, error) {
 		wseg:     make([][]byte, max(minWriteBufs, dev.BatchSize())),
 		wsize:    make([]int, max(minWriteBufs, dev.BatchSize())),
 		drained:  make(chan struct{}),
+		raw:      newRawReader(dev),
 	}
 	go t.drainEvents(dev.Events())
 	return t, nil
@@ -191,12 +197,26 @@ func (t *TUN) BatchSize() int { return max(1, t.dev.BatchSize()) }
 
 // ReadPackets implements core.Device. It waits for the kernel to send at
 // least one packet. A super-packet is split into wire-sized packets; if
-// they do not all fit in bufs the rest are dropped (TCP recovers), as
-// wireguard-go does. Malformed reads are skipped. After Close it returns an
+// they do not all fit in bufs it is dropped (TCP recovers). Malformed reads are skipped. After Close it returns an
 // error matching net.ErrClosed.
 func (t *TUN) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
+	return t.ReadPacketsValidated(bufs, sizes, nil)
+}
+
+// ReadPacketsValidated implements core.ValidatedReader: it is ReadPackets,
+// except that on Linux with offloads a TCP super-segment the kernel sent
+// (TSO) is read whole into bufs[0], if it fits (64 KiB), with valid[0] set:
+// its virtio-net header marks its checksum partial, which the kernel does
+// only for data that never left the machine, so the stack trusts it
+// instead of checking every segment cut from it. A packet whose header
+// says its checksum is valid (DATA_VALID) is marked too; all others are
+// not. valid may be nil (ReadPackets).
+func (t *TUN) ReadPacketsValidated(bufs [][]byte, sizes []int, valid []bool) (int, error) {
+	if len(bufs) == 0 || len(sizes) < len(bufs) || (valid != nil && len(valid) < len(bufs)) {
+		return 0, errBuffers
+	}
 	for failures := 0; ; {
-		n, err := t.read(bufs, sizes)
+		n, err := t.read(bufs, sizes, valid)
 		switch {
 		case t.closed.Load() || isClosedErr(err):
 			return 0, ErrClosed
@@ -217,7 +237,15 @@ func (t *TUN) ReadPackets(bufs [][]byte, sizes []int) (int, error) {
 // in front of each packet (headroom: the BSDs' address family), the packet
 // is read into rbuf, behind room for it, and copied out: those systems
 // read one packet per call anyway.
-func (t *TUN) read(bufs [][]byte, sizes []int) (int, error) {
+func (t *TUN) read(bufs [][]byte, sizes []int, valid []bool) (int, error) {
+	if t.raw != nil {
+		n, whole, err := t.raw.read(bufs, sizes, valid)
+		if whole {
+			t.whole.Add(1)
+		}
+		return n, err
+	}
+	clear(valid)
 	if t.headroom == 0 {
 		return t.dev.Read(bufs, sizes, 0)
 	}
@@ -349,9 +377,13 @@ type TUNStats struct {
 	// ReadErrors and WriteErrors count failed device reads and writes
 	// whose packets were dropped.
 	ReadErrors, WriteErrors uint64
+	// WholeSuperSegments counts the TCP super-segments (TSO) the kernel
+	// sent that went to the stack whole, checksum-validated, instead of
+	// cut into wire-sized packets (see ReadPacketsValidated).
+	WholeSuperSegments uint64
 }
 
 // Stats returns a snapshot of t's counters.
 func (t *TUN) Stats() TUNStats {
-	return TUNStats{ReadErrors: t.readErrs.Load(), WriteErrors: t.writeErrs.Load()}
+	return TUNStats{ReadErrors: t.readErrs.Load(), WriteErrors: t.writeErrs.Load(), WholeSuperSegments: t.whole.Load()}
 }

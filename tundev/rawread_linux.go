@@ -1,0 +1,180 @@
+package tundev
+
+import (
+	"encoding/binary"
+	"os"
+	"syscall"
+
+	"github.com/netcore-go/netcore/core/gso"
+	"golang.org/x/sys/unix"
+	"golang.zx2c4.com/wireguard/tun"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// virtioHdrLen is the length of the virtio-net header (struct
+// virtio_net_hdr) in front of each packet read from a TUN with
+// IFF_VNET_HDR.
+const virtioHdrLen = 10
+
+// rawReadSize is the largest packet a raw read takes: a whole TSO
+// super-segment (the kernel's gso_max_size, 64 KiB).
+const rawReadSize = 1 << 16
+
+// rawReader reads a Linux TUN opened with IFF_VNET_HDR itself, instead of
+// wireguard-go's Read, which cuts every TSO super-segment the kernel sends
+// into wire-sized packets: a TCP super-segment whose headers are plain
+// (IPv4 or IPv6 without extension headers) can then go to the stack whole,
+// its checksum trusted because the header marks it partial (the kernel
+// computes none for data that never left the machine). It only reads; the
+// TUN keeps writing through wireguard-go.
+type rawReader struct {
+	rc      syscall.RawConn
+	hdr     [virtioHdrLen]byte
+	iovs    [][]byte
+	scratch []byte // a read too large for the caller's buffer; one to split
+}
+
+// newRawReader returns a rawReader for dev if it is a Linux TUN with
+// offloads, nil otherwise. It turns off UDP segmentation offload (USO) on
+// the device, which this reader does not split: the kernel then cuts UDP
+// GSO packets itself.
+func newRawReader(dev tun.Device) *rawReader {
+	f, ok := dev.(interface{ File() *os.File })
+	if !ok || dev.BatchSize() <= 1 {
+		return nil
+	}
+	rc, err := f.File().SyscallConn()
+	if err != nil {
+		return nil
+	}
+	var ioErr error
+	err = rc.Control(func(fd uintptr) {
+		ioErr = unix.IoctlSetInt(int(fd), unix.TUNSETOFFLOAD, unix.TUN_F_CSUM|unix.TUN_F_TSO4|unix.TUN_F_TSO6)
+	})
+	if err != nil || ioErr != nil {
+		return nil
+	}
+	return &rawReader{rc: rc, iovs: make([][]byte, 2), scratch: make([]byte, rawReadSize)}
+}
+
+// virtioHdr is a decoded virtio-net header.
+type virtioHdr struct {
+	flags, gsoType                 uint8
+	gsoSize, csumStart, csumOffset int
+}
+
+// readv reads one packet, behind its virtio-net header, into b.
+func (r *rawReader) readv(b []byte) (int, virtioHdr, error) {
+	r.iovs[0], r.iovs[1] = r.hdr[:], b
+	var n int
+	var err error
+	rerr := r.rc.Read(func(fd uintptr) bool {
+		n, err = unix.Readv(int(fd), r.iovs)
+		return err != unix.EAGAIN
+	})
+	r.iovs[1] = nil
+	switch {
+	case rerr != nil:
+		return 0, virtioHdr{}, rerr
+	case err != nil:
+		return 0, virtioHdr{}, err
+	case n < virtioHdrLen:
+		return 0, virtioHdr{}, errVirtio
+	}
+	h := virtioHdr{
+		flags:      r.hdr[0],
+		gsoType:    r.hdr[1],
+		gsoSize:    int(binary.NativeEndian.Uint16(r.hdr[4:])),
+		csumStart:  int(binary.NativeEndian.Uint16(r.hdr[6:])),
+		csumOffset: int(binary.NativeEndian.Uint16(r.hdr[8:])),
+	}
+	return n - virtioHdrLen, h, nil
+}
+
+// read reads one packet from the device into bufs as wire packets, or,
+// where valid is not nil and the packet is a plain TCP super-segment,
+// whole into bufs[0] with valid[0] set. It reports whether it delivered
+// one whole.
+func (r *rawReader) read(bufs [][]byte, sizes []int, valid []bool) (int, bool, error) {
+	direct := len(bufs[0]) >= rawReadSize
+	into := r.scratch
+	if direct {
+		into = bufs[0]
+	}
+	n, h, err := r.readv(into)
+	if err != nil {
+		return 0, false, err
+	}
+	pkt := into[:n]
+	clear(valid)
+	switch h.gsoType {
+	case unix.VIRTIO_NET_HDR_GSO_NONE:
+		o := gso.Options{
+			NeedsCsum: h.flags&unix.VIRTIO_NET_HDR_F_NEEDS_CSUM != 0,
+			CsumStart: h.csumStart, CsumOffset: h.csumOffset,
+		}
+		if o.NeedsCsum && h.csumStart+h.csumOffset+2 > len(pkt) {
+			return 0, false, errVirtio
+		}
+		if len(pkt) > len(bufs[0]) {
+			return 0, false, errVirtio
+		}
+		n, err := gso.Split(pkt, o, bufs[:1], sizes)
+		if n == 1 && valid != nil {
+			valid[0] = h.flags&unix.VIRTIO_NET_HDR_F_DATA_VALID != 0
+		}
+		return n, false, err
+	case unix.VIRTIO_NET_HDR_GSO_TCPV4, unix.VIRTIO_NET_HDR_GSO_TCPV6:
+		o, plain, err := tcpSuper(pkt, h)
+		if err != nil {
+			return 0, false, err
+		}
+		if plain && direct && valid != nil {
+			sizes[0], valid[0] = len(pkt), true
+			return 1, true, nil
+		}
+		if direct {
+			pkt = r.scratch[:copy(r.scratch, pkt)]
+		}
+		n, err := gso.Split(pkt, o, bufs, sizes)
+		return n, false, err
+	}
+	return 0, false, errVirtio
+}
+
+// tcpSuper checks a TCP super-segment against its virtio-net header and
+// returns its segmentation metadata, and whether it is plain: IPv4 or IPv6
+// without options the stack could not take whole (no fragment, no IPv6
+// extension header) and with IP lengths that match its size.
+func tcpSuper(pkt []byte, h virtioHdr) (gso.Options, bool, error) {
+	o := gso.Options{
+		Kind: gso.TCPv4, L3Len: h.csumStart, MSS: h.gsoSize,
+		NeedsCsum: true, CsumStart: h.csumStart, CsumOffset: h.csumOffset,
+	}
+	if h.gsoType == unix.VIRTIO_NET_HDR_GSO_TCPV6 {
+		o.Kind = gso.TCPv6
+	}
+	if h.flags&unix.VIRTIO_NET_HDR_F_NEEDS_CSUM == 0 || h.csumOffset != header.TCPChecksumOffset ||
+		len(pkt) < h.csumStart+header.TCPMinimumSize {
+		return o, false, errVirtio
+	}
+	o.HdrLen = h.csumStart + int(header.TCP(pkt[h.csumStart:]).DataOffset())
+	if o.HdrLen < h.csumStart+header.TCPMinimumSize || o.HdrLen > len(pkt) {
+		return o, false, errVirtio
+	}
+	var plain bool
+	switch o.Kind {
+	case gso.TCPv4:
+		ip := header.IPv4(pkt)
+		plain = header.IPVersion(pkt) == header.IPv4Version && len(pkt) >= header.IPv4MinimumSize &&
+			int(ip.HeaderLength()) == h.csumStart && int(ip.TotalLength()) == len(pkt) &&
+			ip.Protocol() == uint8(header.TCPProtocolNumber) && ip.Flags()&header.IPv4FlagMoreFragments == 0 &&
+			ip.FragmentOffset() == 0
+	case gso.TCPv6:
+		ip := header.IPv6(pkt)
+		plain = header.IPVersion(pkt) == header.IPv6Version && h.csumStart == header.IPv6MinimumSize &&
+			int(ip.PayloadLength())+header.IPv6MinimumSize == len(pkt) &&
+			ip.NextHeader() == uint8(header.TCPProtocolNumber)
+	}
+	return o, plain, nil
+}

@@ -1,0 +1,15 @@
+//go:build !linux
+
+package tundev
+
+import "golang.zx2c4.com/wireguard/tun"
+
+// rawReader is Linux's reader of TSO super-segments; elsewhere there is
+// none.
+type rawReader struct{}
+
+// newRawReader returns nil: only Linux TUNs have offloads.
+func newRawReader(tun.Device) *rawReader { return nil }
+
+// read is never called: newRawReader returns nil.
+func (*rawReader) read([][]byte, []int, []bool) (int, bool, error) { return 0, false, errVirtio }

@@ -179,7 +179,7 @@ func (l *linkEP) deliverValidated(p []byte) {
 	if d == nil || !ok {
 		return
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(p)})
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: splitHeaders(p)})
 	pkt.RXChecksumValidated = true
 	l.off.rxMu.Lock()
 	l.off.trusted.Store(true)
@@ -189,6 +189,45 @@ func (l *linkEP) deliverValidated(p []byte) {
 	pkt.DecRef()
 	l.packetsIn.Add(1)
 	l.in.charge(cost(len(p)))
+}
+
+// splitHeaders copies IP packet p into a buffer of two views: its IP and
+// TCP headers, then its payload. Apart they cost less: gVisor's IP layer
+// holds a reference to the headers' chunk while it reads them again, which
+// copies a shared chunk whole (copy on write), cheap for 64 bytes, not for
+// a 64 KiB super-segment. A packet that is not TCP is one view.
+func splitHeaders(p []byte) buffer.Buffer {
+	n := tcpHeadersLen(p)
+	if n <= 0 || n >= len(p) {
+		return buffer.MakeWithData(p)
+	}
+	b := buffer.MakeWithView(buffer.NewViewWithData(p[n:]))
+	b.Prepend(buffer.NewViewWithData(p[:n]))
+	return b
+}
+
+// tcpHeadersLen is the length of the IP and TCP headers of TCP packet p
+// (IPv4, or IPv6 without extension headers), or 0 if p is not one.
+func tcpHeadersLen(p []byte) int {
+	var l3 int
+	switch header.IPVersion(p) {
+	case header.IPv4Version:
+		if len(p) < header.IPv4MinimumSize || header.IPv4(p).Protocol() != uint8(header.TCPProtocolNumber) {
+			return 0
+		}
+		l3 = int(header.IPv4(p).HeaderLength())
+	case header.IPv6Version:
+		if len(p) < header.IPv6MinimumSize || header.IPv6(p).NextHeader() != uint8(header.TCPProtocolNumber) {
+			return 0
+		}
+		l3 = header.IPv6MinimumSize
+	default:
+		return 0
+	}
+	if len(p) < l3+header.TCPMinimumSize {
+		return 0
+	}
+	return l3 + int(header.TCP(p[l3:]).DataOffset())
 }
 
 // sortFrames runs a batch of Ethernet frames through the link's filter

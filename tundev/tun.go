@@ -68,10 +68,11 @@ const maxPacket = 65535
 //
 // A TUN is a core.OffloadDevice: the stack hands it TCP super-segments,
 // which it cuts into wire-sized segments itself, and coalesces the TCP
-// segments it reads before gVisor sees them. With offloads on, a read may
-// also return many packets split from one super-packet the kernel sent
-// (TSO), and a batch written is coalesced (GRO) into fewer, larger packets
-// for the kernel.
+// segments it reads before gVisor sees them. With offloads on, a TCP
+// super-packet the kernel sent (TSO) reaches the stack whole, checksum
+// trusted (see ReadPacketsValidated; on Linux), a read through ReadPackets
+// returns the wire packets split from it, and a batch written is coalesced
+// (GRO) into fewer, larger packets for the kernel.
 type TUN struct {
 	dev  tun.Device
 	name string

@@ -21,8 +21,9 @@ import (
 // must be delivered as validated; anything not checked must not be. So the
 // link reports the capability only while trusted is set, and trusted is
 // only set by a coalescing delivery holding rxMu's write side, for packets
-// it validated itself; every other delivery into the NIC holds the read
-// side.
+// it validated itself, or by deliverValidated, under the same, for a
+// packet its device vouched for (see ValidatedReader); every other
+// delivery into the NIC holds the read side.
 type offloadState struct {
 	gso     atomic.Bool // the attached device wants TCP super-segments (and GRO)
 	trusted atomic.Bool // the packets being delivered now are validated

@@ -26,7 +26,9 @@ type TCPConn struct {
 	wmu  sync.Mutex   // serializes Writes; guards wcmd
 	wcmd core.TCPSend // +checklocks:wmu
 	imu  sync.Mutex   // serializes Info; guards info
-	info core.TCPInfo // +checklocks:imu
+	// info is Info's reply, made on its first call (most conns never ask).
+	// +checklocks:imu
+	info *core.TCPInfo
 }
 
 var _ net.Conn = (*TCPConn)(nil)

@@ -32,9 +32,10 @@ type forwarder struct {
 	mu    sync.Mutex
 	inbox []fwdItem // +checklocks:mu
 	// open: a forwarder socket is open; closing: the stack is shutting
-	// down.
+	// down; echo: the open forwarder takes echo requests.
 	open    bool // +checklocks:mu
 	closing bool // +checklocks:mu
+	echo    bool // +checklocks:mu
 	// handlers counts gVisor's goroutines inside handleTCP; Add only
 	// under mu while !closing.
 	handlers sync.WaitGroup
@@ -55,6 +56,7 @@ type forwarder struct {
 	handshakes map[*waiter.Queue]struct{} // +checklocks:hsMu
 
 	pending, tcpFlows, udpFlows atomic.Int64
+	echoes                      atomic.Int64 // echo requests pushed, not yet taken
 	st                          fwdCounters
 
 	eng fwdEngine // engine-only
@@ -368,6 +370,8 @@ func dropItems(f *forwarder, items []fwdItem) {
 		switch {
 		case it.syn != nil:
 			it.syn.verdict <- Reset
+		case it.proto == FlowEcho:
+			f.echoes.Add(-1)
 		case it.proto == FlowTCP:
 			it.ep.Abort()
 			f.tcpFlows.Add(-1)

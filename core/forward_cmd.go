@@ -13,7 +13,18 @@ type ForwardOpen struct {
 	// once its handshake is over, with its Handle (saving a ForwardVerdict
 	// round trip per connection).
 	AcceptTCP bool
+	// Echo offers the ICMP and ICMPv6 echo requests (ping) to addresses
+	// in ForwardConfig.Prefixes that are not the stack's own as flows of
+	// Proto FlowEcho, instead of answering or dropping them as
+	// ForwardConfig.AnswerEcho says; ForwardEchoReply answers one. At most
+	// MaxPendingEcho wait to be taken; past that they are dropped and
+	// counted (ForwardStats.EchoDropped).
+	Echo bool
 }
+
+// MaxPendingEcho bounds the echo requests offered to a forwarder (see
+// ForwardOpen.Echo) and not yet taken by ForwardAccept.
+const MaxPendingEcho = 256
 
 // ForwardOpened answers ForwardOpen.
 type ForwardOpened struct{ Handle Handle }
@@ -38,15 +49,19 @@ type FlowProto uint8
 const (
 	FlowTCP FlowProto = iota + 1
 	FlowUDP
+	// FlowEcho is an ICMP or ICMPv6 echo request (see ForwardOpen.Echo).
+	FlowEcho
 )
 
-// String returns "tcp" or "udp".
+// String returns "tcp", "udp" or "echo".
 func (p FlowProto) String() string {
 	switch p {
 	case FlowTCP:
 		return "tcp"
 	case FlowUDP:
 		return "udp"
+	case FlowEcho:
+		return "echo"
 	}
 	return "unknown"
 }
@@ -58,9 +73,23 @@ type Flow struct {
 	Proto FlowProto
 	// Local is the flow's original destination, Remote the client.
 	Local, Remote netip.AddrPort
-	// Handle is NoHandle for a TCP flow that waits for its verdict, the
-	// flow's socket otherwise.
+	// Handle is NoHandle for a TCP flow that waits for its verdict and
+	// for an echo request, the flow's socket otherwise.
 	Handle Handle
+	// Message is an echo request's ICMP (ICMPv6) message, header
+	// included (FlowEcho only; the ports of Local and Remote are 0).
+	Message []byte
+}
+
+// ForwardEchoReply answers the echo request Request (a Flow's Message),
+// sent by To to From, with an echo reply from From (an address in
+// ForwardConfig.Prefixes) carrying Request's identifier, sequence number
+// and data. A Request that is not an echo request of From's IP version,
+// or a From outside the prefixes, fails with ErrInvalid. Handle: the
+// forwarder. Answers OK.
+type ForwardEchoReply struct {
+	From, To netip.Addr
+	Request  []byte
 }
 
 // Verdict is what the forwarder decides for a flow.
@@ -124,8 +153,9 @@ type ForwardStats struct {
 	OutsidePrefixes, EchoDropped uint64
 }
 
-func (ForwardOpen) command()    {}
-func (ForwardAccept) command()  {}
-func (ForwardVerdict) command() {}
-func (ForwardOpened) response() {}
-func (Flow) response()          {}
+func (ForwardOpen) command()      {}
+func (ForwardAccept) command()    {}
+func (ForwardVerdict) command()   {}
+func (ForwardEchoReply) command() {}
+func (ForwardOpened) response()   {}
+func (Flow) response()            {}

@@ -43,7 +43,7 @@ func (ns *Netstack) forwardOpen(c ForwardOpen) (Response, error, bool) {
 	}
 	f.eng.sock, f.eng.accept = s, c.AcceptTCP
 	f.mu.Lock()
-	f.open = true
+	f.open, f.echo = true, c.Echo
 	f.mu.Unlock()
 	return ForwardOpened{Handle: s.h}, nil, false
 }
@@ -56,6 +56,8 @@ func (ns *Netstack) forwardCommand(s *socket, r *Request) (Response, error, bool
 		return OK{}, nil, false
 	case ForwardVerdict:
 		return OK{}, ns.fwd.decide(c), false
+	case ForwardEchoReply:
+		return OK{}, ns.fwd.echoReply(c), false
 	case ForwardAccept:
 		return ns.blocking(s, r)
 	}
@@ -87,6 +89,8 @@ func (f *forwarder) adopt() {
 		switch {
 		case it.syn != nil:
 			f.offerSYN(it.syn)
+		case it.proto == FlowEcho:
+			f.eng.offers = append(f.eng.offers, Flow{ID: f.newID(), Proto: FlowEcho, Local: it.local, Remote: it.remote, Message: it.hdr})
 		case it.proto == FlowTCP:
 			f.offerStream(it)
 		default:
@@ -150,7 +154,11 @@ func (f *forwarder) accept() (Response, error, bool) {
 	}
 	fl := f.eng.offers[0]
 	copy(f.eng.offers, f.eng.offers[1:])
+	f.eng.offers[len(f.eng.offers)-1] = Flow{}
 	f.eng.offers = f.eng.offers[:len(f.eng.offers)-1]
+	if fl.Proto == FlowEcho {
+		f.echoes.Add(-1)
+	}
 	return fl, nil, false
 }
 
@@ -198,6 +206,10 @@ func (f *forwarder) closed(s *socket) {
 	offers := f.eng.offers
 	f.eng.offers = nil
 	for _, fl := range offers {
+		if fl.Proto == FlowEcho {
+			f.echoes.Add(-1)
+			continue
+		}
 		if t, err := f.ns.tab.get(fl.Handle); err == nil {
 			f.ns.closeSocket(t, true)
 		}

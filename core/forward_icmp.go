@@ -87,12 +87,57 @@ func (f *forwarder) echoPacket(id stack.TransportEndpointID, pkt *stack.PacketBu
 	if !isEchoRequest(pkt.NetworkProtocolNumber, b) || f.isOwn(dst) {
 		return false
 	}
-	if !f.cfg.AnswerEcho || !f.cfg.forwards(dst) {
+	if !f.cfg.forwards(dst) {
 		f.st.echoDropped.Add(1)
 		return true
 	}
-	f.sendEchoReply(b, dst, src)
+	switch {
+	case f.offerEcho(b, dst, src):
+	case f.cfg.AnswerEcho && !f.takesEcho():
+		f.sendEchoReply(b, dst, src)
+	default:
+		f.st.echoDropped.Add(1)
+	}
 	return true
+}
+
+// takesEcho reports whether the open forwarder takes echo requests.
+func (f *forwarder) takesEcho() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.open && f.echo && !f.closing
+}
+
+// offerEcho hands the echo request msg (dst its destination, src its
+// sender) to the engine, for the open forwarder if it takes them and
+// fewer than MaxPendingEcho wait; false if it does not take it.
+func (f *forwarder) offerEcho(msg []byte, dst, src netip.Addr) bool {
+	if !f.takesEcho() || !reserve(&f.echoes, MaxPendingEcho) {
+		return false
+	}
+	it := fwdItem{proto: FlowEcho, local: netip.AddrPortFrom(dst, 0), remote: netip.AddrPortFrom(src, 0), hdr: append([]byte(nil), msg...)}
+	if !f.push(it) {
+		f.echoes.Add(-1)
+		return false
+	}
+	return true
+}
+
+// echoReply applies a ForwardEchoReply.
+func (f *forwarder) echoReply(c ForwardEchoReply) error {
+	from, to := c.From.Unmap(), c.To.Unmap()
+	if !from.IsValid() || from.Is4() != to.Is4() || !f.cfg.forwards(from) {
+		return ErrInvalid
+	}
+	proto := header.IPv6ProtocolNumber
+	if from.Is4() {
+		proto = header.IPv4ProtocolNumber
+	}
+	if !isEchoRequest(proto, c.Request) {
+		return ErrInvalid
+	}
+	f.sendEchoReply(c.Request, from, to)
+	return nil
 }
 
 func isEchoRequest(proto tcpip.NetworkProtocolNumber, b []byte) bool {

@@ -2,9 +2,11 @@ package listener
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 
@@ -41,6 +43,30 @@ type Forwarder struct {
 	// io.EOF, and so does every later Read. Serve closes c after HandleUDP
 	// returns. nil refuses UDP flows with ICMP port unreachable.
 	HandleUDP func(ctx context.Context, c *UDPFlow)
+
+	// HandleEcho, if set, gets the ICMP and ICMPv6 echo requests (ping)
+	// to the forwarded addresses, on a goroutine of its own, instead of
+	// the stack answering or dropping them (core.ForwardConfig.AnswerEcho):
+	// the request is answered, from its original destination, if it
+	// returns true — after pinging the real host, say. Requests past
+	// core.MaxPendingEcho waiting, or past MaxEchoHandlers running
+	// handlers, are dropped.
+	HandleEcho func(ctx context.Context, e Echo) bool
+}
+
+// MaxEchoHandlers bounds the HandleEcho calls a Forwarder runs at once.
+const MaxEchoHandlers = 256
+
+// Echo is an echo request handed to Forwarder.HandleEcho.
+type Echo struct {
+	// Local is the request's original destination, Remote its sender.
+	Local, Remote netip.Addr
+	// ID and Seq are the request's identifier and sequence number, Data
+	// its payload.
+	ID, Seq uint16
+	Data    []byte
+
+	msg []byte // the ICMP message
 }
 
 // ErrNoForwarding is returned by Serve for a stack without
@@ -55,14 +81,14 @@ var ErrNoForwarding = errors.Join(errors.New("listener: stack not in forwarding 
 // open and waits for its handlers to return. It returns ctx's error, or
 // an error matching net.ErrClosed when the stack closed.
 func (fw *Forwarder) Serve(ctx context.Context, ch core.Channel) error {
-	resp, err := ch.Request(ctx, core.NoHandle, core.ForwardOpen{AcceptTCP: fw.Allow == nil && fw.HandleTCP != nil})
+	resp, err := ch.Request(ctx, core.NoHandle, core.ForwardOpen{AcceptTCP: fw.Allow == nil && fw.HandleTCP != nil, Echo: fw.HandleEcho != nil})
 	if err != nil {
 		if errors.Is(err, core.ErrInvalid) {
 			err = ErrNoForwarding
 		}
 		return &net.OpError{Op: "listen", Net: "forward", Err: err}
 	}
-	s := &serving{fw: fw, ch: ch, h: resp.(core.ForwardOpened).Handle, conns: make(map[io.Closer]struct{})}
+	s := &serving{fw: fw, ch: ch, h: resp.(core.ForwardOpened).Handle, conns: make(map[io.Closer]struct{}), echoes: make(chan struct{}, MaxEchoHandlers)}
 	ctx, s.cancel = context.WithCancel(ctx)
 	defer s.stop()
 	for {
@@ -84,6 +110,7 @@ type serving struct {
 	h      core.Handle
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
+	echoes chan struct{} // a slot per HandleEcho call running
 
 	mu     sync.Mutex
 	conns  map[io.Closer]struct{} // flows being handled
@@ -92,6 +119,10 @@ type serving struct {
 
 // flow starts serving one offered flow.
 func (s *serving) flow(ctx context.Context, f core.Flow) {
+	if f.Proto == core.FlowEcho {
+		s.echo(ctx, f)
+		return
+	}
 	if f.Proto == core.FlowTCP && !f.Handle.IsValid() && s.fw.Allow == nil {
 		s.verdict(f, s.defaultVerdict(f)) // no decision to wait for
 		return
@@ -118,6 +149,29 @@ func (s *serving) serveFlow(ctx context.Context, f core.Flow) {
 		c := &UDPFlow{UDPConn: netconn.NewUDPConn(s.ch, f.Handle, f.Local, f.Remote)}
 		s.run(c, func() { s.fw.HandleUDP(ctx, c) })
 	}
+}
+
+// echo runs HandleEcho for an echo request, if a slot is free, and
+// answers it if HandleEcho says so.
+func (s *serving) echo(ctx context.Context, f core.Flow) {
+	select {
+	case s.echoes <- struct{}{}:
+	default:
+		return // too many running: dropped
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer func() { <-s.echoes }()
+		e := Echo{Local: f.Local.Addr(), Remote: f.Remote.Addr(), msg: f.Message}
+		if len(f.Message) >= 8 {
+			e.ID, e.Seq = binary.BigEndian.Uint16(f.Message[4:]), binary.BigEndian.Uint16(f.Message[6:])
+			e.Data = f.Message[8:]
+		}
+		if s.fw.HandleEcho(ctx, e) {
+			_, _ = s.ch.Request(context.Background(), s.h, core.ForwardEchoReply{From: e.Local, To: e.Remote, Request: e.msg})
+		}
+	}()
 }
 
 // decide runs Allow for a flow that has a handler.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -362,5 +363,50 @@ func TestForwardTCPEthernet(t *testing.T) {
 				t.Fatalf("handler saw local %v, want %v", local, dst)
 			}
 		})
+	}
+}
+
+// TestForwardHandleEcho hands the echo requests to far addresses to
+// HandleEcho, with their original addresses, identifier, sequence number
+// and data, and answers those it says to answer, IPv4 and IPv6, whatever
+// AnswerEcho says.
+func TestForwardHandleEcho(t *testing.T) {
+	got := make(chan listener.Echo, 8)
+	fw := &listener.Forwarder{HandleEcho: func(_ context.Context, e listener.Echo) bool {
+		got <- e
+		return string(e.Data) != "refuse"
+	}}
+	p := forwardPair(t, core.ForwardConfig{AnswerEcho: true}, fw)
+	for _, far := range []netip.Addr{far4, far6} {
+		network := map[bool]string{true: "ping4", false: "ping6"}[far.Is4()]
+		c, err := netconn.DialPing(context.Background(), p.A.CommandChannel(), network, netip.Addr{}, far)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(20 * time.Second))
+		client := testnet.AddrA
+		if far.Is6() {
+			client = testnet.Addr6A
+		}
+		for seq, data := range []string{"refuse", "answer"} {
+			if _, err := c.Write(netconn.EchoRequest(far.Is6(), uint16(seq+1), []byte(data))); err != nil {
+				t.Fatal(err)
+			}
+			e := <-got
+			if e.Local != far || e.Remote != client || e.Seq != uint16(seq+1) || string(e.Data) != data {
+				t.Fatalf("HandleEcho got %v → %v seq %d %q, want %v → %v seq %d %q", e.Remote, e.Local, e.Seq, e.Data, client, far, seq+1, data)
+			}
+		}
+		// The refused request was never answered: the first reply is the
+		// second request's.
+		buf := make([]byte, 100)
+		n, err := c.Read(buf)
+		if err != nil || n < 8 || binary.BigEndian.Uint16(buf[6:]) != 2 || string(buf[8:n]) != "answer" {
+			t.Fatalf("%s echo reply %x, %v; want seq 2 \"answer\"", network, buf[:n], err)
+		}
+	}
+	if st := p.B.Stats().Forward; st.EchoDropped != 0 {
+		t.Fatalf("%d echo requests dropped, want 0", st.EchoDropped)
 	}
 }

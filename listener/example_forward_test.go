@@ -61,3 +61,42 @@ func ExampleForwarder() {
 	// 192.0.2.1 asked for 198.51.100.7:80
 	// dial tcp 198.51.100.7:25: connection refused
 }
+
+// HandleEcho decides each ping to a forwarded address: here only
+// 198.51.100.7 looks alive (a real handler might ping the host first).
+func ExampleForwarder_HandleEcho() {
+	client, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	fwd, _ := core.New(core.Config{Forward: &core.ForwardConfig{
+		Prefixes: []netip.Prefix{netip.MustParsePrefix("198.51.100.0/24")},
+	}})
+	core.JoinPipe(client, fwd, 0)
+	go client.Run(context.Background())
+	go fwd.Run(context.Background())
+	defer client.Close()
+	defer fwd.Close()
+
+	alive := netip.MustParseAddr("198.51.100.7")
+	f := &listener.Forwarder{HandleEcho: func(ctx context.Context, e listener.Echo) bool {
+		return e.Local == alive
+	}}
+	ctx, stop := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- f.Serve(ctx, fwd.CommandChannel()) }()
+	defer func() { stop(); <-served }()
+	for fwd.Stats().Forward.Open == 0 {
+		time.Sleep(time.Millisecond) // until Serve has opened the forwarder
+	}
+
+	c, err := netconn.DialPing(context.Background(), client.CommandChannel(), "ping4", netip.Addr{}, alive)
+	if err != nil {
+		panic(err)
+	}
+	defer c.Close()
+	c.Write(netconn.EchoRequest(false, 1, []byte("ping")))
+	c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	buf := make([]byte, 64)
+	n, err := c.Read(buf)
+	fmt.Printf("reply from %v: %q %v\n", alive, buf[8:n], err)
+	// Output:
+	// reply from 198.51.100.7: "ping" <nil>
+}

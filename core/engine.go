@@ -117,6 +117,9 @@ func (ns *Netstack) park(s *socket, q *[]*Request, r *Request) {
 	*q = append(*q, r)
 	ns.parked.Add(1)
 	s.updateWaiter()
+	if q == &s.writers && s.isDgram() {
+		ns.markReady(s) // space freed before wantWrite was set: retry after this turn
+	}
 }
 
 // serviceReady retries the parked requests of every socket gVisor reported

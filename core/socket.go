@@ -43,8 +43,9 @@ type socket struct {
 	// costs a spurious wake-up (see token).
 	waiter atomic.Pointer[Request]
 	// wantWrite is set by the holder while requests are parked on writers
-	// (see writableOnly).
-	wantWrite atomic.Bool
+	// (see writableOnly); wantRead while a receive is tried or parked on a
+	// UDP socket (see readableOnly).
+	wantWrite, wantRead atomic.Bool
 
 	readers, writers []*Request // parked, in arrival order
 	closed           bool
@@ -75,7 +76,11 @@ func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue
 		return nil, err
 	}
 	s.entry = waiter.NewFunctionEntry(allEvents, func(m waiter.EventMask) {
-		if !s.writableOnly(m) || s.wantWrite.Load() {
+		switch {
+		case s.writableOnly(m) && !s.wantWrite.Load():
+		case s.readableOnly(m) && !s.wantRead.Load():
+			ns.queueReady(s)
+		default:
 			ns.markReady(s)
 		}
 	})
@@ -98,6 +103,9 @@ func (s *socket) updateWaiter() {
 	if want := len(s.writers) > 0; s.wantWrite.Load() != want {
 		s.wantWrite.Store(want)
 	}
+	if want := len(s.readers) > 0; s.wantRead.Load() != want {
+		s.wantRead.Store(want)
+	}
 }
 
 // writableOnly reports whether m is a datagram socket's "send space freed"
@@ -108,6 +116,20 @@ func (s *socket) updateWaiter() {
 // again (see park), so a signal between its try and the flag is not lost.
 func (s *socket) writableOnly(m waiter.EventMask) bool {
 	return m&^waiter.WritableEvents == 0 && s.isDgram()
+}
+
+// readableOnly reports whether m is a UDP socket's "datagrams arrived"
+// alone (gVisor signals it when its queue was empty). With no receive
+// tried or parked, nothing waits for it: the socket goes on the ready list
+// for the next holder's pass (which moves what gVisor holds past
+// keptInGVisor into the socket's queue) without waking the engine
+// goroutine. Nobody waits long for that pass: a receive sets wantRead
+// before it tries gVisor (see blocking), so a datagram that arrives after
+// its try wakes it as before, and the inbound gate's barrier asks for a
+// pass at its budget, which bounds what gVisor holds (see udpQueue).
+// ping sockets keep nothing in gVisor, so they take no part.
+func (s *socket) readableOnly(m waiter.EventMask) bool {
+	return m&^waiter.ReadableEvents == 0 && s.kind == kindUDP
 }
 
 // isDgram reports whether s is a UDP or ping socket.

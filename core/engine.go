@@ -104,10 +104,17 @@ func (ns *Netstack) blocking(s *socket, r *Request) (Response, error, bool) {
 		ns.park(s, q, r)
 		return nil, nil, true
 	}
+	lazy := q == &s.readers && s.kind == kindUDP
+	if lazy {
+		s.wantRead.Store(true) // before the try: see readableOnly
+	}
 	resp, err, wait := s.try(r)
 	if wait {
 		ns.park(s, q, r)
 		return nil, nil, true
+	}
+	if lazy && len(s.readers) == 0 {
+		s.wantRead.Store(false)
 	}
 	return resp, err, false
 }
@@ -117,6 +124,9 @@ func (ns *Netstack) park(s *socket, q *[]*Request, r *Request) {
 	*q = append(*q, r)
 	ns.parked.Add(1)
 	s.updateWaiter()
+	if q == &s.writers && s.isDgram() {
+		ns.markReady(s) // space freed before wantWrite was set: retry after this turn
+	}
 }
 
 // serviceReady retries the parked requests of every socket gVisor reported
@@ -158,6 +168,17 @@ func (ns *Netstack) markReady(s *socket) {
 	ns.readyList = append(ns.readyList, s)
 	ns.readyMu.Unlock()
 	ns.kick(s.waiter.Load())
+}
+
+// queueReady puts s on the ready list for the next holder's pass, waking
+// no one (see readableOnly).
+func (ns *Netstack) queueReady(s *socket) {
+	if !s.queued.CompareAndSwap(false, true) {
+		return
+	}
+	ns.readyMu.Lock()
+	ns.readyList = append(ns.readyList, s)
+	ns.readyMu.Unlock()
 }
 
 // service retries s's parked requests in order, each direction until one

@@ -72,3 +72,4 @@ func addr(a netip.Addr) tcpip.Address { return tcpip.AddrFromSlice(a.AsSlice()) 
 func sha256Sum(b []byte) [32]byte { return sha256.Sum256(b) }
 
 func netipB(port uint16) netip.AddrPort { return netip.AddrPortFrom(testnet.AddrB, port) }
+func netipA(port uint16) netip.AddrPort { return netip.AddrPortFrom(testnet.AddrA, port) }

@@ -42,6 +42,10 @@ type socket struct {
 	// change; it may be stale by the time markReady reads it, which only
 	// costs a spurious wake-up (see token).
 	waiter atomic.Pointer[Request]
+	// wantWrite is set by the holder while requests are parked on writers
+	// (see writableOnly); wantRead while a receive is tried or parked on a
+	// UDP socket (see readableOnly).
+	wantWrite, wantRead atomic.Bool
 
 	readers, writers []*Request // parked, in arrival order
 	closed           bool
@@ -71,7 +75,15 @@ func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue
 		ep.Abort()
 		return nil, err
 	}
-	s.entry = waiter.NewFunctionEntry(allEvents, func(waiter.EventMask) { ns.markReady(s) })
+	s.entry = waiter.NewFunctionEntry(allEvents, func(m waiter.EventMask) {
+		switch {
+		case s.writableOnly(m) && !s.wantWrite.Load():
+		case s.readableOnly(m) && !s.wantRead.Load():
+			ns.queueReady(s)
+		default:
+			ns.markReady(s)
+		}
+	})
 	wq.EventRegister(&s.entry)
 	return s, nil
 }
@@ -88,7 +100,40 @@ func (s *socket) updateWaiter() {
 	if s.waiter.Load() != w {
 		s.waiter.Store(w)
 	}
+	if want := len(s.writers) > 0; s.wantWrite.Load() != want {
+		s.wantWrite.Store(want)
+	}
+	if want := len(s.readers) > 0; s.wantRead.Load() != want {
+		s.wantRead.Store(want)
+	}
 }
+
+// writableOnly reports whether m is a datagram socket's "send space freed"
+// alone, which needs no pass over the ready list unless a send is parked.
+// gVisor signals it each time a sent packet is released, so without this
+// every WriteTo cost its holder a second turn (a ready pass for a socket
+// with nothing to do). A send that parks sets wantWrite and then looks
+// again (see park), so a signal between its try and the flag is not lost.
+func (s *socket) writableOnly(m waiter.EventMask) bool {
+	return m&^waiter.WritableEvents == 0 && s.isDgram()
+}
+
+// readableOnly reports whether m is a UDP socket's "datagrams arrived"
+// alone (gVisor signals it when its queue was empty). With no receive
+// tried or parked, nothing waits for it: the socket goes on the ready list
+// for the next holder's pass (which moves what gVisor holds past
+// keptInGVisor into the socket's queue) without waking the engine
+// goroutine. Nobody waits long for that pass: a receive sets wantRead
+// before it tries gVisor (see blocking), so a datagram that arrives after
+// its try wakes it as before, and the inbound gate's barrier asks for a
+// pass at its budget, which bounds what gVisor holds (see udpQueue).
+// ping sockets keep nothing in gVisor, so they take no part.
+func (s *socket) readableOnly(m waiter.EventMask) bool {
+	return m&^waiter.ReadableEvents == 0 && s.kind == kindUDP
+}
+
+// isDgram reports whether s is a UDP or ping socket.
+func (s *socket) isDgram() bool { return s.kind == kindUDP || s.kind == kindPing }
 
 // accepts reports whether the parking command cmd applies to s's kind.
 // Buffer commands come by pointer alone (see Request.setCmd).

@@ -38,7 +38,7 @@ func BenchmarkTAPKernel(b *testing.B) {
 				e := newTAPEnvTB(b, offloads)
 				ln := listenStack(b, e.ch, netip.AddrPortFrom(stackAddr, 9000))
 				kc, sc := connPair(b, ln, func() (net.Conn, error) {
-					return e.kernelDial(b, netip.AddrPortFrom(stackAddr, 9000)), nil
+					return e.kernelDial(b, "tcp", netip.AddrPortFrom(stackAddr, 9000)), nil
 				})
 				if dir == "kernel-to-stack" {
 					bulk(b, kc, sc)

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/core"
-	"github.com/netcore-go/netcore/internal/netns"
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/tundev"
 	"github.com/vishvananda/netlink"
@@ -28,8 +27,7 @@ var tapMAC = core.MustParseMAC("02:6e:63:00:00:02")
 // tapEnv is an Ethernet stack attached to a kernel TAP whose host side is
 // in a namespace of the test's own.
 type tapEnv struct {
-	ns  *netns.NS
-	ch  core.Channel
+	nsEnv
 	tap *tundev.TAP
 	st  *core.Netstack
 }
@@ -42,33 +40,8 @@ func newTAPEnv(t *testing.T, offloads bool) *tapEnv {
 
 func newTAPEnvTB(t testing.TB, offloads bool) *tapEnv {
 	t.Helper()
-	ns := newNetNS(t)
-	var dev *tundev.TAP
-	err := ns.Do(func() (err error) {
-		dev, err = tundev.OpenTAP(tundev.Config{
-			MTU:             1500,
-			DisableOffloads: !offloads,
-			Addrs:           []netip.Prefix{netip.PrefixFrom(hostAddr, 24), netip.PrefixFrom(hostAddr6, 64)},
-		})
-		return err
-	})
-	if err != nil {
-		t.Fatalf("OpenTAP: %v", err)
-	}
-	if dev.Offloads() != offloads {
-		t.Logf("offloads = %v, want %v (kernel without IFF_VNET_HDR?)", dev.Offloads(), offloads)
-	}
-	st := testnet.Start(t, core.Config{
-		Medium: core.MediumEthernet,
-		MAC:    tapMAC,
-		MTU:    1500,
-		Addrs:  []netip.Prefix{netip.PrefixFrom(stackAddr, 24), netip.PrefixFrom(stackAddr6, 64)},
-	})
-	if err := st.AttachDevice(dev); err != nil {
-		dev.Close()
-		t.Fatalf("AttachDevice: %v", err)
-	}
-	return &tapEnv{ns: ns, ch: st.CommandChannel(), tap: dev, st: st}
+	env, st, dev := attachInNS(t, offloads, tundev.OpenTAP, core.Config{Medium: core.MediumEthernet, MAC: tapMAC})
+	return &tapEnv{nsEnv: env, tap: dev, st: st}
 }
 
 // kernelNeighbor returns the kernel's neighbour entry for a on the TAP,
@@ -220,7 +193,7 @@ func (e *tapEnv) tcpPair(t *testing.T, host, stack netip.Addr, kernelDials bool)
 			c, _ := ln.Accept()
 			acc <- c
 		}()
-		kc = e.kernelDial(t, netip.AddrPortFrom(stack, 9000))
+		kc = e.kernelDial(t, "tcp", netip.AddrPortFrom(stack, 9000))
 		sc = <-acc
 	} else {
 		ln := e.kernelListen(t, netip.AddrPortFrom(host, 0))
@@ -242,31 +215,6 @@ func (e *tapEnv) tcpPair(t *testing.T, host, stack netip.Addr, kernelDials bool)
 	}
 	t.Cleanup(func() { kc.Close(); sc.Close() })
 	return kc, sc
-}
-
-func (e *tapEnv) kernelDial(t testing.TB, to netip.AddrPort) net.Conn {
-	t.Helper()
-	var c net.Conn
-	err := e.ns.Do(func() (err error) {
-		d := net.Dialer{Timeout: 10 * time.Second}
-		c, err = d.Dial("tcp", to.String())
-		return err
-	})
-	if err != nil {
-		t.Fatalf("kernel dial %v: %v", to, err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
-}
-
-func (e *tapEnv) kernelListen(t *testing.T, at netip.AddrPort) net.Listener {
-	t.Helper()
-	var l net.Listener
-	if err := e.ns.Do(func() (err error) { l, err = net.Listen("tcp", at.String()); return err }); err != nil {
-		t.Fatalf("kernel listen: %v", err)
-	}
-	t.Cleanup(func() { l.Close() })
-	return l
 }
 
 // TestTAPRefusedByIPStack: a TAP carries Ethernet frames, so a stack on

@@ -33,10 +33,16 @@ var (
 	stackAddr6 = netip.MustParseAddr("2001:db8::2")
 )
 
+// nsEnv is a stack attached to a kernel device (a TUN or a TAP) whose
+// host side is in a namespace of the test's own.
+type nsEnv struct {
+	ns *netns.NS
+	ch core.Channel
+}
+
 // tunEnv is a stack attached to a kernel TUN in a namespace of its own.
 type tunEnv struct {
-	ns  *netns.NS
-	ch  core.Channel
+	nsEnv
 	tun *tundev.TUN
 }
 
@@ -48,10 +54,26 @@ func newTUNEnv(t *testing.T, offloads bool) *tunEnv {
 
 func newTUNEnvTB(t testing.TB, offloads bool) *tunEnv {
 	t.Helper()
+	env, _, dev := attachInNS(t, offloads, tundev.Open, core.Config{})
+	return &tunEnv{nsEnv: env, tun: dev}
+}
+
+// kernelDevice is what attachInNS needs of a TUN or a TAP.
+type kernelDevice interface {
+	core.Device
+	Offloads() bool
+}
+
+// attachInNS opens a device with open in a namespace of the test's own,
+// its host side at hostAddr and hostAddr6 (MTU 1500, offloads as asked),
+// and attaches it to a stack made from cfg with the addresses stackAddr
+// and stackAddr6.
+func attachInNS[D kernelDevice](t testing.TB, offloads bool, open func(tundev.Config) (D, error), cfg core.Config) (nsEnv, *core.Netstack, D) {
+	t.Helper()
 	ns := newNetNS(t)
-	var dev *tundev.TUN
+	var dev D
 	err := ns.Do(func() (err error) {
-		dev, err = tundev.Open(tundev.Config{
+		dev, err = open(tundev.Config{
 			MTU:             1500,
 			DisableOffloads: !offloads,
 			Addrs:           []netip.Prefix{netip.PrefixFrom(hostAddr, 24), netip.PrefixFrom(hostAddr6, 64)},
@@ -59,24 +81,23 @@ func newTUNEnvTB(t testing.TB, offloads bool) *tunEnv {
 		return err
 	})
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		t.Fatalf("open %T: %v", dev, err)
 	}
 	if dev.Offloads() != offloads {
 		t.Logf("offloads = %v, want %v (kernel without IFF_VNET_HDR?)", dev.Offloads(), offloads)
 	}
-	st := testnet.Start(t, core.Config{
-		MTU:   1500,
-		Addrs: []netip.Prefix{netip.PrefixFrom(stackAddr, 24), netip.PrefixFrom(stackAddr6, 64)},
-	})
+	cfg.MTU = 1500
+	cfg.Addrs = []netip.Prefix{netip.PrefixFrom(stackAddr, 24), netip.PrefixFrom(stackAddr6, 64)}
+	st := testnet.Start(t, cfg)
 	if err := st.AttachDevice(dev); err != nil {
 		dev.Close()
 		t.Fatalf("AttachDevice: %v", err)
 	}
-	return &tunEnv{ns: ns, ch: st.CommandChannel(), tun: dev}
+	return nsEnv{ns: ns, ch: st.CommandChannel()}, st, dev
 }
 
 // kernelDial dials from the namespace.
-func (e *tunEnv) kernelDial(t testing.TB, network string, to netip.AddrPort) net.Conn {
+func (e *nsEnv) kernelDial(t testing.TB, network string, to netip.AddrPort) net.Conn {
 	t.Helper()
 	var c net.Conn
 	err := e.ns.Do(func() (err error) {
@@ -92,7 +113,7 @@ func (e *tunEnv) kernelDial(t testing.TB, network string, to netip.AddrPort) net
 }
 
 // kernelListen listens in the namespace.
-func (e *tunEnv) kernelListen(t testing.TB, at netip.AddrPort) net.Listener {
+func (e *nsEnv) kernelListen(t testing.TB, at netip.AddrPort) net.Listener {
 	t.Helper()
 	var l net.Listener
 	if err := e.ns.Do(func() (err error) { l, err = net.Listen("tcp", at.String()); return err }); err != nil {

@@ -345,25 +345,9 @@ func relayUDP(e *fwdEnv, target func(netip.AddrPort) string) func(context.Contex
 		if err != nil {
 			return
 		}
-		go func() {
-			buf := make([]byte, 65535)
-			for {
-				n, err := up.Read(buf)
-				if err != nil {
-					return
-				}
-				c.Write(buf[:n])
-			}
-		}()
+		go copyMessages(c, up, 65535)
 		defer up.Close()
-		buf := make([]byte, 65535)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			up.Write(buf[:n])
-		}
+		copyMessages(up, c, 65535)
 	}
 }
 
@@ -468,14 +452,7 @@ func TestForwardManyFlows(t *testing.T) {
 	// The handler echoes through a small buffer of its own, so that the
 	// heap measured is the stack's, not a copy loop's.
 	fw := &listener.Forwarder{HandleTCP: func(_ context.Context, c *netconn.TCPConn) {
-		buf := make([]byte, 64)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			c.Write(buf[:n])
-		}
+		copyMessages(c, c, 64)
 	}}
 	e := newFwdEnv(t, core.ForwardConfig{}, fw)
 	holdFlows(t, e, 0, n) // the warm-up round
@@ -573,14 +550,7 @@ func writeHeapProfile(t *testing.T, file string) {
 func TestForwardFragments(t *testing.T) {
 	leakCheck(t)
 	fw := &listener.Forwarder{HandleUDP: func(_ context.Context, c *listener.UDPFlow) {
-		buf := make([]byte, 65535)
-		for {
-			n, err := c.Read(buf)
-			if err != nil {
-				return
-			}
-			c.Write(buf[:n])
-		}
+		copyMessages(c, c, 65535)
 	}}
 	e := newFwdEnv(t, core.ForwardConfig{}, fw)
 	for _, far := range []netip.Addr{farHost, farHost6} {
@@ -644,14 +614,7 @@ func TestForwardNmap(t *testing.T) {
 	fc := core.ForwardConfig{MaxPendingTCP: 256, MaxUDPFlows: 256, UDPTimeout: time.Hour}
 	fw := &listener.Forwarder{
 		HandleTCP: func(_ context.Context, c *netconn.TCPConn) {
-			buf := make([]byte, 64)
-			for {
-				n, err := c.Read(buf)
-				if err != nil {
-					return
-				}
-				c.Write(buf[:n])
-			}
+			copyMessages(c, c, 64)
 		},
 		HandleUDP: func(_ context.Context, c *listener.UDPFlow) { io.Copy(io.Discard, c) },
 	}
@@ -700,4 +663,18 @@ func heapAfterGC() int64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return int64(m.HeapAlloc)
+}
+
+// copyMessages writes each read from src to dst whole, through a buffer of
+// size bytes, until a read fails: a datagram stays one datagram (io.Copy
+// may not keep the boundaries), and a stream is echoed as it comes.
+func copyMessages(dst io.Writer, src io.Reader, size int) {
+	buf := make([]byte, size)
+	for {
+		n, err := src.Read(buf)
+		if err != nil {
+			return
+		}
+		dst.Write(buf[:n])
+	}
 }

@@ -64,17 +64,7 @@ func (p impairedPair) transfer(tb testing.TB, size int) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ln, err := listener.Listen(p.b.CommandChannel(), "tcp"+p.network, netip.AddrPortFrom(p.addrB, 80).String())
-	if err != nil {
-		tb.Fatalf("Listen: %v", err)
-	}
-	defer ln.Close()
-	got := make(chan [sha256.Size]byte, 1)
-	go func() { got <- receiveAll(ln) }()
-	c, err := netconn.DialTCP(ctx, p.a.CommandChannel(), "tcp"+p.network, netip.AddrPort{}, netip.AddrPortFrom(p.addrB, 80))
-	if err != nil {
-		tb.Fatalf("Dial: %v", err)
-	}
+	c, ln, got := p.connect(tb, ctx)
 	stop := context.AfterFunc(ctx, func() { c.Close(); ln.Close() })
 	defer stop()
 	want := sha256.New()
@@ -93,6 +83,26 @@ func (p impairedPair) transfer(tb testing.TB, size int) {
 	if [sha256.Size]byte(want.Sum(nil)) != sum {
 		tb.Fatalf("SHA-256 of the received bytes differs from the sent")
 	}
+}
+
+// connect dials from A to a listener on B's port 80, whose one accepted
+// connection's bytes are summed (receiveAll) into got. The connection and
+// the listener are closed when tb ends.
+func (p impairedPair) connect(tb testing.TB, ctx context.Context) (c *netconn.TCPConn, ln net.Listener, got <-chan [sha256.Size]byte) {
+	tb.Helper()
+	ln, err := listener.Listen(p.b.CommandChannel(), "tcp"+p.network, netip.AddrPortFrom(p.addrB, 80).String())
+	if err != nil {
+		tb.Fatalf("Listen: %v", err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	sums := make(chan [sha256.Size]byte, 1)
+	go func() { sums <- receiveAll(ln) }()
+	c, err = netconn.DialTCP(ctx, p.a.CommandChannel(), "tcp"+p.network, netip.AddrPort{}, netip.AddrPortFrom(p.addrB, 80))
+	if err != nil {
+		tb.Fatalf("Dial: %v", err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c, ln, sums
 }
 
 // receiveAll accepts one connection and returns the SHA-256 of all it
@@ -525,18 +535,7 @@ func TestJoinLostSYNACKRTO(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		t.Run(map[bool]string{false: "v4", true: "v6"}[v6], func(t *testing.T) {
 			p := newImpairedPair(t, v6, impair.Config{}, impair.Config{Drop: dropFirst(flagSYN | flagACK)})
-			ln, err := listener.Listen(p.b.CommandChannel(), "tcp"+p.network, netip.AddrPortFrom(p.addrB, 80).String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			got := make(chan [sha256.Size]byte, 1)
-			go func() { got <- receiveAll(ln) }()
-			c, err := netconn.DialTCP(context.Background(), p.a.CommandChannel(), "tcp"+p.network, netip.AddrPort{}, netip.AddrPortFrom(p.addrB, 80))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c, _, got := p.connect(t, context.Background())
 			data := make([]byte, 256*KiB)
 			rand.NewChaCha8([32]byte{3}).Read(data)
 			if _, err := c.Write(data); err != nil {
@@ -615,18 +614,7 @@ func TestJoinLostACKEcho(t *testing.T) {
 				return ok && f == flagACK && !retransmitted.Load() // B sends no data
 			}}
 			p := newImpairedPair(t, v6, ab, ba)
-			ln, err := listener.Listen(p.b.CommandChannel(), "tcp"+p.network, netip.AddrPortFrom(p.addrB, 80).String())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			got := make(chan [sha256.Size]byte, 1)
-			go func() { got <- receiveAll(ln) }()
-			c, err := netconn.DialTCP(context.Background(), p.a.CommandChannel(), "tcp"+p.network, netip.AddrPort{}, netip.AddrPortFrom(p.addrB, 80))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer c.Close()
+			c, _, got := p.connect(t, context.Background())
 			data := []byte("one segment, whose ACKs are lost")
 			if _, err := c.Write(data); err != nil {
 				t.Fatal(err)

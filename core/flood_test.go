@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/netcore-go/netcore/internal/packettest"
+	"github.com/netcore-go/netcore/internal/xsum"
 	"go.uber.org/goleak"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
@@ -104,9 +104,9 @@ func floodPacket(k floodKind, src, dst tcpip.Address, srcPort uint16, rng *rand.
 	if k != floodFrag {
 		csumAt := header.TCPChecksumOffset
 		if proto == header.UDPProtocolNumber {
-			csumAt = packettest.UDPChecksumOffset
+			csumAt = xsum.UDPChecksumOffset
 		}
-		packettest.SetTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, src, dst)
+		xsum.SetTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, src, dst)
 	}
 	return pkt
 }
@@ -721,6 +721,6 @@ func udpDatagram(from, to netip.AddrPort, payload []byte) []byte {
 	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(pkt)), TTL: 64, Protocol: uint8(header.UDPProtocolNumber), SrcAddr: src, DstAddr: dst})
 	ip.SetChecksum(^ip.CalculateChecksum())
 	copy(pkt[header.IPv4MinimumSize:], l4)
-	packettest.SetTransportChecksum(pkt, header.IPv4MinimumSize, packettest.UDPChecksumOffset, header.UDPProtocolNumber, src, dst)
+	xsum.SetTransportChecksum(pkt, header.IPv4MinimumSize, xsum.UDPChecksumOffset, header.UDPProtocolNumber, src, dst)
 	return pkt
 }

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/netcore-go/netcore/core/gso"
-	"github.com/netcore-go/netcore/internal/packettest"
+	"github.com/netcore-go/netcore/internal/xsum"
 	"go.uber.org/goleak"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
@@ -79,14 +79,14 @@ func inboundPacket(proto tcpip.TransportProtocolNumber, l4 []byte, csumAt int, p
 	ip.SetChecksum(^ip.CalculateChecksum())
 	copy(pkt[header.IPv4MinimumSize:], l4)
 	copy(pkt[header.IPv4MinimumSize+len(l4):], payload)
-	packettest.SetTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, peerAddr, selfAddr)
+	xsum.SetTransportChecksum(pkt, header.IPv4MinimumSize, csumAt, proto, peerAddr, selfAddr)
 	return pkt
 }
 
 func udpPacket(payload string) []byte {
 	l4 := make([]byte, header.UDPMinimumSize)
 	header.UDP(l4).Encode(&header.UDPFields{SrcPort: 2000, DstPort: 1000, Length: uint16(len(l4) + len(payload))})
-	return inboundPacket(header.UDPProtocolNumber, l4, packettest.UDPChecksumOffset, []byte(payload))
+	return inboundPacket(header.UDPProtocolNumber, l4, xsum.UDPChecksumOffset, []byte(payload))
 }
 
 func tcpSyn() []byte {

@@ -1,15 +1,10 @@
 package gso
 
 import (
-	"encoding/binary"
-
+	"github.com/netcore-go/netcore/internal/xsum"
 	"gvisor.dev/gvisor/pkg/tcpip"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
-
-// udpChecksumOffset is where a UDP header's checksum field lies.
-const udpChecksumOffset = 6
 
 // segment writes segment i of n of a super-segment of total bytes, whose
 // headers are hdr and whose bytes are parts (laid end to end), into b and
@@ -44,7 +39,7 @@ func (o Options) segment(b, hdr []byte, parts [][]byte, total, i, n int) int {
 		flags &^= header.TCPFlagFin | header.TCPFlagPsh
 	}
 	tcp.SetFlags(uint8(flags))
-	setTransportChecksum(b, o.L3Len, header.TCPChecksumOffset, header.TCPProtocolNumber, src, dst)
+	xsum.SetTransportChecksum(b, o.L3Len, header.TCPChecksumOffset, header.TCPProtocolNumber, src, dst)
 	return size
 }
 
@@ -104,24 +99,11 @@ func finishChecksum(b []byte, o Options) error {
 	switch {
 	case proto == header.TCPProtocolNumber && o.CsumOffset == header.TCPChecksumOffset &&
 		len(b) >= o.CsumStart+header.TCPMinimumSize:
-	case proto == header.UDPProtocolNumber && o.CsumOffset == udpChecksumOffset &&
+	case proto == header.UDPProtocolNumber && o.CsumOffset == xsum.UDPChecksumOffset &&
 		len(b) >= o.CsumStart+header.UDPMinimumSize:
 	default:
 		return ErrBad
 	}
-	setTransportChecksum(b, o.CsumStart, o.CsumOffset, proto, src, dst)
+	xsum.SetTransportChecksum(b, o.CsumStart, o.CsumOffset, proto, src, dst)
 	return nil
-}
-
-// setTransportChecksum computes the checksum of the transport data
-// b[start:] (with the pseudo-header) into the field at start+offset.
-func setTransportChecksum(b []byte, start, offset int, proto tcpip.TransportProtocolNumber, src, dst tcpip.Address) {
-	field := b[start+offset : start+offset+2]
-	field[0], field[1] = 0, 0
-	xsum := header.PseudoHeaderChecksum(proto, src, dst, uint16(len(b)-start))
-	xsum = ^checksum.Checksum(b[start:], xsum)
-	if xsum == 0 && proto == header.UDPProtocolNumber {
-		xsum = 0xffff // zero means "no checksum" in UDP
-	}
-	binary.BigEndian.PutUint16(field, xsum)
 }

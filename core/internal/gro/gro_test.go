@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/netcore-go/netcore/internal/packettest"
+	"github.com/netcore-go/netcore/internal/xsum"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -105,7 +105,7 @@ func segment(s segSpec) []byte {
 	})
 	copy(pkt[l3+header.TCPMinimumSize:], s.opts)
 	copy(pkt[l3+tcpLen:], s.payload)
-	packettest.SetTransportChecksum(pkt, l3, header.TCPChecksumOffset, header.TCPProtocolNumber, src, dst)
+	xsum.SetTransportChecksum(pkt, l3, header.TCPChecksumOffset, header.TCPProtocolNumber, src, dst)
 	return pkt
 }
 

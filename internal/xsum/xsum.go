@@ -1,7 +1,7 @@
-// Package packettest builds the bytes of test packets: it completes the
-// transport checksums of hand-made IP packets for the tests of core and its
-// packet packages.
-package packettest
+// Package xsum completes transport checksums in packet bytes: for
+// core/gso when it cuts a super-segment, and for the tests of core and its
+// packet packages that build IP packets by hand.
+package xsum
 
 import (
 	"encoding/binary"

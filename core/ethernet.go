@@ -111,12 +111,11 @@ type ethState struct {
 }
 
 // keepsOtherHosts reports whether cfg makes the stack take frames for
-// other MACs instead of dropping them (the one place a Config field would
-// switch the Ethernet filter). None does: a forwarding stack on Ethernet
-// works as a router does, taking the frames its clients address to its
-// own MAC (TestForwardTCPEthernet), and frames for other MACs are another
-// host's even then.
-func (c Config) keepsOtherHosts() bool { return false }
+// other MACs instead of dropping them: forwarding mode, whose stack stands
+// for every host of its prefixes (a bridge or a tap in promiscuous mode
+// hands it their frames), as the "unless forwarding" asks. The one
+// place a Config field switches the Ethernet filter.
+func (c Config) keepsOtherHosts() bool { return c.Forward != nil }
 
 // frameVerdict is what the inbound filter decides about a frame.
 type frameVerdict uint8

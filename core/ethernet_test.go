@@ -320,6 +320,19 @@ func TestEthernetBadFrames(t *testing.T) {
 	}
 }
 
+// TestEthernetForwardKeepsOtherHosts: in forwarding mode the filter lets
+// another host's frame through to the stack (it stands for every host of
+// its prefixes), where a plain stack drops and counts it.
+func TestEthernetForwardKeepsOtherHosts(t *testing.T) {
+	leakCheck(t)
+	s := newEthStack(t, core.Config{Forward: &core.ForwardConfig{}})
+	other := core.MustParseMAC("02:00:00:00:00:77")
+	s.send(t, frame(other, peerMAC, etherIPv4, rawPacket(4, 17, []byte{0, 53, 0, 53, 0, 8, 0, 0})))
+	if st := s.ns.Stats(); st.FramesOtherHost != 0 || st.PacketsIn != 1 {
+		t.Fatalf("forwarding stack: other host %d, PacketsIn %d; want 0 and 1", st.FramesOtherHost, st.PacketsIn)
+	}
+}
+
 // TestEthernetNeighborFlood: ARP requests from many more addresses than
 // the neighbour cache holds are all answered, and the cache stays within
 // core.MaxNeighbors.

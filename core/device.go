@@ -17,7 +17,8 @@ import (
 // a PullDevice's reader takes outbound packets itself from a Source, and a
 // PushDevice hands inbound packets to a Receiver itself, each sparing a
 // goroutine hand-off; an OffloadDevice takes TCP super-segments with
-// WritePacketsGSO; a GSODevice says whether it wants super-segments at all.
+// WritePacketsGSO, and an InlineWriter lets the stack write to it inline,
+// without waking a pump; a GSODevice says whether it wants super-segments at all.
 // A PollDevice (no Device needed) can be driven by hand with PollDeviceIO.
 // A LinkMediumDevice says which medium it carries (Ethernet frames rather
 // than IP packets); the stack refuses a device whose medium is not its own.

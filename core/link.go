@@ -59,6 +59,9 @@ type linkEP struct {
 	// enqueues then skip delivering or waking the outbound pump, and the
 	// holder flushes at the end.
 	holding atomic.Bool
+	// inline, when set, writes queued packets to an InlineWriter device
+	// from the goroutine that queued them (see flushOrWake).
+	inline atomic.Pointer[gsoWriter]
 
 	// room holds the UDP sockets whose send batches wait for the outbound
 	// queue to drain (see udpbatch.go).
@@ -366,7 +369,9 @@ func (l *linkEP) release() {
 	l.flushOrWake()
 }
 
-// flushOrWake delivers the queued packets to the peer inline, in order,
+// flushOrWake writes the queued packets to an InlineWriter device inline
+// (see gsoWriter.tryDrain), unless another goroutine is writing, or
+// delivers them to the peer inline, in order,
 // unless another goroutine is delivering (it takes ours too: deliverers
 // loop until the queue is empty) or the peer's inbound gate is full;
 // otherwise it wakes the outbound pump if packets wait. Inline delivery
@@ -378,6 +383,9 @@ func (l *linkEP) release() {
 //
 // +checklocksignore
 func (l *linkEP) flushOrWake() {
+	if w := l.inline.Load(); w != nil && w.tryDrain(l) {
+		return
+	}
 	if peer := l.peer.Load(); peer != nil && l.flushMu.TryLock() {
 		err := l.flushToPeerLocked(peer, false)
 		l.flushMu.Unlock()

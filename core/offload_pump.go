@@ -38,27 +38,100 @@ func (o *offloadState) rxCaps() stack.LinkEndpointCapabilities {
 	return 0
 }
 
+// An InlineWriter is an OffloadDevice whose writes never wait long: it
+// hands packets to a kernel that takes or drops them at once, as a TUN
+// does. The stack then writes outbound packets inline, from the goroutine
+// that queued them (the token holder at the end of its turn, or gVisor's
+// goroutine that wrote them outside a turn), when no other write is under
+// way, and wakes its outbound pump only for the rest: a packet crosses no
+// goroutine hand-off on its way out, as with gVisor's fdbased link.
+// Writes stay serialised and in order.
+type InlineWriter interface {
+	OffloadDevice
+	// WritesInline reports whether the stack may write to the device
+	// inline. AttachDevice asks once.
+	WritesInline() bool
+}
+
+// gsoWriter writes a queue's packets to an OffloadDevice, whole, with
+// their GSO metadata, from the outbound pump or, for an InlineWriter,
+// from whoever gets mu first (see linkEP.flushOrWake).
+type gsoWriter struct {
+	dev OffloadDevice
+	mu  sync.Mutex
+	// +checklocks:mu
+	batch []*stack.PacketBuffer
+	// +checklocks:mu
+	pkts [][]byte
+	// +checklocks:mu
+	gsos []gso.Options
+	// +checklocks:mu
+	err error // the device's first write failure; nothing is written after it
+}
+
+func newGSOWriter(dev OffloadDevice) *gsoWriter {
+	n := max(1, dev.BatchSize())
+	return &gsoWriter{dev: dev, batch: make([]*stack.PacketBuffer, n), pkts: make([][]byte, n), gsos: make([]gso.Options, n)}
+}
+
+// drain writes every queued packet, waiting for another writer to finish.
+// It returns the device's write error, this call's or an earlier one's.
+func (w *gsoWriter) drain(l *linkEP) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.drainLocked(l)
+}
+
+// tryDrain is drain unless another writer is at it: it reports whether it
+// wrote the queue out (false too after a write error, for the pump to see).
+//
+// checklocks has no model of TryLock, hence the escape.
+//
+// +checklocksignore
+func (w *gsoWriter) tryDrain(l *linkEP) bool {
+	if !w.mu.TryLock() {
+		return false
+	}
+	defer w.mu.Unlock()
+	return w.drainLocked(l) == nil
+}
+
+// +checklocks:w.mu
+func (w *gsoWriter) drainLocked(l *linkEP) error {
+	if w.err == nil {
+		w.err = l.drainTo(w.batch, w.send)
+	}
+	return w.err
+}
+
+// send writes batch out and lets go of it.
+//
+// +checklocks:w.mu
+func (w *gsoWriter) send(batch []*stack.PacketBuffer) error {
+	for i, p := range batch {
+		w.pkts[i] = packetBytes(p)
+		w.gsos[i] = gsoOf(p)
+		p.DecRef()
+	}
+	_, err := w.dev.WritePacketsGSO(w.pkts[:len(batch)], w.gsos[:len(batch)])
+	for i := range w.pkts[:len(batch)] {
+		recyclePacket(w.pkts[i])
+		w.pkts[i] = nil
+	}
+	return err
+}
+
 // pumpOutGSO is pumpOut for an OffloadDevice: packets go out whole, with
-// their GSO metadata.
+// their GSO metadata. For an InlineWriter it writes only what the
+// goroutines that queued packets left to it.
 func (ns *Netstack) pumpOutGSO(dev OffloadDevice) {
-	batch := make([]*stack.PacketBuffer, max(1, dev.BatchSize()))
-	pkts := make([][]byte, len(batch))
-	gsos := make([]gso.Options, len(batch))
-	send := func(batch []*stack.PacketBuffer) error {
-		for i, p := range batch {
-			pkts[i] = packetBytes(p)
-			gsos[i] = gsoOf(p)
-			p.DecRef()
-		}
-		_, err := dev.WritePacketsGSO(pkts[:len(batch)], gsos[:len(batch)])
-		for i := range pkts[:len(batch)] {
-			recyclePacket(pkts[i])
-			pkts[i] = nil
-		}
-		return err
+	w := newGSOWriter(dev)
+	if iw, ok := dev.(InlineWriter); ok && iw.WritesInline() {
+		ns.link.inline.Store(w)
+		defer ns.link.inline.Store(nil)
 	}
 	for ns.waitOut() {
-		if ns.link.drainTo(batch, send) != nil {
+		if w.drain(ns.link) != nil {
 			return
 		}
 	}

@@ -82,7 +82,7 @@ type TUN struct {
 	rbuf     [][]byte   // read buffer with headroom where headroom > 0; reader only
 	raw      *rawReader // reads the device itself (Linux with offloads), or nil
 
-	wbufs [][]byte // per-slot write buffers with headroom; writer only
+	wbufs [][]byte // per-slot write buffers with headroom; one writer at a time
 	wpkts [][]byte
 	wseg  [][]byte // gso.Split's output: wbufs past the headroom
 	wsize []int
@@ -96,7 +96,7 @@ type TUN struct {
 }
 
 var (
-	_ core.OffloadDevice   = (*TUN)(nil)
+	_ core.InlineWriter    = (*TUN)(nil)
 	_ core.ValidatedReader = (*TUN)(nil)
 )
 
@@ -358,6 +358,11 @@ func (t *TUN) bufCap() int {
 	}
 	return t.mtu
 }
+
+// WritesInline implements core.InlineWriter: a write hands its packets to
+// the kernel, which takes or drops them without waiting, so the stack may
+// write from the goroutine that sent them instead of waking its pump.
+func (t *TUN) WritesInline() bool { return true }
 
 // Close implements core.Device: it closes the device, which wakes blocked
 // reads and writes, removes the interface (with its addresses and routes)

@@ -85,11 +85,15 @@ type Flow struct {
 // sent by To to From, with an echo reply from From (an address in
 // ForwardConfig.Prefixes) carrying Request's identifier, sequence number
 // and data. A Request that is not an echo request of From's IP version,
-// or a From outside the prefixes, fails with ErrInvalid. Handle: the
-// forwarder. Answers OK.
+// or a From outside the prefixes, fails with ErrInvalid. With Drop the
+// request is not answered but counted dropped (ForwardStats.EchoDropped),
+// and the other fields are not looked at: a forwarder with no room to
+// handle one says so. Handle: the forwarder. Answers OK.
 type ForwardEchoReply struct {
 	From, To netip.Addr
 	Request  []byte
+	// Drop counts the request dropped instead of answering it.
+	Drop bool
 }
 
 // Verdict is what the forwarder decides for a flow.
@@ -149,7 +153,9 @@ type ForwardStats struct {
 	UDPExpired uint64
 	// OutsidePrefixes counts packets dropped for a destination outside
 	// ForwardConfig.Prefixes; EchoDropped echo requests not answered (see
-	// ForwardConfig.AnswerEcho).
+	// ForwardConfig.AnswerEcho), past MaxPendingEcho waiting, or dropped by
+	// the forwarder (ForwardEchoReply.Drop: listener.Forwarder's, past its
+	// MaxEchoHandlers running handlers).
 	OutsidePrefixes, EchoDropped uint64
 }
 

@@ -125,6 +125,10 @@ func (f *forwarder) offerEcho(msg []byte, dst, src netip.Addr) bool {
 
 // echoReply applies a ForwardEchoReply.
 func (f *forwarder) echoReply(c ForwardEchoReply) error {
+	if c.Drop {
+		f.st.echoDropped.Add(1)
+		return nil
+	}
 	from, to := c.From.Unmap(), c.To.Unmap()
 	if !from.IsValid() || from.Is4() != to.Is4() || !f.cfg.forwards(from) {
 		return ErrInvalid

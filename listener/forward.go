@@ -50,7 +50,7 @@ type Forwarder struct {
 	// the request is answered, from its original destination, if it
 	// returns true — after pinging the real host, say. Requests past
 	// core.MaxPendingEcho waiting, or past MaxEchoHandlers running
-	// handlers, are dropped.
+	// handlers, are dropped and counted (core.ForwardStats.EchoDropped).
 	HandleEcho func(ctx context.Context, e Echo) bool
 }
 
@@ -156,8 +156,9 @@ func (s *serving) serveFlow(ctx context.Context, f core.Flow) {
 func (s *serving) echo(ctx context.Context, f core.Flow) {
 	select {
 	case s.echoes <- struct{}{}:
-	default:
-		return // too many running: dropped
+	default: // too many running: dropped, and counted
+		_, _ = s.ch.Request(context.Background(), s.h, core.ForwardEchoReply{Drop: true})
+		return
 	}
 	s.wg.Add(1)
 	go func() {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -408,5 +409,53 @@ func TestForwardHandleEcho(t *testing.T) {
 	}
 	if st := p.B.Stats().Forward; st.EchoDropped != 0 {
 		t.Fatalf("%d echo requests dropped, want 0", st.EchoDropped)
+	}
+}
+
+// TestForwardEchoHandlerSlots drops, and counts (ForwardStats.EchoDropped),
+// the echo requests that come while MaxEchoHandlers HandleEcho calls run;
+// those running answer once they return.
+func TestForwardEchoHandlerSlots(t *testing.T) {
+	var running atomic.Int64
+	release := make(chan struct{})
+	fw := &listener.Forwarder{HandleEcho: func(ctx context.Context, e listener.Echo) bool {
+		running.Add(1)
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return true
+	}}
+	p := forwardPair(t, core.ForwardConfig{}, fw)
+	c, err := netconn.DialPing(context.Background(), p.A.CommandChannel(), "ping4", netip.Addr{}, far4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	send := func(seq int) {
+		t.Helper()
+		if _, err := c.Write(netconn.EchoRequest(false, uint16(seq), []byte("slot"))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for seq := range listener.MaxEchoHandlers {
+		send(seq)
+	}
+	waitFor(t, "every handler slot taken", func() bool { return running.Load() == listener.MaxEchoHandlers })
+	const extra = 3
+	for seq := range extra {
+		send(listener.MaxEchoHandlers + seq)
+	}
+	waitFor(t, "the extra requests dropped", func() bool { return p.B.Stats().Forward.EchoDropped == extra })
+	close(release)
+	c.SetReadDeadline(time.Now().Add(20 * time.Second))
+	buf := make([]byte, 100)
+	for range listener.MaxEchoHandlers {
+		if _, err := c.Read(buf); err != nil {
+			t.Fatalf("echo reply: %v", err)
+		}
+	}
+	if got := p.B.Stats().Forward.EchoDropped; got != extra {
+		t.Fatalf("%d echo requests dropped, want %d", got, extra)
 	}
 }

@@ -36,6 +36,11 @@ type forwarder struct {
 	open    bool // +checklocks:mu
 	closing bool // +checklocks:mu
 	echo    bool // +checklocks:mu
+	// acceptAll: the open forwarder accepts every TCP flow
+	// (ForwardOpen.AcceptTCP), so handleTCP completes the handshake at
+	// once, without a verdict from the engine.
+	acceptAll bool          // +checklocks:mu
+	nextID    atomic.Uint64 // the last flow ID given out
 	// handlers counts gVisor's goroutines inside handleTCP; Add only
 	// under mu while !closing.
 	handlers sync.WaitGroup
@@ -82,7 +87,7 @@ type fwdItem struct {
 
 // pendingTCP is a SYN waiting for its verdict. The engine sets id when it
 // takes it and sends the verdict; the gVisor goroutine reads id after the
-// verdict came.
+// verdict came (or sets it itself, when the forwarder accepts all).
 type pendingTCP struct {
 	id            uint64
 	local, remote netip.AddrPort
@@ -203,6 +208,12 @@ func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
 		return
 	}
 	p := &pendingTCP{local: addrPort(r.ID().LocalAddress, r.ID().LocalPort), remote: addrPort(r.ID().RemoteAddress, r.ID().RemotePort), verdict: make(chan Verdict, 1)}
+	if f.acceptsAll() {
+		p.id = f.newID()
+		f.st.tcpOffered.Add(1)
+		f.establish(r, p)
+		return
+	}
 	if !f.push(fwdItem{syn: p, proto: FlowTCP, local: p.local, remote: p.remote}) {
 		f.tcpFlows.Add(-1)
 		f.st.unserved.Add(1)
@@ -222,6 +233,16 @@ func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
 	f.tcpFlows.Add(-1)
 	f.refuse(r, v, hdr, p)
 }
+
+// acceptsAll reports whether the open forwarder accepts every TCP flow.
+func (f *forwarder) acceptsAll() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.open && f.acceptAll
+}
+
+// newID gives out a flow ID (any goroutine).
+func (f *forwarder) newID() uint64 { return f.nextID.Add(1) }
 
 // establish completes an accepted flow's handshake and hands its endpoint
 // to the engine.

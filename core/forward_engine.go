@@ -14,7 +14,6 @@ type fwdEngine struct {
 	offers  []Flow                 // offered, not yet taken by ForwardAccept
 	waiting map[uint64]*pendingTCP // TCP flows offered, waiting for their verdict
 	udp     map[uint64]*socket     // open UDP flows
-	nextID  uint64
 	timer   *time.Timer // the UDP expiry sweep, while UDP flows are open
 	armed   bool
 }
@@ -43,7 +42,7 @@ func (ns *Netstack) forwardOpen(c ForwardOpen) (Response, error, bool) {
 	}
 	f.eng.sock, f.eng.accept = s, c.AcceptTCP
 	f.mu.Lock()
-	f.open, f.echo = true, c.Echo
+	f.open, f.echo, f.acceptAll = true, c.Echo, c.AcceptTCP
 	f.mu.Unlock()
 	return ForwardOpened{Handle: s.h}, nil, false
 }
@@ -97,11 +96,6 @@ func (f *forwarder) adopt() {
 			f.offerUDP(it)
 		}
 	}
-}
-
-func (f *forwarder) newID() uint64 {
-	f.eng.nextID++
-	return f.eng.nextID
 }
 
 func (f *forwarder) offerSYN(p *pendingTCP) {
@@ -195,7 +189,7 @@ func (f *forwarder) decide(c ForwardVerdict) error {
 // is refused (a reset), and new ones until the next ForwardOpen.
 func (f *forwarder) closed(s *socket) {
 	f.mu.Lock()
-	f.open = false
+	f.open, f.acceptAll = false, false
 	f.mu.Unlock()
 	f.adopt()
 	f.eng.sock = nil

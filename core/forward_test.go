@@ -142,3 +142,63 @@ func TestForwardAcceptTCP(t *testing.T) {
 	}
 	do[core.OK](t, b, fl.Handle, core.CloseSocket{})
 }
+
+// TestForwardAcceptTCPSkipsEngine checks that with ForwardOpen.AcceptTCP a
+// SYN's handshake completes without the forwarding stack's engine (no
+// verdict round trip through it: two goroutine hand-offs fewer per
+// connection): B is driven by hand and serves nothing after ForwardOpen,
+// yet A's connect completes; the flow is offered once B serves again.
+func TestForwardAcceptTCPSkipsEngine(t *testing.T) {
+	leakCheck(t)
+	a := testnet.Start(t, core.Config{Addrs: []netip.Prefix{netip.PrefixFrom(testnet.AddrA, 24)}})
+	bn, err := core.New(core.Config{Forward: &core.ForwardConfig{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bn.Close()
+	if err := core.JoinPipe(a, bn, 0); err != nil {
+		t.Fatal(err)
+	}
+	opened := make(chan core.Handle, 1)
+	go func() {
+		resp, err := try(bn.CommandChannel(), core.NoHandle, core.ForwardOpen{AcceptTCP: true})
+		if err != nil {
+			t.Error(err)
+		}
+		opened <- resp.(core.ForwardOpened).Handle
+	}()
+	serveOne(t, bn)
+	fw := <-opened
+	conn := do[core.TCPConnected](t, a.CommandChannel(), core.NoHandle, core.TCPConnect{Remote: farAddr})
+	if conn.Remote != farAddr {
+		t.Fatalf("connected to %v, want %v", conn.Remote, farAddr)
+	}
+	for bn.Stats().Forward.TCPPending != 0 { // the endpoint is in the inbox
+		time.Sleep(time.Millisecond)
+	}
+	offered := make(chan core.Flow, 1)
+	go func() {
+		resp, err := try(bn.CommandChannel(), fw, core.ForwardAccept{})
+		if err != nil {
+			t.Error(err)
+		}
+		offered <- resp.(core.Flow)
+	}()
+	serveOne(t, bn)
+	if fl := <-offered; fl.Proto != core.FlowTCP || !fl.Handle.IsValid() || fl.Local != farAddr {
+		t.Fatalf("offer %+v, want the established flow to %v", fl, farAddr)
+	}
+	if st := bn.Stats().Forward; st.TCPOffered != 1 || st.TCPFlows != 1 {
+		t.Fatalf("stats %+v, want 1 TCP flow offered and open", st)
+	}
+}
+
+// serveOne serves the next command of a stack driven by hand.
+func serveOne(t *testing.T, ns *core.Netstack) {
+	t.Helper()
+	r, err := ns.WaitForCmd(20 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.ProcessOneCmd(r)
+}

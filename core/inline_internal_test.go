@@ -1,6 +1,8 @@
 package core
 
 import (
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 
@@ -40,7 +42,9 @@ func (d *inlineDev) count() int {
 // A packet gVisor writes outside a holder's turn reaches an InlineWriter
 // before WritePackets returns, with no pump in between; one written in a
 // turn goes out when the turn ends; while another goroutine is writing,
-// it is left queued for that one (and the pump is woken), in order.
+// it is left queued for that one, which looks at the queue again once it
+// lets go; past its bound an inline writer leaves the rest to the pump
+// (and wakes it). All in order.
 //
 // The test plays the writer holding mu around calls checklocks cannot
 // follow, hence the escape.
@@ -61,13 +65,14 @@ func TestInlineWriterOutsideTurn(t *testing.T) {
 		}
 		pkts.DecRef()
 	}
+	want := []string{"inline", "turn01", "queued"}
 	drainSignal(l.ready)
-	write("inline")
+	write(want[0])
 	if got := dev.count(); got != 1 {
 		t.Fatalf("device got %d packets when WritePackets returned, want 1 (inline)", got)
 	}
 	l.hold() // a token holder's turn
-	write("turn01")
+	write(want[1])
 	if got := dev.count(); got != 1 {
 		t.Fatalf("device got %d packets during the turn, want 1 (the turn's left queued)", got)
 	}
@@ -75,23 +80,42 @@ func TestInlineWriterOutsideTurn(t *testing.T) {
 	if got := dev.count(); got != 2 {
 		t.Fatalf("device got %d packets after the turn, want 2", got)
 	}
-	w.mu.Lock() // the pump is writing
-	write("queued")
+	w.mu.Lock() // another writer is at it
+	write(want[2])
 	if got := dev.count(); got != 2 {
 		t.Fatalf("device got %d packets, want the third left queued for the writer", got)
+	}
+	w.mu.Unlock()
+	if !l.queued() {
+		t.Fatal("the writer, letting go, finds nothing queued")
+	}
+	if err := w.drain(l); err != nil {
+		t.Fatal(err)
+	}
+	// A turn that queues more than an inline writer writes.
+	bound := inlineRounds * inlineBatches * dev.BatchSize()
+	l.hold()
+	for i := range bound + 5 {
+		p := fmt.Sprintf("bulk%02d", i)
+		want = append(want, p)
+		write(p)
+	}
+	drainSignal(l.ready)
+	l.release()
+	if got := dev.count(); got != 3+bound {
+		t.Fatalf("device got %d packets after the big turn, want %d (the inline bound)", got, 3+bound)
 	}
 	select {
 	case <-l.ready:
 	default:
-		t.Fatal("lost wake-up: the pump would sleep with a packet queued")
+		t.Fatal("lost wake-up: the pump would sleep with packets queued")
 	}
-	if err := w.drainLocked(l); err != nil {
+	if err := w.drain(l); err != nil { // the pump
 		t.Fatal(err)
 	}
-	w.mu.Unlock()
 	dev.mu.Lock()
 	defer dev.mu.Unlock()
-	if got, want := dev.written, []string{"inline", "turn01", "queued"}; len(got) != 3 || got[0] != want[0] || got[1] != want[1] || got[2] != want[2] {
-		t.Fatalf("device got %q, want %q", got, want)
+	if !slices.Equal(dev.written, want) {
+		t.Fatalf("device got %q, want %q", dev.written, want)
 	}
 }

@@ -74,34 +74,74 @@ func newGSOWriter(dev OffloadDevice) *gsoWriter {
 	return &gsoWriter{dev: dev, batch: make([]*stack.PacketBuffer, n), pkts: make([][]byte, n), gsos: make([]gso.Options, n)}
 }
 
+// inlineRounds and inlineBatches bound the writing a goroutine does
+// inline (see tryDrain): a token holder serves a bounded batch.
+const (
+	inlineRounds  = 4
+	inlineBatches = 2
+)
+
 // drain writes every queued packet, waiting for another writer to finish.
 // It returns the device's write error, this call's or an earlier one's.
 func (w *gsoWriter) drain(l *linkEP) error {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.drainLocked(l)
+	for {
+		w.mu.Lock()
+		_, err := w.writeLocked(l, -1)
+		w.mu.Unlock()
+		if err != nil || !l.queued() {
+			return err
+		}
+	}
 }
 
-// tryDrain is drain unless another writer is at it: it reports whether it
-// wrote the queue out (false too after a write error, for the pump to see).
+// tryDrain writes the queued packets unless another writer is at it, in
+// which case that one takes them: every writer looks at the queue again
+// after it lets go of mu. It reports false, for its caller to wake the
+// pump, if it leaves packets queued (past its bound of inlineRounds
+// rounds of inlineBatches batches) or after a write error, which the
+// pump then sees.
 //
 // checklocks has no model of TryLock, hence the escape.
 //
 // +checklocksignore
 func (w *gsoWriter) tryDrain(l *linkEP) bool {
-	if !w.mu.TryLock() {
-		return false
+	for range inlineRounds {
+		if !w.mu.TryLock() {
+			return true
+		}
+		more, err := w.writeLocked(l, inlineBatches)
+		w.mu.Unlock()
+		if err != nil {
+			return false
+		}
+		if !more && !l.queued() {
+			return true
+		}
 	}
-	defer w.mu.Unlock()
-	return w.drainLocked(l) == nil
+	return false
 }
 
+// writeLocked writes up to batches batches of queued packets (all, if
+// batches < 0) and reports whether more may be queued.
+//
 // +checklocks:w.mu
-func (w *gsoWriter) drainLocked(l *linkEP) error {
-	if w.err == nil {
-		w.err = l.drainTo(w.batch, w.send)
+func (w *gsoWriter) writeLocked(l *linkEP, batches int) (bool, error) {
+	for i := 0; w.err == nil && i != batches; i++ {
+		n := l.dequeue(w.batch)
+		if n == 0 {
+			return false, nil
+		}
+		w.err = w.send(w.batch[:n])
+		clear(w.batch[:n])
 	}
-	return w.err
+	return w.err == nil, w.err
+}
+
+// queued reports whether outbound packets wait.
+func (l *linkEP) queued() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n > 0
 }
 
 // send writes batch out and lets go of it.

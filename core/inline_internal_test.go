@@ -39,18 +39,19 @@ func (d *inlineDev) count() int {
 	return len(d.written)
 }
 
-// A packet gVisor writes outside a holder's turn reaches an InlineWriter
-// before WritePackets returns, with no pump in between; one written in a
-// turn goes out when the turn ends; while another goroutine is writing,
-// it is left queued for that one, which looks at the queue again once it
-// lets go; past its bound an inline writer leaves the rest to the pump
+// The packets a token holder's turn queued reach an InlineWriter when the
+// turn ends, before release returns, with no pump in between; one gVisor
+// writes outside a turn (with its endpoint's lock held) is left to the
+// pump, which is woken; while another goroutine is writing, the turn's
+// packets are left queued for that one, which looks at the queue again
+// once it lets go; past its bound the holder leaves the rest to the pump
 // (and wakes it). All in order.
 //
 // The test plays the writer holding mu around calls checklocks cannot
 // follow, hence the escape.
 //
 // +checklocksignore
-func TestInlineWriterOutsideTurn(t *testing.T) {
+func TestInlineWriterAtTurnEnd(t *testing.T) {
 	ns := newIdleStack(t, "192.0.2.1/24")
 	l := ns.link
 	dev := &inlineDev{}
@@ -65,11 +66,19 @@ func TestInlineWriterOutsideTurn(t *testing.T) {
 		}
 		pkts.DecRef()
 	}
-	want := []string{"inline", "turn01", "queued"}
+	want := []string{"gvisor", "turn01", "queued"}
 	drainSignal(l.ready)
-	write(want[0])
-	if got := dev.count(); got != 1 {
-		t.Fatalf("device got %d packets when WritePackets returned, want 1 (inline)", got)
+	write(want[0]) // outside a turn: gVisor's goroutine
+	if got := dev.count(); got != 0 {
+		t.Fatalf("device got %d packets written outside a turn, want 0 (left to the pump)", got)
+	}
+	select {
+	case <-l.ready:
+	default:
+		t.Fatal("lost wake-up: the pump would sleep with a packet queued")
+	}
+	if err := w.drain(l); err != nil { // the pump
+		t.Fatal(err)
 	}
 	l.hold() // a token holder's turn
 	write(want[1])
@@ -78,10 +87,12 @@ func TestInlineWriterOutsideTurn(t *testing.T) {
 	}
 	l.release()
 	if got := dev.count(); got != 2 {
-		t.Fatalf("device got %d packets after the turn, want 2", got)
+		t.Fatalf("device got %d packets after the turn, want 2 (written inline by release)", got)
 	}
-	w.mu.Lock() // another writer is at it
+	l.hold()
 	write(want[2])
+	w.mu.Lock() // another writer is at it
+	l.release()
 	if got := dev.count(); got != 2 {
 		t.Fatalf("device got %d packets, want the third left queued for the writer", got)
 	}

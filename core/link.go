@@ -59,8 +59,8 @@ type linkEP struct {
 	// enqueues then skip delivering or waking the outbound pump, and the
 	// holder flushes at the end.
 	holding atomic.Bool
-	// inline, when set, writes queued packets to an InlineWriter device
-	// from the goroutine that queued them (see flushOrWake).
+	// inline, when set, writes the packets a token holder's turn queued
+	// to an InlineWriter device at the end of the turn (see release).
 	inline atomic.Pointer[gsoWriter]
 
 	// room holds the UDP sockets whose send batches wait for the outbound
@@ -355,8 +355,9 @@ func (l *linkEP) drainTo(batch []*stack.PacketBuffer, send func([]*stack.PacketB
 // engine calls it before a batch of work.
 func (l *linkEP) hold() { l.holding.Store(true) }
 
-// release ends hold. With a peer the token holder delivers what its turn
-// queued itself, unless the pump is delivering already or the peer's
+// release ends hold. The token holder writes what its turn queued to an
+// InlineWriter device itself (see gsoWriter.tryDrain), or, with a peer,
+// delivers it, unless the pump is delivering already or the peer's
 // inbound gate is full (the holder never waits for it: the pump does);
 // otherwise it wakes the pump if packets wait.
 //
@@ -366,12 +367,13 @@ func (l *linkEP) hold() { l.holding.Store(true) }
 // +checklocksignore
 func (l *linkEP) release() {
 	l.holding.Store(false)
+	if w := l.inline.Load(); w != nil && w.tryDrain(l) {
+		return
+	}
 	l.flushOrWake()
 }
 
-// flushOrWake writes the queued packets to an InlineWriter device inline
-// (see gsoWriter.tryDrain), unless another goroutine is writing, or
-// delivers them to the peer inline, in order,
+// flushOrWake delivers the queued packets to the peer inline, in order,
 // unless another goroutine is delivering (it takes ours too: deliverers
 // loop until the queue is empty) or the peer's inbound gate is full;
 // otherwise it wakes the outbound pump if packets wait. Inline delivery
@@ -383,9 +385,6 @@ func (l *linkEP) release() {
 //
 // +checklocksignore
 func (l *linkEP) flushOrWake() {
-	if w := l.inline.Load(); w != nil && w.tryDrain(l) {
-		return
-	}
 	if peer := l.peer.Load(); peer != nil && l.flushMu.TryLock() {
 		err := l.flushToPeerLocked(peer, false)
 		l.flushMu.Unlock()

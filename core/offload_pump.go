@@ -40,12 +40,14 @@ func (o *offloadState) rxCaps() stack.LinkEndpointCapabilities {
 
 // An InlineWriter is an OffloadDevice whose writes never wait long: it
 // hands packets to a kernel that takes or drops them at once, as a TUN
-// does. The stack then writes outbound packets inline, from the goroutine
-// that queued them (the token holder at the end of its turn, or gVisor's
-// goroutine that wrote them outside a turn), when no other write is under
-// way, and wakes its outbound pump only for the rest: a packet crosses no
-// goroutine hand-off on its way out, as with gVisor's fdbased link.
-// Writes stay serialised and in order.
+// does. The token holder then writes the packets its turn queued (a
+// socket's data, a reply) to the device itself when the turn ends, if no
+// other write is under way, instead of waking the outbound pump: a reply
+// crosses no goroutine hand-off on its way out. Writes stay serialised and
+// in order. Packets gVisor's own goroutines write outside a turn (a TCP
+// processor's ACK, a handshake reply, a retransmission) still go through
+// the pump: those goroutines hold the endpoint's lock while they write, and
+// gVisor's processors spin on a lock held across a system call.
 type InlineWriter interface {
 	OffloadDevice
 	// WritesInline reports whether the stack may write to the device
@@ -55,7 +57,8 @@ type InlineWriter interface {
 
 // gsoWriter writes a queue's packets to an OffloadDevice, whole, with
 // their GSO metadata, from the outbound pump or, for an InlineWriter,
-// from whoever gets mu first (see linkEP.flushOrWake).
+// from a token holder at the end of its turn (see linkEP.release),
+// whoever gets mu first.
 type gsoWriter struct {
 	dev OffloadDevice
 	mu  sync.Mutex

@@ -14,7 +14,7 @@ type fwdEngine struct {
 	offers  []Flow                 // offered, not yet taken by ForwardAccept
 	waiting map[uint64]*pendingTCP // TCP flows offered, waiting for their verdict
 	udp     map[uint64]*socket     // open UDP flows
-	timer   *time.Timer // the UDP expiry sweep, while UDP flows are open
+	timer   *time.Timer            // the UDP expiry sweep, while UDP flows are open
 	armed   bool
 }
 

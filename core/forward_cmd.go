@@ -11,7 +11,8 @@ import "net/netip"
 type ForwardOpen struct {
 	// AcceptTCP accepts every TCP flow without asking: it is offered only
 	// once its handshake is over, with its Handle (saving a ForwardVerdict
-	// round trip per connection).
+	// round trip per connection); the handshake starts as the SYN comes,
+	// without waiting for the engine.
 	AcceptTCP bool
 	// Echo offers the ICMP and ICMPv6 echo requests (ping) to addresses
 	// in ForwardConfig.Prefixes that are not the stack's own as flows of

@@ -324,6 +324,9 @@ type Stats struct {
 	// handshake gives no RTT sample of a second or more (see
 	// Config.TCPMinRTO).
 	SYNACKEchoesFixed uint64
+	// RecoveryProbes counts the TCP segments the link sent again itself
+	// during loss recovery (see Config.DisableRecoveryProbes).
+	RecoveryProbes uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).

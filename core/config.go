@@ -187,6 +187,23 @@ type Config struct {
 	// timeout.
 	DisableDSACK bool
 
+	// DisableRecoveryProbes turns off the link's recovery probes. By
+	// default, while a TCP connection the stack sends on is in loss
+	// recovery (its peer reports SACK blocks, or the stack has
+	// retransmitted) and nothing new is acknowledged for twice the
+	// link's RTT of the connection (at least 5 ms), the link sends the
+	// lowest unacknowledged segment once more itself (with the stack's
+	// newest acknowledgement, window and timestamps), doubling the wait
+	// for each further probe of the same stall, up to six. gVisor arms
+	// no tail-loss probe in recovery, so a lost retransmission, or a lost
+	// ACK of one, otherwise waits for the retransmission timeout (200 ms
+	// or more), which also drops the window to one segment. The link keeps
+	// a reference to each data segment until it is acknowledged (at most
+	// 1024 per connection, 8192 per stack). Probes are counted in
+	// Stats.RecoveryProbes. Stacks joined by JoinPipe never send them, and
+	// devices that take TCP super-segments (GSODevice) do not yet.
+	DisableRecoveryProbes bool
+
 	// Forward, if set, turns on forwarding mode: the stack takes TCP and
 	// UDP flows addressed to any IP of its prefixes and hands each to the
 	// forwarder (see ForwardConfig and ForwardOpen). Default nil: the

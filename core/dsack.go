@@ -41,7 +41,23 @@ type dsacker struct {
 	// +checklocks:mu
 	flows map[dsackKey]*dsackFlow
 
+	// probeOn turns on recovery probes (see dsack_probe.go); send hands
+	// one to the link, with d.mu not held.
+	probeOn atomic.Bool
+	send    func(*stack.PacketBuffer)
+	// +checklocks:mu
+	active map[*dsackFlow]struct{} // connections a probe may be due on
+	// +checklocks:mu
+	timer *time.Timer // fires at timerAt, for the earliest probe
+	// +checklocks:mu
+	timerAt time.Time
+	// +checklocks:mu
+	kept int // segments kept for probes
+	// +checklocks:mu
+	closed bool
+
 	sent         atomic.Uint64 // ACKs that carried a report
+	probesSent   atomic.Uint64 // recovery probes sent
 	echoesFixed  atomic.Uint64 // ACKs whose timestamp echo was fixed
 	synACKsFixed atomic.Uint64 // SYN-ACKs whose echo was moved
 }
@@ -73,6 +89,7 @@ type dsackFlow struct {
 	start, end seqnum.Value // the duplicate bytes
 	echo       bool         // a duplicate's timestamp waits to be echoed
 	echoVal    uint32       // the newest such timestamp
+	snd        *probeState  // the send side, once the stack sent data
 }
 
 // tcpSegment is the parse of one IP packet carrying TCP, headers only.
@@ -165,6 +182,9 @@ func (d *dsacker) inbound(b []byte, off int) []byte {
 		defer d.mu.Unlock()
 		return d.fixSYNACKLocked(b, off, &s)
 	}
+	if t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst|header.TCPFlagAck) == header.TCPFlagAck {
+		d.noteACK(&s)
+	}
 	if s.payload == 0 || t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return b
 	}
@@ -236,6 +256,7 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	}
 	ack := seqnum.Value(t.AckNumber())
 	if flags&header.TCPFlagRst != 0 {
+		d.forgetLocked(d.flows[k])
 		delete(d.flows, k)
 		return nil
 	}
@@ -245,6 +266,9 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	}
 	if !f.known || f.rcvNxt.LessThan(ack) {
 		f.rcvNxt, f.known = ack, true
+	}
+	if flags&header.TCPFlagSyn == 0 && pkt.Data().Size() > 0 && pkt.GSOOptions.Type == stack.GSONone && d.probeOn.Load() && !d.closed {
+		d.noteSentLocked(f, pkt, t, time.Now())
 	}
 	if (!f.pending && !f.echo) || flags != header.TCPFlagAck || pkt.Data().Size() != 0 || pkt.GSOOptions.Type != stack.GSONone {
 		return nil
@@ -278,8 +302,10 @@ func (d *dsacker) addLocked(k dsackKey) *dsackFlow {
 	if d.flows == nil {
 		d.flows = make(map[dsackKey]*dsackFlow)
 	}
+	d.forgetLocked(d.flows[k])
 	if len(d.flows) >= maxDSACKFlows {
-		for old := range d.flows {
+		for old, f := range d.flows {
+			d.forgetLocked(f)
 			delete(d.flows, old)
 			break
 		}

@@ -97,7 +97,16 @@ var (
 func newLinkEP(mtu, queueLen int) *linkEP {
 	l := &linkEP{q: make([]*stack.PacketBuffer, queueLen), ready: make(chan struct{}, 1), drained: make(chan struct{})}
 	l.mtu.Store(uint32(mtu))
+	l.dsack.send = l.sendProbe
 	return l
+}
+
+// sendProbe sends a recovery probe (see dsack_probe.go) as the stack
+// sends its packets; the caller keeps its reference.
+func (l *linkEP) sendProbe(pkt *stack.PacketBuffer) {
+	var pkts stack.PacketBufferList
+	pkts.PushBack(pkt)
+	l.WritePackets(pkts)
 }
 
 // WritePackets implements stack.LinkWriter. It never blocks: packets past
@@ -403,6 +412,7 @@ func (l *linkEP) flushOrWake() {
 // close drops every queued packet and refuses new ones, and waits for
 // deliveries from a peer to end.
 func (l *linkEP) close() {
+	defer l.dsack.stop()
 	l.inMu.Lock()
 	l.inClosed = true
 	l.inMu.Unlock()

@@ -136,6 +136,7 @@ func New(cfg Config) (*Netstack, error) {
 	ns.initForward()
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)
 	ns.link.dsack.on.Store(!cfg.DisableDSACK)
+	ns.link.dsack.probeOn.Store(!cfg.DisableRecoveryProbes)
 	if err := ns.initStack(); err != nil {
 		return nil, err
 	}

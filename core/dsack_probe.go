@@ -1,0 +1,367 @@
+package core
+
+import (
+	"encoding/binary"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// The link's recovery probe works around gVisor arming no tail-loss probe
+// in loss recovery (rack.go shouldSchedulePTO): there, when a
+// retransmission is lost, or the ACK for it, nothing clocks the sender
+// until its retransmission timeout, which then collapses its window to one
+// segment (and doubles on each further loss). At 30% loss that was 10-24
+// timeouts per MiB. So the link watches each connection's send side:
+// the data segments its stack sends (it keeps a reference to each, up to
+// maxProbeSegs per connection and maxProbeSegsLink in all) and the ACKs
+// that come back. While the connection is in recovery (the peer's last
+// ACK carried SACK blocks, or the stack retransmitted since the last ACK
+// of everything sent) and nothing new has been acknowledged, nor the
+// lowest unacknowledged segment sent again, for probeTimeout (twice the
+// link's smoothed RTT of the connection, at least minProbeTimeout), the
+// link sends that segment once more itself, with the stack's newest
+// acknowledgement, window and timestamps, so that the receiver's ACK
+// clocks the sender on and its RTT sample is the probe's round trip. Each
+// further probe of the same stall waits twice as long, up to
+// maxProbesPerStall. Config.DisableRecoveryProbes turns probes off.
+
+const (
+	// maxProbeSegs bounds the segments the link keeps for one connection.
+	maxProbeSegs = 1024
+	// maxProbeSegsLink bounds those it keeps for all connections.
+	maxProbeSegsLink = 8192
+	// minProbeTimeout is the floor of the time without progress before a
+	// probe.
+	minProbeTimeout = 5 * time.Millisecond
+	// maxProbesPerStall bounds the probes sent while nothing is acked.
+	maxProbesPerStall = 6
+)
+
+// probeState is what the link knows of one connection's send side.
+type probeState struct {
+	known     bool         // una and nxt are set
+	una, nxt  seqnum.Value // highest ACK number received, highest end sent
+	segs      []probeSeg   // kept segments above una, by sequence number
+	recovery  bool         // the connection is in recovery (see above)
+	lastEvent time.Time    // when una advanced or the segment at una was sent
+	probes    int          // probes sent since una advanced
+	srtt      time.Duration
+	active    bool // in dsacker.active
+	// The stack's newest segment's fields, which a probe carries.
+	wnd          uint16
+	tsVal, tsEcr uint32
+	tsAt         time.Time
+}
+
+// probeSeg is one data segment the stack sent, kept for a probe.
+type probeSeg struct {
+	seq, end seqnum.Value
+	pkt      *stack.PacketBuffer
+	sentAt   time.Time
+	resent   bool
+}
+
+// noteSentLocked notes the data segment pkt (header t) the stack sends on
+// f.
+//
+// +checklocks:d.mu
+func (d *dsacker) noteSentLocked(f *dsackFlow, pkt *stack.PacketBuffer, t header.TCP, now time.Time) {
+	if f.snd == nil {
+		f.snd = &probeState{}
+	}
+	ps := f.snd
+	seq := seqnum.Value(t.SequenceNumber())
+	end := seq.Add(seqnum.Size(pkt.Data().Size()))
+	if !ps.known || (len(ps.segs) == 0 && ps.una == ps.nxt && ps.nxt.LessThan(seq)) {
+		ps.una, ps.nxt, ps.known = seq, seq, true
+	}
+	ps.wnd = t.WindowSize()
+	if o := header.ParseTCPOptions(t.Options()); o.TS {
+		ps.tsVal, ps.tsEcr, ps.tsAt = o.TSVal, o.TSEcr, now
+	}
+	resent := seq.LessThan(ps.nxt)
+	if resent {
+		ps.recovery = true
+		if seq.LessThanEq(ps.una) && ps.una.LessThan(end) {
+			ps.lastEvent = now
+		}
+	} else {
+		if ps.una == ps.nxt {
+			ps.lastEvent = now
+		}
+		ps.nxt = end
+	}
+	d.keepLocked(ps, probeSeg{seq: seq, end: end, pkt: pkt, sentAt: now, resent: resent})
+	d.armLocked(f)
+}
+
+// keepLocked keeps a reference to s's packet in ps, in order, replacing
+// an earlier transmission of the same bytes; past the bounds it keeps
+// nothing.
+//
+// +checklocks:d.mu
+func (d *dsacker) keepLocked(ps *probeState, s probeSeg) {
+	i := len(ps.segs)
+	for i > 0 && s.seq.LessThan(ps.segs[i-1].seq) {
+		i--
+	}
+	if i > 0 && ps.segs[i-1].seq == s.seq {
+		old := &ps.segs[i-1]
+		if old.end.LessThanEq(s.end) {
+			old.pkt.DecRef()
+			s.resent = true
+			*old = s
+			old.pkt = s.pkt.IncRef()
+		}
+		return
+	}
+	if len(ps.segs) >= maxProbeSegs || d.kept >= maxProbeSegsLink {
+		return
+	}
+	s.pkt = s.pkt.IncRef()
+	ps.segs = append(ps.segs, probeSeg{})
+	copy(ps.segs[i+1:], ps.segs[i:])
+	ps.segs[i] = s
+	d.kept++
+}
+
+// ackedLocked notes an ACK (header t) that arrived for f's connection.
+//
+// +checklocks:d.mu
+func (d *dsacker) ackedLocked(f *dsackFlow, t header.TCP, now time.Time) {
+	ps := f.snd
+	ack := seqnum.Value(t.AckNumber())
+	if ps.nxt.LessThan(ack) && ack == ps.nxt.Add(1) {
+		ack = ps.nxt // a FIN's
+	}
+	if ps.una.LessThan(ack) && ack.LessThanEq(ps.nxt) {
+		ps.una, ps.lastEvent, ps.probes = ack, now, 0
+		n := 0
+		for _, s := range ps.segs {
+			if s.end.LessThanEq(ack) {
+				if s.end == ack && !s.resent {
+					ps.sample(now.Sub(s.sentAt))
+				}
+				s.pkt.DecRef()
+				n++
+				continue
+			}
+			break
+		}
+		d.kept -= n
+		ps.segs = append(ps.segs[:0], ps.segs[n:]...)
+	}
+	ps.recovery = ps.una != ps.nxt && (hasSACKAbove(t, ps.una) || ps.rtxPending())
+	d.armLocked(f)
+}
+
+// rtxPending reports whether a kept segment above una was sent again.
+func (ps *probeState) rtxPending() bool {
+	for _, s := range ps.segs {
+		if s.resent {
+			return true
+		}
+	}
+	return false
+}
+
+// sample smooths an RTT sample into ps.srtt (RFC 6298's weights).
+func (ps *probeState) sample(rtt time.Duration) {
+	if ps.srtt == 0 {
+		ps.srtt = rtt
+		return
+	}
+	ps.srtt += (rtt - ps.srtt) / 8
+}
+
+// timeout is how long ps waits without progress before its next probe.
+func (ps *probeState) timeout() time.Duration {
+	t := max(2*ps.srtt, minProbeTimeout)
+	return t << ps.probes
+}
+
+// hasSACKAbove reports whether t carries a SACK block above una (not a
+// DSACK report).
+func hasSACKAbove(t header.TCP, una seqnum.Value) bool {
+	for _, b := range header.ParseTCPOptions(t.Options()).SACKBlocks {
+		if una.LessThan(b.Start) {
+			return true
+		}
+	}
+	return false
+}
+
+// armLocked adds f to the connections a probe may be due on, or removes
+// it, and arms the timer for the earliest probe.
+//
+// +checklocks:d.mu
+func (d *dsacker) armLocked(f *dsackFlow) {
+	ps := f.snd
+	want := ps.recovery && ps.una != ps.nxt && ps.probes < maxProbesPerStall && d.probeOn.Load() && !d.closed
+	switch {
+	case want && !ps.active:
+		if d.active == nil {
+			d.active = make(map[*dsackFlow]struct{})
+		}
+		d.active[f] = struct{}{}
+		ps.active = true
+	case !want && ps.active:
+		delete(d.active, f)
+		ps.active = false
+		return
+	case !want:
+		return
+	}
+	at := ps.lastEvent.Add(ps.timeout())
+	if d.timer == nil {
+		d.timerAt = at
+		d.timer = time.AfterFunc(time.Until(at), d.fire)
+		return
+	}
+	if d.timerAt.IsZero() || at.Before(d.timerAt) {
+		d.timerAt = at
+		d.timer.Reset(time.Until(at))
+	}
+}
+
+// fire sends the probes that are due and arms the timer for the next.
+func (d *dsacker) fire() {
+	d.mu.Lock()
+	d.timerAt = time.Time{}
+	if d.closed {
+		d.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	var probes []*stack.PacketBuffer
+	var next time.Time
+	for f := range d.active {
+		ps := f.snd
+		at := ps.lastEvent.Add(ps.timeout())
+		if !now.Before(at) {
+			if p := d.probeLocked(f, now); p != nil {
+				probes = append(probes, p)
+			}
+			ps.probes++
+			ps.lastEvent = now
+			if ps.probes >= maxProbesPerStall {
+				delete(d.active, f)
+				ps.active = false
+				continue
+			}
+			at = now.Add(ps.timeout())
+		}
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	if !next.IsZero() {
+		d.timerAt = next
+		d.timer.Reset(time.Until(next))
+	}
+	send := d.send
+	d.mu.Unlock()
+	for _, p := range probes {
+		if send != nil {
+			send(p)
+		}
+		p.DecRef()
+	}
+}
+
+// probeLocked builds the probe of f: a copy of its kept segment that
+// holds una, with the stack's newest acknowledgement, window and
+// timestamps, or nil if no kept segment holds it.
+//
+// +checklocks:d.mu
+func (d *dsacker) probeLocked(f *dsackFlow, now time.Time) *stack.PacketBuffer {
+	ps := f.snd
+	var s *probeSeg
+	for i := range ps.segs {
+		if ps.segs[i].seq.LessThanEq(ps.una) && ps.una.LessThan(ps.segs[i].end) {
+			s = &ps.segs[i]
+			break
+		}
+	}
+	if s == nil {
+		return nil
+	}
+	link := len(s.pkt.LinkHeader().Slice())
+	netLen := len(s.pkt.NetworkHeader().Slice())
+	tcpLen := len(s.pkt.TransportHeader().Slice())
+	buf := s.pkt.ToBuffer()
+	frame := buf.Flatten()
+	buf.Release()
+	c, ok := parseTCP(frame[link:])
+	if !ok || len(c.net) != netLen {
+		return nil
+	}
+	ct := header.TCP(c.tcp)
+	if f.known {
+		ct.SetAckNumber(uint32(f.rcvNxt))
+	}
+	ct.SetWindowSize(ps.wnd)
+	if at := tsEcrOffset(ct.Options()); at >= 4 && !ps.tsAt.IsZero() {
+		o := ct[header.TCPMinimumSize:]
+		binary.BigEndian.PutUint32(o[at-4:], ps.tsVal+uint32(now.Sub(ps.tsAt)/time.Millisecond))
+		binary.BigEndian.PutUint32(o[at:], ps.tsEcr)
+	}
+	ct.SetChecksum(0)
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, c.src, c.dst, uint16(len(c.tcp)))
+	ct.SetChecksum(^checksum.Checksum(c.tcp, xsum))
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
+	pkt.NetworkProtocolNumber, pkt.TransportProtocolNumber = s.pkt.NetworkProtocolNumber, header.TCPProtocolNumber
+	pkt.LinkHeader().Consume(link)
+	pkt.NetworkHeader().Consume(netLen)
+	pkt.TransportHeader().Consume(tcpLen)
+	d.probesSent.Add(1)
+	return pkt
+}
+
+// forgetLocked drops what the link keeps of f's send side.
+//
+// +checklocks:d.mu
+func (d *dsacker) forgetLocked(f *dsackFlow) {
+	if f == nil || f.snd == nil {
+		return
+	}
+	for _, s := range f.snd.segs {
+		s.pkt.DecRef()
+	}
+	d.kept -= len(f.snd.segs)
+	f.snd.segs = nil
+	if f.snd.active {
+		delete(d.active, f)
+		f.snd.active = false
+	}
+}
+
+// stop ends probes and drops every kept segment: the link is closing.
+func (d *dsacker) stop() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.closed = true
+	if d.timer != nil {
+		d.timer.Stop()
+	}
+	for _, f := range d.flows {
+		d.forgetLocked(f)
+	}
+}
+
+// noteACK notes an ACK the stack receives, if the link watches its
+// connection's send side and the segment's checksums are right.
+func (d *dsacker) noteACK(s *tcpSegment) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.flows[s.key(false)]
+	if f == nil || f.snd == nil || !s.checksumsValid() {
+		return
+	}
+	d.ackedLocked(f, header.TCP(s.tcp), time.Now())
+}

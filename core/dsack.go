@@ -267,7 +267,7 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	if !f.known || f.rcvNxt.LessThan(ack) {
 		f.rcvNxt, f.known = ack, true
 	}
-	if flags&header.TCPFlagSyn == 0 && pkt.Data().Size() > 0 && pkt.GSOOptions.Type == stack.GSONone && d.probeOn.Load() && !d.closed {
+	if flags&header.TCPFlagSyn == 0 && (pkt.Data().Size() > 0 || flags&header.TCPFlagFin != 0) && pkt.GSOOptions.Type == stack.GSONone && d.probeOn.Load() && !d.closed {
 		d.noteSentLocked(f, pkt, t, time.Now())
 	}
 	if (!f.pending && !f.echo) || flags != header.TCPFlagAck || pkt.Data().Size() != 0 || pkt.GSOOptions.Type != stack.GSONone {

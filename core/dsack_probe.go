@@ -77,6 +77,9 @@ func (d *dsacker) noteSentLocked(f *dsackFlow, pkt *stack.PacketBuffer, t header
 	ps := f.snd
 	seq := seqnum.Value(t.SequenceNumber())
 	end := seq.Add(seqnum.Size(pkt.Data().Size()))
+	if t.Flags()&header.TCPFlagFin != 0 {
+		end++ // a FIN takes a sequence number
+	}
 	if !ps.known || (len(ps.segs) == 0 && ps.una == ps.nxt && ps.nxt.LessThan(seq)) {
 		ps.una, ps.nxt, ps.known = seq, seq, true
 	}
@@ -136,9 +139,6 @@ func (d *dsacker) keepLocked(ps *probeState, s probeSeg) {
 func (d *dsacker) ackedLocked(f *dsackFlow, t header.TCP, now time.Time) {
 	ps := f.snd
 	ack := seqnum.Value(t.AckNumber())
-	if ps.nxt.LessThan(ack) && ack == ps.nxt.Add(1) {
-		ack = ps.nxt // a FIN's
-	}
 	if ps.una.LessThan(ack) && ack.LessThanEq(ps.nxt) {
 		ps.una, ps.lastEvent, ps.probes = ack, now, 0
 		n := 0
@@ -156,7 +156,7 @@ func (d *dsacker) ackedLocked(f *dsackFlow, t header.TCP, now time.Time) {
 		d.kept -= n
 		ps.segs = append(ps.segs[:0], ps.segs[n:]...)
 	}
-	ps.recovery = ps.una != ps.nxt && (hasSACKAbove(t, ps.una) || ps.rtxPending())
+	ps.recovery = ps.una != ps.nxt && (ps.recovery || hasSACKAbove(t, ps.una) || ps.rtxPending())
 	d.armLocked(f)
 }
 
@@ -244,7 +244,7 @@ func (d *dsacker) fire() {
 		ps := f.snd
 		at := ps.lastEvent.Add(ps.timeout())
 		if !now.Before(at) {
-			if p := d.probeLocked(f, now); p != nil {
+					if p := d.probeLocked(f, now); p != nil {
 				probes = append(probes, p)
 			}
 			ps.probes++

@@ -613,7 +613,8 @@ func TestJoinLostACKEcho(t *testing.T) {
 				f, ok := tcpFlags(pkt)
 				return ok && f == flagACK && !retransmitted.Load() // B sends no data
 			}}
-			p := newImpairedPair(t, v6, ab, ba)
+			// No recovery probes: they would repair the loss before the timeout.
+			p := newImpairedPairConfig(t, v6, core.Config{DisableRecoveryProbes: true}, ab, ba)
 			c, _, got := p.connect(t, context.Background())
 			data := []byte("one segment, whose ACKs are lost")
 			if _, err := c.Write(data); err != nil {

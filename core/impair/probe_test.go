@@ -1,0 +1,89 @@
+package impair_test
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/core/impair"
+)
+
+// dropSegmentTwice returns a Config.Drop that drops the first two
+// transmissions of the nth data segment (counted from 1 by distinct
+// sequence numbers) of an IPv4 path: the original and its fast
+// retransmission.
+func dropSegmentTwice(nth int) func([]byte) bool {
+	var seqs []uint32       // distinct data sequence numbers seen, in order
+	sent := map[uint32]int{} // transmissions of each; under the link's lock
+	return func(pkt []byte) bool {
+		f, ok := tcpFlags(pkt)
+		if !ok || f&flagSYN != 0 || pkt[0]>>4 != 4 {
+			return false
+		}
+		ihl := int(pkt[0]&0xf) * 4
+		tcp := pkt[ihl:]
+		if len(tcp) <= int(tcp[12]>>4)*4 { // no payload
+			return false
+		}
+		seq := binary.BigEndian.Uint32(tcp[4:])
+		if sent[seq] == 0 {
+			seqs = append(seqs, seq)
+		}
+		sent[seq]++
+		return len(seqs) >= nth && seq == seqs[nth-1] && sent[seq] <= 2
+	}
+}
+
+// TestJoinRecoveryProbe loses one data segment of a short write and then
+// its fast retransmission, with nothing left to send after it: gVisor arms
+// no tail-loss probe in recovery, so only its retransmission timer (200 ms,
+// which also drops its window to one segment) would send the segment
+// again. The sending stack's link probes instead: the segment goes a third
+// time, no timeout fires, and the bytes arrive intact. With
+// DisableRecoveryProbes the same losses cost a timeout.
+func TestJoinRecoveryProbe(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		disable bool
+	}{{"probes", false}, {"disabled", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			leakCheck(t)
+			p := newImpairedPairConfig(t, false, core.Config{DisableRecoveryProbes: tc.disable},
+				impair.Config{Drop: dropSegmentTwice(4)}, impair.Config{})
+			c, _, got := p.connect(t, context.Background())
+			data := make([]byte, 8*1400) // 8 segments: within the initial window
+			rand.NewChaCha8([32]byte{4}).Read(data)
+			if _, err := c.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case sum := <-got:
+				if sum != sha256.Sum256(data) {
+					t.Fatal("SHA-256 of the received bytes differs from the sent")
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("not delivered in a minute")
+			}
+			st := p.a.Stats()
+			if inf, err := c.Info(); err == nil {
+				t.Logf("info %+v stats rtx %d fast %d", inf, st.TCPRetransmits, st.TCPFastRetransmits)
+			}
+			if d := p.ab.Stats().Dropped; d != 2 {
+				t.Fatalf("dropped %d data segments; want 2 (the original and its retransmission)", d)
+			}
+			switch {
+			case tc.disable && (st.TCPRTOExpirations == 0 || st.RecoveryProbes != 0):
+				t.Fatalf("without probes: %d timeouts, %d probes; want at least 1 and 0", st.TCPRTOExpirations, st.RecoveryProbes)
+			case !tc.disable && (st.TCPRTOExpirations != 0 || st.RecoveryProbes == 0):
+				t.Fatalf("with probes: %d timeouts, %d probes; want 0 and at least 1", st.TCPRTOExpirations, st.RecoveryProbes)
+			}
+		})
+	}
+}

@@ -244,7 +244,7 @@ func (d *dsacker) fire() {
 		ps := f.snd
 		at := ps.lastEvent.Add(ps.timeout())
 		if !now.Before(at) {
-					if p := d.probeLocked(f, now); p != nil {
+			if p := d.probeLocked(f, now); p != nil {
 				probes = append(probes, p)
 			}
 			ps.probes++

@@ -17,7 +17,7 @@ import (
 // sequence numbers) of an IPv4 path: the original and its fast
 // retransmission.
 func dropSegmentTwice(nth int) func([]byte) bool {
-	var seqs []uint32       // distinct data sequence numbers seen, in order
+	var seqs []uint32        // distinct data sequence numbers seen, in order
 	sent := map[uint32]int{} // transmissions of each; under the link's lock
 	return func(pkt []byte) bool {
 		f, ok := tcpFlags(pkt)

@@ -191,7 +191,7 @@ type Config struct {
 	// default, while a TCP connection the stack sends on is in loss
 	// recovery (its peer reports SACK blocks, or the stack has
 	// retransmitted) and nothing new is acknowledged for twice the
-	// link's RTT of the connection (at least 5 ms), the link sends the
+	// link's RTT of the connection (at least 2 ms), the link sends the
 	// lowest unacknowledged segment once more itself (with the stack's
 	// newest acknowledgement, window and timestamps), doubling the wait
 	// for each further probe of the same stall, up to six. gVisor arms

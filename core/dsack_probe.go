@@ -37,7 +37,7 @@ const (
 	maxProbeSegsLink = 8192
 	// minProbeTimeout is the floor of the time without progress before a
 	// probe.
-	minProbeTimeout = 5 * time.Millisecond
+	minProbeTimeout = 2 * time.Millisecond
 	// maxProbesPerStall bounds the probes sent while nothing is acked.
 	maxProbesPerStall = 6
 )

@@ -327,6 +327,9 @@ type Stats struct {
 	// RecoveryProbes counts the TCP segments the link sent again itself
 	// during loss recovery (see Config.DisableRecoveryProbes).
 	RecoveryProbes uint64
+	// ACKsHeld counts the gap-reporting ACKs the link held back (see
+	// Config.SACKHold); each went out late or was superseded.
+	ACKsHeld uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).

@@ -53,11 +53,16 @@ type dsacker struct {
 	timerAt time.Time
 	// +checklocks:mu
 	kept int // segments kept for probes
+	// holdFor is how long an ACK reporting a gap is held (0: not).
+	holdFor atomic.Int64
+	// +checklocks:mu
+	holding map[*dsackFlow]struct{} // connections with a held ACK
 	// +checklocks:mu
 	closed bool
 
 	sent         atomic.Uint64 // ACKs that carried a report
 	probesSent   atomic.Uint64 // recovery probes sent
+	acksHeld     atomic.Uint64 // gap-reporting ACKs held back
 	echoesFixed  atomic.Uint64 // ACKs whose timestamp echo was fixed
 	synACKsFixed atomic.Uint64 // SYN-ACKs whose echo was moved
 }
@@ -90,6 +95,11 @@ type dsackFlow struct {
 	echo       bool         // a duplicate's timestamp waits to be echoed
 	echoVal    uint32       // the newest such timestamp
 	snd        *probeState  // the send side, once the stack sent data
+	// An ACK reporting a gap, held back (see dsack_hold.go).
+	held     *stack.PacketBuffer
+	heldAt   time.Time
+	released *stack.PacketBuffer // the held ACK on its way out
+	holding  bool                // in dsacker.holding
 }
 
 // tcpSegment is the parse of one IP packet carrying TCP, headers only.
@@ -220,27 +230,27 @@ func tsNewer(a, b uint32) bool { return int32(a-b) > 0 }
 // connection on which a duplicate arrived it returns the ACK to send
 // instead (see ackCopy), or nil to send pkt. The caller owns the
 // replacement's reference.
-func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
+func (d *dsacker) outbound(pkt *stack.PacketBuffer) (repl *stack.PacketBuffer, held bool) {
 	if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
-		return nil
+		return nil, false
 	}
 	s := tcpSegment{net: pkt.NetworkHeader().Slice(), tcp: pkt.TransportHeader().Slice()}
 	if len(s.tcp) < header.TCPMinimumSize {
-		return nil
+		return nil, false
 	}
 	switch pkt.NetworkProtocolNumber {
 	case header.IPv4ProtocolNumber:
 		if len(s.net) < header.IPv4MinimumSize {
-			return nil
+			return nil, false
 		}
 		s.src, s.dst = header.IPv4(s.net).SourceAddress(), header.IPv4(s.net).DestinationAddress()
 	case header.IPv6ProtocolNumber:
 		if len(s.net) != header.IPv6MinimumSize {
-			return nil
+			return nil, false
 		}
 		s.src, s.dst, s.v6 = header.IPv6(s.net).SourceAddress(), header.IPv6(s.net).DestinationAddress(), true
 	default:
-		return nil
+		return nil, false
 	}
 	t := header.TCP(s.tcp)
 	flags := t.Flags()
@@ -249,16 +259,17 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	defer d.mu.Unlock()
 	if flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn {
 		d.noteSYNLocked(k, t)
-		return nil
+		return nil, false
 	}
 	if flags&header.TCPFlagAck == 0 {
-		return nil
+		return nil, false
 	}
 	ack := seqnum.Value(t.AckNumber())
 	if flags&header.TCPFlagRst != 0 {
+		d.dropHeldLocked(d.flows[k])
 		d.forgetLocked(d.flows[k])
 		delete(d.flows, k)
-		return nil
+		return nil, false
 	}
 	f := d.flows[k]
 	if f == nil || flags&header.TCPFlagSyn != 0 {
@@ -270,8 +281,11 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	if flags&header.TCPFlagSyn == 0 && (pkt.Data().Size() > 0 || flags&header.TCPFlagFin != 0) && pkt.GSOOptions.Type == stack.GSONone && d.probeOn.Load() && !d.closed {
 		d.noteSentLocked(f, pkt, t, time.Now())
 	}
+	if d.holdLocked(f, pkt, t, flags) {
+		return nil, true
+	}
 	if (!f.pending && !f.echo) || flags != header.TCPFlagAck || pkt.Data().Size() != 0 || pkt.GSOOptions.Type != stack.GSONone {
-		return nil
+		return nil, false
 	}
 	var dup *header.SACKBlock
 	if f.pending {
@@ -281,7 +295,7 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	f.pending, f.echo = false, false
 	if dup == nil {
 		if o := header.ParseTCPOptions(t.Options()); !o.TS || !tsNewer(echo, o.TSEcr) {
-			return nil // nothing to change
+			return nil, false // nothing to change
 		}
 	}
 	c, fixed := ackCopy(&s, pkt.LinkHeader().Slice(), dup, echo, fix)
@@ -291,7 +305,7 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	if fixed {
 		d.echoesFixed.Add(1)
 	}
-	return c
+	return c, false
 }
 
 // addLocked makes the entry for k, forgetting another if the table is
@@ -303,9 +317,11 @@ func (d *dsacker) addLocked(k dsackKey) *dsackFlow {
 		d.flows = make(map[dsackKey]*dsackFlow)
 	}
 	d.forgetLocked(d.flows[k])
+	d.dropHeldLocked(d.flows[k])
 	if len(d.flows) >= maxDSACKFlows {
 		for old, f := range d.flows {
 			d.forgetLocked(f)
+			d.dropHeldLocked(f)
 			delete(d.flows, old)
 			break
 		}

@@ -217,7 +217,13 @@ func (d *dsacker) armLocked(f *dsackFlow) {
 	case !want:
 		return
 	}
-	at := ps.lastEvent.Add(ps.timeout())
+	d.armAtLocked(ps.lastEvent.Add(ps.timeout()))
+}
+
+// armAtLocked makes the timer fire at at, or earlier.
+//
+// +checklocks:d.mu
+func (d *dsacker) armAtLocked(at time.Time) {
 	if d.timer == nil {
 		d.timerAt = at
 		d.timer = time.AfterFunc(time.Until(at), d.fire)
@@ -260,6 +266,7 @@ func (d *dsacker) fire() {
 			next = at
 		}
 	}
+	probes, next = d.releaseDueLocked(now, probes, next)
 	if !next.IsZero() {
 		d.timerAt = next
 		d.timer.Reset(time.Until(next))
@@ -351,6 +358,7 @@ func (d *dsacker) stop() {
 	}
 	for _, f := range d.flows {
 		d.forgetLocked(f)
+		d.dropHeldLocked(f)
 	}
 }
 

@@ -132,7 +132,11 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		out := pkt
 		var fixed *stack.PacketBuffer
 		if dsack {
-			fixed = l.dsack.outbound(pkt)
+			var held bool
+			if fixed, held = l.dsack.outbound(pkt); held {
+				taken++ // sent later, or superseded (see dsack_hold.go)
+				continue
+			}
 		}
 		if fixed != nil {
 			out = fixed // see dsack.go

@@ -137,6 +137,7 @@ func New(cfg Config) (*Netstack, error) {
 	ns.link.repeatACKs.Store(!cfg.SingleACKs)
 	ns.link.dsack.on.Store(!cfg.DisableDSACK)
 	ns.link.dsack.probeOn.Store(!cfg.DisableRecoveryProbes)
+	ns.link.dsack.holdFor.Store(int64(max(cfg.SACKHold, 0)))
 	if err := ns.initStack(); err != nil {
 		return nil, err
 	}

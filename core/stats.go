@@ -64,7 +64,7 @@ func (l *linkEP) stats(st *Stats) {
 	st.OutboundDrops, st.InboundInvalid = l.drops.Load(), l.invalidIn.Load()
 	st.ACKsRepeated, st.DSACKsSent = l.acksRepeated.Load(), l.dsack.sent.Load()
 	st.SYNACKEchoesFixed, st.ACKEchoesFixed = l.dsack.synACKsFixed.Load(), l.dsack.echoesFixed.Load()
-	st.RecoveryProbes = l.dsack.probesSent.Load()
+	st.RecoveryProbes, st.ACKsHeld = l.dsack.probesSent.Load(), l.dsack.acksHeld.Load()
 	l.eth.stats(st)
 }
 

@@ -92,4 +92,3 @@ func (d *dsacker) releaseDueLocked(now time.Time, out []*stack.PacketBuffer, nex
 	}
 	return out, next
 }
-

@@ -136,7 +136,9 @@ type Config struct {
 	// recovers faster on short paths with heavy loss (at 10% loss, 20-50 ms
 	// gave 1.3-1.6x the goodput), but below a peer's delayed-ACK timer
 	// (Linux's is up to 200 ms) it fires spuriously toward real hosts; a
-	// lower maximum helps only at extreme loss. The inflated timeouts that
+	// lower maximum helps only at extreme loss; with the link's recovery
+	// probes (see DisableRecoveryProbes) timeouts are rare even at 30%
+	// loss, and 50 ms no longer paid there. The inflated timeouts that
 	// made a cap look useful came from RTT samples spanning a timeout,
 	// which the link now removes (see DisableDSACK). TCP's congestion
 	// control is gVisor's Reno: gVisor's CUBIC left slow start better on

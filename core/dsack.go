@@ -278,8 +278,10 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) (repl *stack.PacketBuffer, h
 	if !f.known || f.rcvNxt.LessThan(ack) {
 		f.rcvNxt, f.known = ack, true
 	}
-	if flags&header.TCPFlagSyn == 0 && (pkt.Data().Size() > 0 || flags&header.TCPFlagFin != 0) && pkt.GSOOptions.Type == stack.GSONone && d.probeOn.Load() && !d.closed {
+	if flags&header.TCPFlagSyn == 0 && (pkt.Data().Size() > 0 || flags&header.TCPFlagFin != 0) && d.probeOn.Load() && !d.closed {
 		d.noteSentLocked(f, pkt, t, time.Now())
+	} else if f.snd != nil {
+		f.snd.noteHeader(t, time.Now())
 	}
 	if d.holdLocked(f, pkt, t, flags) {
 		return nil, true

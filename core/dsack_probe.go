@@ -83,10 +83,7 @@ func (d *dsacker) noteSentLocked(f *dsackFlow, pkt *stack.PacketBuffer, t header
 	if !ps.known || (len(ps.segs) == 0 && ps.una == ps.nxt && ps.nxt.LessThan(seq)) {
 		ps.una, ps.nxt, ps.known = seq, seq, true
 	}
-	ps.wnd = t.WindowSize()
-	if o := header.ParseTCPOptions(t.Options()); o.TS {
-		ps.tsVal, ps.tsEcr, ps.tsAt = o.TSVal, o.TSEcr, now
-	}
+	ps.noteHeader(t, now)
 	resent := seq.LessThan(ps.nxt)
 	if resent {
 		ps.recovery = true
@@ -99,8 +96,19 @@ func (d *dsacker) noteSentLocked(f *dsackFlow, pkt *stack.PacketBuffer, t header
 		}
 		ps.nxt = end
 	}
-	d.keepLocked(ps, probeSeg{seq: seq, end: end, pkt: pkt, sentAt: now, resent: resent})
+	if pkt.GSOOptions.Type == stack.GSONone {
+		d.keepLocked(ps, probeSeg{seq: seq, end: end, pkt: pkt, sentAt: now, resent: resent})
+	} // a super-segment is never kept: a probe is one wire-sized segment
 	d.armLocked(f)
+}
+
+// noteHeader takes the window and timestamps of t, a segment the stack
+// sends, for the probes.
+func (ps *probeState) noteHeader(t header.TCP, now time.Time) {
+	ps.wnd = t.WindowSize()
+	if o := header.ParseTCPOptions(t.Options()); o.TS {
+		ps.tsVal, ps.tsEcr, ps.tsAt = o.TSVal, o.TSEcr, now
+	}
 }
 
 // keepLocked keeps a reference to s's packet in ps, in order, replacing

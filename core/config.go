@@ -179,8 +179,9 @@ type Config struct {
 	// they did not raise goodput: gVisor caps the window at its smoothed
 	// RTT, which it keeps at 1 ms or more, and a packet held back 1 ms
 	// still counts as lost (see docs/gvisor-upstream.md). Stacks joined by
-	// JoinPipe never send them, and devices with receive offloads (GRO)
-	// do not yet.
+	// JoinPipe never send them; on a device with receive offloads (GRO)
+	// the segments it coalesces are checked, those it hands over as
+	// validated (ValidatedReader) are not.
 	//
 	// The same ACK also echoes the duplicate's timestamp where gVisor's
 	// echo is older (RFC 7323 §4.3; counted in Stats.ACKEchoesFixed), which
@@ -202,8 +203,10 @@ type Config struct {
 	// or more), which also drops the window to one segment. The link keeps
 	// a reference to each data segment until it is acknowledged (at most
 	// 1024 per connection, 8192 per stack). Probes are counted in
-	// Stats.RecoveryProbes. Stacks joined by JoinPipe never send them, and
-	// devices that take TCP super-segments (GSODevice) do not yet.
+	// Stats.RecoveryProbes. Stacks joined by JoinPipe never send them; a
+	// TCP super-segment (toward a device that takes them, GSODevice) is
+	// never kept, so there only segments sent wire-sized, retransmissions
+	// among them, are probed.
 	DisableRecoveryProbes bool
 
 	// SACKHold, if positive, is how long the link holds back a pure TCP

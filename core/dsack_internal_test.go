@@ -348,3 +348,41 @@ func (d *dsacker) outbound1(pkt *stack.PacketBuffer) *stack.PacketBuffer {
 	c, _ := d.outbound(pkt)
 	return c
 }
+
+// stubDispatcher counts the packets a link hands its stack.
+type stubDispatcher struct{ n int }
+
+func (d *stubDispatcher) DeliverNetworkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {
+	d.n++
+}
+
+func (*stubDispatcher) DeliverLinkPacket(tcpip.NetworkProtocolNumber, *stack.PacketBuffer) {}
+
+// TestDSACKGRO: a duplicate that arrives on the receive-offload path (a
+// device that wants GSO: its TCP segments are coalesced) is reported in
+// the next pure ACK, as on the plain path.
+func TestDSACKGRO(t *testing.T) {
+	const rcvNxt = 10000
+	c := dsackCases[0]
+	l := newLinkEP(1500, 16)
+	l.dsack.on.Store(true)
+	var disp stubDispatcher
+	l.Attach(&disp)
+	t.Cleanup(l.close)
+	l.dsack.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil)))
+	var g groPath
+	l.deliverGRO(&g, [][]byte{c.segment(false, header.TCPFlagAck, rcvNxt-1000, 1, nil, make([]byte, 1000))})
+	if disp.n != 1 {
+		t.Fatalf("%d packets delivered; want 1", disp.n)
+	}
+	cp := l.dsack.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, 1, rcvNxt, tsSACK(), nil)))
+	if cp == nil {
+		t.Fatal("no DSACK report after a duplicate on the GRO path")
+	}
+	defer cp.DecRef()
+	s, _ := parseTCP(packetBytes(cp))
+	o := header.ParseTCPOptions(header.TCP(s.tcp).Options())
+	if want := (header.SACKBlock{Start: rcvNxt - 1000, End: rcvNxt}); len(o.SACKBlocks) == 0 || o.SACKBlocks[0] != want {
+		t.Fatalf("SACK blocks %v; want first %v", o.SACKBlocks, want)
+	}
+}

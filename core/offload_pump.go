@@ -257,6 +257,9 @@ func (l *linkEP) deliverGRO(g *groPath, pkts [][]byte) {
 	if l.eth.on {
 		pkts = l.sortFrames(g, pkts)
 	}
+	for i, p := range pkts {
+		pkts[i] = l.dsack.inbound(p, l.linkHeaderLen()) // see dsack.go
+	}
 	taken, invalid := g.c.Add(pkts, &g.sink)
 	l.packetsIn.Add(uint64(taken))
 	l.invalidIn.Add(uint64(invalid))

@@ -15,20 +15,25 @@ import (
 // in loss recovery (rack.go shouldSchedulePTO): there, when a
 // retransmission is lost, or the ACK for it, nothing clocks the sender
 // until its retransmission timeout, which then collapses its window to one
-// segment (and doubles on each further loss). At 30% loss that was 10-24
+// segment (and doubles on each further loss). At 30% loss that was 9-24
 // timeouts per MiB. So the link watches each connection's send side:
-// the data segments its stack sends (it keeps a reference to each, up to
-// maxProbeSegs per connection and maxProbeSegsLink in all) and the ACKs
-// that come back. While the connection is in recovery (the peer's last
-// ACK carried SACK blocks, or the stack retransmitted since the last ACK
-// of everything sent) and nothing new has been acknowledged, nor the
-// lowest unacknowledged segment sent again, for probeTimeout (twice the
-// link's smoothed RTT of the connection, at least minProbeTimeout), the
-// link sends that segment once more itself, with the stack's newest
-// acknowledgement, window and timestamps, so that the receiver's ACK
-// clocks the sender on and its RTT sample is the probe's round trip. Each
-// further probe of the same stall waits twice as long, up to
-// maxProbesPerStall. Config.DisableRecoveryProbes turns probes off.
+// the data segments (and FIN) its stack sends, keeping a reference to each
+// wire-sized one until it is acknowledged (up to maxProbeSegs per
+// connection and maxProbeSegsLink in all), and the ACKs that come back
+// (checksums checked). From an ACK that reports a gap (a SACK block above
+// its acknowledgement), or a retransmission by the stack, until everything
+// sent is acknowledged, the connection is in recovery; then, when nothing
+// new has been acknowledged, nor the lowest unacknowledged segment sent
+// again, for timeout (twice the link's smoothed RTT of the connection,
+// from segments sent once, at least minProbeTimeout), the link sends that
+// segment once more itself, with the stack's newest acknowledgement,
+// window and timestamps (the timestamp moved on by the milliseconds since),
+// so that the receiver's ACK clocks the sender on and its RTT sample is the
+// probe's round trip. Each further probe of the same stall waits twice as
+// long, up to maxProbesPerStall. One timer per link (time.AfterFunc, also
+// the ACK hold's, see dsack_hold.go) fires for the earliest; it sends with
+// no lock held, and stop ends it. Config.DisableRecoveryProbes turns
+// probes off.
 
 const (
 	// maxProbeSegs bounds the segments the link keeps for one connection.

@@ -21,8 +21,10 @@ import (
 // wire-sized one until it is acknowledged (up to maxProbeSegs per
 // connection and maxProbeSegsLink in all), and the ACKs that come back
 // (checksums checked). From an ACK that reports a gap (a SACK block above
-// its acknowledgement), or a retransmission by the stack, until everything
-// sent is acknowledged, the connection is in recovery; then, when nothing
+// its acknowledgement), or the stack's retransmission of the lowest
+// unacknowledged segment, until what was
+// sent by then is acknowledged and no gap is reported (RFC 6675's recovery
+// point), the connection is in recovery; then, when nothing
 // new has been acknowledged, nor the lowest unacknowledged segment sent
 // again, for timeout (twice the link's smoothed RTT of the connection,
 // from segments sent once, at least minProbeTimeout), the link sends that
@@ -53,6 +55,7 @@ type probeState struct {
 	una, nxt  seqnum.Value // highest ACK number received, highest end sent
 	segs      []probeSeg   // kept segments above una, by sequence number
 	recovery  bool         // the connection is in recovery (see above)
+	recoverTo seqnum.Value // until una reaches it: nxt at the last gap or retransmission
 	lastEvent time.Time    // when una advanced or the segment at una was sent
 	probes    int          // probes sent since una advanced
 	srtt      time.Duration
@@ -91,8 +94,11 @@ func (d *dsacker) noteSentLocked(f *dsackFlow, pkt *stack.PacketBuffer, t header
 	ps.noteHeader(t, now)
 	resent := seq.LessThan(ps.nxt)
 	if resent {
-		ps.recovery = true
+		// The lowest segment sent again (a timeout's or a fast
+		// retransmission) starts recovery; a tail-loss probe of a
+		// higher one does not.
 		if seq.LessThanEq(ps.una) && ps.una.LessThan(end) {
+			ps.recovery, ps.recoverTo = true, ps.nxt
 			ps.lastEvent = now
 		}
 	} else {
@@ -169,18 +175,14 @@ func (d *dsacker) ackedLocked(f *dsackFlow, t header.TCP, now time.Time) {
 		d.kept -= n
 		ps.segs = append(ps.segs[:0], ps.segs[n:]...)
 	}
-	ps.recovery = ps.una != ps.nxt && (ps.recovery || hasSACKAbove(t, ps.una) || ps.rtxPending())
-	d.armLocked(f)
-}
-
-// rtxPending reports whether a kept segment above una was sent again.
-func (ps *probeState) rtxPending() bool {
-	for _, s := range ps.segs {
-		if s.resent {
-			return true
-		}
+	gap := hasSACKAbove(t, ps.una)
+	if gap {
+		ps.recovery, ps.recoverTo = true, ps.nxt
 	}
-	return false
+	if ps.una == ps.nxt || (!gap && !ps.una.LessThan(ps.recoverTo)) {
+		ps.recovery = false
+	}
+	d.armLocked(f)
 }
 
 // sample smooths an RTT sample into ps.srtt (RFC 6298's weights).

@@ -194,8 +194,9 @@ type Config struct {
 
 	// DisableRecoveryProbes turns off the link's recovery probes. By
 	// default, while a TCP connection the stack sends on is in loss
-	// recovery (its peer reports SACK blocks, or the stack has
-	// retransmitted) and nothing new is acknowledged for twice the
+	// recovery (its peer reported a gap with SACK blocks, or the stack
+	// sent its lowest unacknowledged segment again, and not all it had
+	// sent by then is acknowledged) and nothing new is acknowledged for twice the
 	// link's RTT of the connection (at least 2 ms), the link sends the
 	// lowest unacknowledged segment once more itself (with the stack's
 	// newest acknowledgement, window and timestamps), doubling the wait

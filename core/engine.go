@@ -255,6 +255,7 @@ func (ns *Netstack) closeSocket(s *socket, abort bool) {
 		return
 	}
 	s.wq.EventUnregister(&s.entry)
+	s.dropRoutes()
 	if abort {
 		s.ep.Abort()
 	} else {

@@ -67,6 +67,9 @@ type Netstack struct {
 	// The token holder's: see udpQueue.
 	udpQueueDrops atomic.Uint64 // an atomic for Stats; only the holder changes it
 	udpWatch      []*socket
+	// routeGen counts changes of the stack's addresses: UDP route
+	// caches filled before one are emptied (see routeCache).
+	routeGen uint64
 	// sweepUDP asks the next pass over the ready list to sweep udpWatch.
 	sweepUDP atomic.Bool
 
@@ -207,6 +210,7 @@ var loopbackPrefixes = []netip.Prefix{
 
 // setAddrs replaces the NIC's addresses with prefixes (plus loopback).
 func (ns *Netstack) setAddrs(prefixes []netip.Prefix) error {
+	ns.routeGen++
 	want := prefixes
 	if !ns.cfg.DisableLoopback {
 		want = append(append([]netip.Prefix(nil), prefixes...), loopbackPrefixes...)

@@ -58,7 +58,20 @@ func (s *socket) udpConnect(remote netip.AddrPort) (Response, error, bool) {
 	if terr := s.ep.Connect(fa); terr != nil {
 		return nil, fromTCPIP(terr), false
 	}
+	s.dropRoutes()
 	return s.addrs(), nil, false
+}
+
+// dropRoutes lets go of s's cached routes for good (see routeCache): s is
+// connected or closed.
+func (s *socket) dropRoutes() {
+	if s.dgrams == nil {
+		return
+	}
+	s.dgrams.noRoutes = true
+	if s.dgrams.routes != nil {
+		s.dgrams.routes.clear()
+	}
 }
 
 func (s *socket) udpSend(c *UDPSend) (Response, error, bool) {
@@ -101,6 +114,9 @@ func (s *socket) writeDatagram(to netip.AddrPort, p tcpip.Payloader) (n int, err
 			return 0, err, false
 		}
 		s.dgrams.to = fa // WriteOptions takes a pointer: no allocation per send
+		if n, err, wait, ok := s.sendCached(&s.dgrams.to, p); ok {
+			return n, err, wait
+		}
 		opts.To = &s.dgrams.to
 	}
 	w, terr := s.ep.Write(p, opts)

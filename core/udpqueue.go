@@ -61,6 +61,12 @@ type udpQueue struct {
 	// to is the destination of the send being made (gVisor's WriteOptions
 	// takes a pointer; a field of the socket's queue costs no allocation).
 	to tcpip.FullAddress
+	// routes are the routes of an unconnected socket's last destinations
+	// (see routeCache), made on its first send.
+	routes *routeCache
+	// noRoutes is set once the socket is connected or closed: it never
+	// caches routes again.
+	noRoutes bool
 }
 
 // datagramWriter collects one datagram gVisor writes out.

@@ -1,0 +1,191 @@
+package core_test
+
+import (
+	"bytes"
+	"context"
+	"net/netip"
+	"testing"
+
+	"github.com/netcore-go/netcore/core"
+	"github.com/netcore-go/netcore/internal/testnet"
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+)
+
+// wireStack is a running stack at 10.0.0.1/24 and fd00::1/64 whose
+// packets come out of a pipe (a PipeDev without offloads: whole,
+// checksummed packets).
+type wireStack struct {
+	ns *core.Netstack
+	ch core.Channel
+	p  core.Pipe
+}
+
+func newWireStack(tb testing.TB) *wireStack {
+	tb.Helper()
+	ns := testnet.Start(tb, core.Config{Addrs: []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("fd00::1/64"),
+	}})
+	p := core.NewPipe(0)
+	if err := ns.AttachDevice(&core.PipeDev{End: p.A, Medium: core.MediumIP, MTU: 1500}); err != nil {
+		tb.Fatal(err)
+	}
+	return &wireStack{ns: ns, ch: ns.CommandChannel(), p: p}
+}
+
+// next returns the next packet the stack sent.
+func (w *wireStack) next(tb testing.TB) []byte {
+	tb.Helper()
+	pkt, err := w.p.B.Recv(testCtx(tb))
+	if err != nil {
+		tb.Fatalf("no packet on the pipe: %v", err)
+	}
+	return pkt
+}
+
+// udpOf returns pkt's addresses and UDP header and payload, checking its
+// UDP checksum.
+func udpOf(tb testing.TB, pkt []byte) (src, dst tcpip.Address, u header.UDP) {
+	tb.Helper()
+	var l4 []byte
+	if pkt[0]>>4 == 4 {
+		ip := header.IPv4(pkt)
+		src, dst, l4 = ip.SourceAddress(), ip.DestinationAddress(), ip.Payload()
+	} else {
+		ip := header.IPv6(pkt)
+		src, dst, l4 = ip.SourceAddress(), ip.DestinationAddress(), ip.Payload()
+	}
+	u = header.UDP(l4)
+	if int(u.Length()) != len(l4) {
+		tb.Fatalf("UDP length %d, packet has %d", u.Length(), len(l4))
+	}
+	if !u.IsChecksumValid(src, dst, checksum.Checksum(u.Payload(), 0)) {
+		tb.Fatalf("UDP checksum %#04x is wrong (%x)", u.Checksum(), pkt)
+	}
+	return src, dst, u
+}
+
+// sameNetworkHeader fails unless got and want (a packet gVisor's endpoint
+// sent) agree in every network header field a sender chooses: version,
+// TOS or traffic class, DF, TTL or hop limit, protocol and addresses.
+func sameNetworkHeader(tb testing.TB, got, want []byte) {
+	tb.Helper()
+	if got[0]>>4 == 4 {
+		g, w := header.IPv4(got), header.IPv4(want)
+		gTOS, _ := g.TOS()
+		wTOS, _ := w.TOS()
+		if g.HeaderLength() != w.HeaderLength() || gTOS != wTOS || g.Flags() != w.Flags() || g.TTL() != w.TTL() ||
+			g.Protocol() != w.Protocol() || g.SourceAddress() != w.SourceAddress() || g.DestinationAddress() != w.DestinationAddress() {
+			tb.Fatalf("IPv4 header %x, want the fields of %x", got[:20], want[:20])
+		}
+		return
+	}
+	g, w := header.IPv6(got), header.IPv6(want)
+	gTC, _ := g.TOS()
+	wTC, _ := w.TOS()
+	if gTC != wTC || g.HopLimit() != w.HopLimit() || g.NextHeader() != w.NextHeader() ||
+		g.SourceAddress() != w.SourceAddress() || g.DestinationAddress() != w.DestinationAddress() {
+		tb.Fatalf("IPv6 header %x, want the fields of %x", got[:40], want[:40])
+	}
+}
+
+// An unconnected socket's datagrams (sent through its cached routes) look
+// on the wire as gVisor's own send makes them, over IPv4 and IPv6: the
+// network header fields of a connected socket's datagram to the same
+// peer, the socket's port as the source, a valid checksum, the bytes
+// sent; the stack counts them as sent.
+func TestUDPUnconnectedSendsAsGVisor(t *testing.T) {
+	leakCheck(t)
+	for _, tc := range []struct{ local, peer string }{
+		{"0.0.0.0:0", "10.0.0.2:9"},
+		{"10.0.0.1:0", "10.0.0.2:9"},
+		{"[::]:0", "[fd00::2]:9"},
+	} {
+		t.Run(tc.local, func(t *testing.T) {
+			w := newWireStack(t)
+			peer := netip.MustParseAddrPort(tc.peer)
+			conn := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort(tc.local)})
+			do[core.Response](t, w.ch, conn.Handle, core.UDPConnect{Remote: peer})
+			do[core.UDPSent](t, w.ch, conn.Handle, core.UDPSend{Buf: []byte("gvisor")})
+			want := w.next(t)
+			_, _, wu := udpOf(t, want)
+
+			un := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort(tc.local)})
+			before := do[core.Stats](t, w.ch, core.NoHandle, core.GetStats{}).UDPPacketsOut
+			for i := range 3 { // the first fills the cache, the others use it
+				msg := []byte{'n', 'c', byte(i)}
+				do[core.UDPSent](t, w.ch, un.Handle, core.UDPSend{To: peer, Buf: msg})
+				got := w.next(t)
+				sameNetworkHeader(t, got, want)
+				_, _, u := udpOf(t, got)
+				if u.SourcePort() != un.Local.Port() || u.DestinationPort() != wu.DestinationPort() || !bytes.Equal(u.Payload(), msg) {
+					t.Fatalf("datagram %d: ports %d→%d, payload %q; want %d→%d, %q",
+						i, u.SourcePort(), u.DestinationPort(), u.Payload(), un.Local.Port(), wu.DestinationPort(), msg)
+				}
+			}
+			if got := do[core.Stats](t, w.ch, core.NoHandle, core.GetStats{}).UDPPacketsOut - before; got != 3 {
+				t.Fatalf("UDPPacketsOut grew by %d, want 3", got)
+			}
+		})
+	}
+}
+
+// Sends to destinations the cache does not serve keep gVisor's answers: a
+// broadcast is refused (netcore sets no SO_BROADCAST) and nothing goes
+// out, a dual-stack socket sends to an IPv4 peer as IPv4, and a datagram
+// to a cached peer still goes after them.
+func TestUDPUnconnectedSendErrors(t *testing.T) {
+	leakCheck(t)
+	w := newWireStack(t)
+	un := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort("0.0.0.0:0")})
+	peer := netip.MustParseAddrPort("10.0.0.2:9")
+	do[core.UDPSent](t, w.ch, un.Handle, core.UDPSend{To: peer, Buf: []byte("a")})
+	w.next(t)
+	for _, to := range []string{"255.255.255.255:9", "10.0.0.255:9"} {
+		_, err := try(w.ch, un.Handle, core.UDPSend{To: netip.MustParseAddrPort(to), Buf: []byte("b")})
+		if err == nil {
+			t.Fatalf("send to %s: no error, want broadcast refused", to)
+		}
+	}
+	// A dual-stack socket's IPv4 peer is sent to as IPv4, by gVisor.
+	v6 := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort("[::]:0")})
+	do[core.UDPSent](t, w.ch, v6.Handle, core.UDPSend{To: peer, Buf: []byte("c")})
+	if pkt := w.next(t); pkt[0]>>4 != 4 {
+		t.Fatalf("a dual-stack socket sent IPv%d to an IPv4 peer", pkt[0]>>4)
+	}
+	do[core.UDPSent](t, w.ch, un.Handle, core.UDPSend{To: peer, Buf: []byte("d")})
+	if _, _, u := udpOf(t, w.next(t)); string(u.Payload()) != "d" {
+		t.Fatalf("payload %q, want %q", u.Payload(), "d")
+	}
+}
+
+// When the stack's addresses change, an unconnected socket bound to any
+// address sends from the new one: its cached route (with the old source)
+// is not used again.
+func TestUDPUnconnectedSendsFollowAddrs(t *testing.T) {
+	leakCheck(t)
+	w := newWireStack(t)
+	un := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort("0.0.0.0:0")})
+	peer := netip.MustParseAddrPort("10.0.0.2:9")
+	for _, src := range []string{"10.0.0.1", "10.0.0.7", "10.0.0.1"} {
+		if src != "10.0.0.1" || w.ns.Stats().UDPPacketsOut > 0 {
+			do[core.Response](t, w.ch, core.NoHandle, core.SetStackAddrs{Addrs: []netip.Prefix{netip.PrefixFrom(netip.MustParseAddr(src), 24)}})
+		}
+		for range 2 {
+			do[core.UDPSent](t, w.ch, un.Handle, core.UDPSend{To: peer, Buf: []byte(src)})
+			got, _, _ := udpOf(t, w.next(t))
+			if want := tcpip.AddrFrom4(netip.MustParseAddr(src).As4()); got != want {
+				t.Fatalf("sent from %v, want %v", got, want)
+			}
+		}
+	}
+}
+
+// testCtx is a context that ends with the test (a hang guard, not a
+// timing).
+func testCtx(tb testing.TB) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	tb.Cleanup(cancel)
+	return ctx
+}

@@ -86,6 +86,9 @@ func (s *socket) sendCached(fa *tcpip.FullAddress, p tcpip.Payloader) (n int, er
 	}
 	size := p.Len()
 	terr := c.write(s, e, fa.Port, p)
+	if _, full := terr.(*tcpip.ErrNoBufferSpace); full && !recvErr(s.ep.SocketOptions(), e.r.NetProto()) {
+		terr = nil // dropped by a full queue: Linux reports ENOBUFS only with IP_RECVERR, as gVisor
+	}
 	switch terr.(type) {
 	case nil:
 		c.sent.Increment()
@@ -97,6 +100,14 @@ func (s *socket) sendCached(fa *tcpip.FullAddress, p tcpip.Payloader) (n int, er
 	}
 	c.sendErrs.Increment()
 	return 0, fromTCPIP(terr), false, true
+}
+
+// recvErr reports whether the socket asked for IP_RECVERR (IPV6_RECVERR).
+func recvErr(o *tcpip.SocketOptions, proto tcpip.NetworkProtocolNumber) bool {
+	if proto == header.IPv6ProtocolNumber {
+		return o.GetIPv6RecvError()
+	}
+	return o.GetIPv4RecvError()
 }
 
 // routes returns s's route cache, made on first use, or nil when s may not

@@ -368,22 +368,59 @@ func (l *linkEP) drainTo(batch []*stack.PacketBuffer, send func([]*stack.PacketB
 // engine calls it before a batch of work.
 func (l *linkEP) hold() { l.holding.Store(true) }
 
-// release ends hold. The token holder writes what its turn queued to an
-// InlineWriter device itself (see gsoWriter.tryDrain), or, with a peer,
-// delivers it, unless the pump is delivering already or the peer's
-// inbound gate is full (the holder never waits for it: the pump does);
-// otherwise it wakes the pump if packets wait.
+// endHold ends hold. The token holder, before it lets go of the token,
+// writes what its turn queued to an InlineWriter device itself (see
+// gsoWriter.tryDrain) and reports whether that took everything; what is
+// left (all of it, with a peer) it delivers after letting go
+// (flushOrWake, deliverAsCaller). A later holder's hold may come before
+// that delivery: the delivery takes the later turn's packets too, in
+// order.
+func (l *linkEP) endHold() (drained bool) {
+	l.holding.Store(false)
+	w := l.inline.Load()
+	return w != nil && w.tryDrain(l)
+}
+
+// release ends hold and delivers what waits, as a holder does around
+// letting go of the token (see Netstack.release).
 //
 // checklocks cannot see that flushOrWake lets go of what it takes, hence
 // the escape.
 //
 // +checklocksignore
 func (l *linkEP) release() {
-	l.holding.Store(false)
-	if w := l.inline.Load(); w != nil && w.tryDrain(l) {
+	if l.endHold() {
 		return
 	}
 	l.flushOrWake()
+}
+
+// deliverAsCaller is flushOrWake for a caller of Request that no longer
+// holds the token: when packets wait for a joined peer it delivers them,
+// waiting for the goroutine delivering now and for room in the peer's
+// inbound gate, so that senders are held back by the peer (backpressure)
+// instead of filling the outbound queue past its bound. Only callers
+// wait: the engine goroutine never does (a peer's barrier may need it to
+// make the pass it waits for).
+func (l *linkEP) deliverAsCaller() {
+	peer := l.peer.Load()
+	if peer == nil || !l.waiting() {
+		l.flushOrWake()
+		return
+	}
+	l.flushMu.Lock()
+	err := l.flushToPeerLocked(peer, true)
+	l.flushMu.Unlock()
+	if err != nil && l.waiting() {
+		signal(l.ready)
+	}
+}
+
+// waiting reports whether packets are queued.
+func (l *linkEP) waiting() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.n > 0
 }
 
 // flushOrWake delivers the queued packets to the peer inline, in order,

@@ -91,17 +91,37 @@ func (ns *Netstack) acquire() bool {
 	return true
 }
 
-// release hands the token back: what the turn sent leaves for a joined
-// peer first (inline, see linkEP.release).
+// release hands the token back, then lets what the turn sent leave for a
+// joined peer (inline, see linkEP.release) without waiting for anyone; an
+// InlineWriter device is written before, token held (linkEP.endHold).
 //
 // checklocks cannot follow a lock taken here and let go in another
 // function (or taken by TryLock), hence the escape.
 //
 // +checklocksignore
 func (ns *Netstack) release() {
-	ns.link.release()
+	drained := ns.link.endHold()
 	ns.tok.held.Store(false)
 	ns.tok.mu.Unlock()
+	if !drained {
+		ns.link.flushOrWake()
+	}
+}
+
+// releaseCaller is release for a caller of Request: after letting go of
+// the token, it delivers what waits for a joined peer itself, waiting for
+// another deliverer and for the peer's inbound gate (see
+// linkEP.deliverAsCaller), so that callers who send do not outrun the
+// peer. The next holder's gVisor work meanwhile runs beside the delivery.
+//
+// +checklocksignore
+func (ns *Netstack) releaseCaller() {
+	drained := ns.link.endHold()
+	ns.tok.held.Store(false)
+	ns.tok.mu.Unlock()
+	if !drained {
+		ns.link.deliverAsCaller()
+	}
 }
 
 // pending reports whether work waits for a holder: queued commands,
@@ -156,7 +176,7 @@ func (ns *Netstack) serveAsCaller() {
 		}
 		ns.turn(callerBatch)
 		ns.callerTurns.Add(1)
-		ns.release()
+		ns.releaseCaller()
 		if !ns.pending() {
 			return
 		}

@@ -129,4 +129,3 @@ func netcoreSites(bySite map[string]float64) string {
 	}
 	return b.String()
 }
-

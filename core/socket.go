@@ -52,10 +52,10 @@ type socket struct {
 	// parked in each: a socket's first park allocates nothing (the
 	// socket stays in its size class).
 	rbuf, wbuf [1]*Request
-	closed           bool
-	connecting       bool  // a TCPConnect is parked on writers
-	connFailed       bool  // the connect failed: free the socket
-	rawProto         uint8 // raw sockets: the transport protocol
+	closed     bool
+	connecting bool  // a TCPConnect is parked on writers
+	connFailed bool  // the connect failed: free the socket
+	rawProto   uint8 // raw sockets: the transport protocol
 
 	// bytesWritten and bytesRead count what TCPSend and TCPRecv moved
 	// (TCPInfo.BytesWritten, BytesRead).

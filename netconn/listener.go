@@ -15,8 +15,8 @@ import (
 // net.Listener and, like *net.TCPListener, has SetDeadline and AcceptTCP.
 // It is safe for concurrent use.
 type Listener struct {
-	s         sock // its rd is the Accept deadline
-	local     netip.AddrPort
+	s     sock // its rd is the Accept deadline
+	local netip.AddrPort
 	// acceptCmd is the TCPAccept every Accept sends when set (by
 	// SetAcceptKeepAlive), made into a core.Command once so that an
 	// Accept allocates no command.

@@ -176,8 +176,16 @@ func (ns *Netstack) serviceReady() {
 // serve it (see kick): the token holder, when there is one, looks at the
 // ready list after its turn; else the caller waiting first on s, which
 // serves s itself; else the engine goroutine.
+//
+// A socket already on the list may have been put there silently (see
+// queueReady), with nobody woken; if a caller waits on it now, it is woken
+// all the same, so a ready socket with a waiting caller never waits for
+// some later holder.
 func (ns *Netstack) markReady(s *socket) {
 	if !s.queued.CompareAndSwap(false, true) {
+		if w := s.waiter.Load(); w != nil {
+			ns.kick(w)
+		}
 		return
 	}
 	ns.readyMu.Lock()

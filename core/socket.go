@@ -93,25 +93,10 @@ func (s *socket) NotifyEvent(m waiter.EventMask) {
 	case s.writableOnly(m) && !s.wantWrite.Load():
 	case s.readableOnly(m) && !s.wantRead.Load():
 		s.ns.queueReady(s)
-	case s.isTCP() && !s.wantRead.Load() && !s.wantWrite.Load():
-		s.ns.queueReady(s) // nothing parked: see isTCP
 	default:
 		s.ns.markReady(s)
 	}
 }
-
-// isTCP reports whether s is a stream or a listener. Their readiness with
-// no request parked (data or a FIN before the Read, a handshake before the
-// Accept, the peer's close after ours began) needs nobody woken: the next
-// request tries gVisor itself. The socket goes on the ready list for the
-// next holder's pass, so a request that tried, failed and parks just as
-// the event comes (before it set wantRead or wantWrite) is still served:
-// its holder looks at the ready list after the request's turn (see turn
-// and token), as it does for a UDP receive (readableOnly). Without this
-// the engine goroutine woke for about a quarter of the connections of a
-// dial-accept-close cycle (TestConnCycleRequests) and for every segment
-// that came before its Read.
-func (s *socket) isTCP() bool { return s.kind == kindStream || s.kind == kindListener }
 
 // updateWaiter sets s.waiter after a parked list changed.
 func (s *socket) updateWaiter() {

@@ -98,7 +98,8 @@ func (q *queue) getRequest(h Handle, cmd Command) *Request {
 }
 
 func (q *queue) putRequest(r *Request) {
-	r.cmd, r.own = nil, bufCmds{}
+	r.cmd = nil
+	r.own = bufCmds{} // in place: a tuple assignment zeroed a copy on the caller's stack
 	r.noReply = false
 	q.pool.Put(r)
 }

@@ -32,33 +32,49 @@ func (ns *Netstack) answer(r *Request, resp Response, err error) {
 
 // dispatch runs the command. park reports that it was parked on a socket.
 func (ns *Netstack) dispatch(r *Request) (resp Response, err error, park bool) {
-	switch c := r.cmd.(type) {
-	case Nop:
-		return OK{}, nil, false
-	case GetStats:
-		return ns.Stats(), nil, false
-	case SetStackAddrs:
-		return OK{}, ns.setAddrs(c.Addrs), false
-	case UDPBind:
-		return ns.udpBind(c)
-	case TCPListen:
-		return ns.tcpListen(c)
-	case TCPConnect:
-		return ns.tcpConnect(r, c)
-	case RawOpen:
-		return ns.rawOpen(c)
-	case PingOpen:
-		return ns.pingOpen(c)
-	case ForwardOpen:
-		return ns.forwardOpen(c)
-	case nil:
-		return nil, ErrUnknownCommand, false
+	if resp, err, park, ok := ns.stackCommand(r); ok {
+		return resp, err, park
 	}
 	s, err := ns.tab.get(r.h)
 	if err != nil {
 		return nil, err, false
 	}
 	return ns.socketCommand(s, r)
+}
+
+// stackCommand runs a command that names no socket; ok is false for the
+// others. It is kept out of line: the commands its cases copy out of r
+// (over 1 KiB of frame when they were part of dispatch) then stay off the
+// stack of every socket command, which a fresh goroutine's Read or Accept
+// would otherwise grow (runtime.copystack) the first time it serves one.
+//
+//go:noinline
+func (ns *Netstack) stackCommand(r *Request) (resp Response, err error, park, ok bool) {
+	switch c := r.cmd.(type) {
+	case Nop:
+		return OK{}, nil, false, true
+	case GetStats:
+		return ns.Stats(), nil, false, true
+	case SetStackAddrs:
+		return OK{}, ns.setAddrs(c.Addrs), false, true
+	case UDPBind:
+		resp, err, park = ns.udpBind(c)
+	case TCPListen:
+		resp, err, park = ns.tcpListen(c)
+	case TCPConnect:
+		resp, err, park = ns.tcpConnect(r, c)
+	case RawOpen:
+		resp, err, park = ns.rawOpen(c)
+	case PingOpen:
+		resp, err, park = ns.pingOpen(c)
+	case ForwardOpen:
+		resp, err, park = ns.forwardOpen(c)
+	case nil:
+		return nil, ErrUnknownCommand, false, true
+	default:
+		return nil, nil, false, false
+	}
+	return resp, err, park, true
 }
 
 // socketCommand runs a command that names a socket.
@@ -160,8 +176,16 @@ func (ns *Netstack) serviceReady() {
 // serve it (see kick): the token holder, when there is one, looks at the
 // ready list after its turn; else the caller waiting first on s, which
 // serves s itself; else the engine goroutine.
+//
+// A socket already on the list may have been put there silently (see
+// queueReady), with nobody woken; if a caller waits on it now, it is woken
+// all the same, so a ready socket with a waiting caller never waits for
+// some later holder.
 func (ns *Netstack) markReady(s *socket) {
 	if !s.queued.CompareAndSwap(false, true) {
+		if w := s.waiter.Load(); w != nil {
+			ns.kick(w)
+		}
 		return
 	}
 	ns.readyMu.Lock()

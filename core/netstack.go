@@ -63,6 +63,10 @@ type Netstack struct {
 
 	// infoScratch is GetTCPInfo's buffer for gVisor's answer.
 	infoScratch tcpip.TCPInfoOption
+	// optIdle and optInterval are setOpt's keep-alive options, handed to
+	// gVisor by pointer without allocating one per call.
+	optIdle     tcpip.KeepaliveIdleOption
+	optInterval tcpip.KeepaliveIntervalOption
 
 	// The token holder's: see udpQueue.
 	udpQueueDrops atomic.Uint64 // an atomic for Stats; only the holder changes it

@@ -27,11 +27,13 @@ func (s *socket) setOpt(opt SockOpt, v int64) error {
 	case OptKeepAlive:
 		o.SetKeepAlive(v != 0)
 	case OptKeepAliveIdle:
-		ka := tcpip.KeepaliveIdleOption(time.Duration(v))
-		return fromTCPIP(s.ep.SetSockOpt(&ka))
+		ka := &s.ns.optIdle // the holder's scratch: gVisor reads it at once
+		*ka = tcpip.KeepaliveIdleOption(time.Duration(v))
+		return fromTCPIP(s.ep.SetSockOpt(ka))
 	case OptKeepAliveInterval:
-		ka := tcpip.KeepaliveIntervalOption(time.Duration(v))
-		return fromTCPIP(s.ep.SetSockOpt(&ka))
+		ka := &s.ns.optInterval
+		*ka = tcpip.KeepaliveIntervalOption(time.Duration(v))
+		return fromTCPIP(s.ep.SetSockOpt(ka))
 	case OptKeepAliveCount:
 		return fromTCPIP(s.ep.SetSockOptInt(tcpip.KeepaliveCountOption, int(v)))
 	case OptLinger:

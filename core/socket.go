@@ -48,10 +48,14 @@ type socket struct {
 	wantWrite, wantRead atomic.Bool
 
 	readers, writers []*Request // parked, in arrival order
-	closed           bool
-	connecting       bool  // a TCPConnect is parked on writers
-	connFailed       bool  // the connect failed: free the socket
-	rawProto         uint8 // raw sockets: the transport protocol
+	// rbuf and wbuf back readers and writers while one request at most is
+	// parked in each: a socket's first park allocates nothing (the
+	// socket stays in its size class).
+	rbuf, wbuf [1]*Request
+	closed     bool
+	connecting bool  // a TCPConnect is parked on writers
+	connFailed bool  // the connect failed: free the socket
+	rawProto   uint8 // raw sockets: the transport protocol
 
 	// bytesWritten and bytesRead count what TCPSend and TCPRecv moved
 	// (TCPInfo.BytesWritten, BytesRead).
@@ -71,21 +75,27 @@ const allEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventEr
 // On failure ep is closed.
 func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue, proto tcpip.NetworkProtocolNumber) (*socket, error) {
 	s := &socket{kind: kind, ep: ep, wq: wq, netProto: proto, ns: ns}
+	s.readers, s.writers = s.rbuf[:0], s.wbuf[:0]
 	if _, err := ns.tab.add(s); err != nil {
 		ep.Abort()
 		return nil, err
 	}
-	s.entry = waiter.NewFunctionEntry(allEvents, func(m waiter.EventMask) {
-		switch {
-		case s.writableOnly(m) && !s.wantWrite.Load():
-		case s.readableOnly(m) && !s.wantRead.Load():
-			ns.queueReady(s)
-		default:
-			ns.markReady(s)
-		}
-	})
+	s.entry.Init(s, allEvents) // s is its own listener: no closure to allocate
 	wq.EventRegister(&s.entry)
 	return s, nil
+}
+
+// NotifyEvent is gVisor's readiness callback for s (waiter.EventListener):
+// it runs on any goroutine, maybe with gVisor locks held, and only queues
+// s (see markReady).
+func (s *socket) NotifyEvent(m waiter.EventMask) {
+	switch {
+	case s.writableOnly(m) && !s.wantWrite.Load():
+	case s.readableOnly(m) && !s.wantRead.Load():
+		s.ns.queueReady(s)
+	default:
+		s.ns.markReady(s)
+	}
 }
 
 // updateWaiter sets s.waiter after a parked list changed.

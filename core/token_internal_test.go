@@ -71,3 +71,31 @@ func TestTokenHeldCallerDoesNotWait(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A socket put on the ready list silently (queueReady: nothing was parked
+// then) that has a waiting caller by the time gVisor reports it ready
+// again wakes that caller: markReady does not take "already queued" to
+// mean that someone was woken.
+func TestTokenReadyAgainWakesWaiterOfSilentlyQueued(t *testing.T) {
+	ns := newIdleStack(t, "192.0.2.1/24")
+	ns.tok.inline.Store(true)
+	t.Cleanup(func() { ns.tok.inline.Store(false) })
+	s := &socket{kind: kindStream, ns: ns}
+	ns.queueReady(s) // nothing parked: on the list, nobody woken
+	r := newRequest().(*Request)
+	s.waiter.Store(r) // then a Read parks, and the data comes
+	s.wantRead.Store(true)
+	ns.markReady(s)
+	select {
+	case <-r.kick:
+	default:
+		t.Fatal("the waiting caller of a socket already on the ready list was not woken")
+	}
+	ns.readyMu.Lock()
+	n := len(ns.readyList)
+	ns.readyList = ns.readyList[:0]
+	ns.readyMu.Unlock()
+	if n != 1 {
+		t.Fatalf("the socket is on the ready list %d times, want once", n)
+	}
+}

@@ -88,6 +88,9 @@ func (d *Dialer) DialContext(ctx context.Context, network, address string) (net.
 	}
 	ctx, cancel := d.withDeadline(ctx)
 	defer cancel()
+	if ap, ok := d.literal(network, address); ok {
+		return d.dialLiteral(ctx, network, ap)
+	}
 	addrs, err := d.resolve(ctx, network, address)
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: network, Source: d.sourceAddr(network), Err: mapErr(err)}

@@ -76,6 +76,13 @@ func closeLosers(results <-chan dialResult, n int) {
 	}
 }
 
+// dialLiteral dials the one address of a literal (see literal), without
+// the lists of addresses a name needs: nothing of its own escapes.
+func (d *Dialer) dialLiteral(ctx context.Context, network string, ap netip.AddrPort) (net.Conn, error) {
+	one := [1]netip.AddrPort{ap}
+	return d.dialSerial(ctx, network, one[:])
+}
+
 // dialSerial tries addrs one after the other, giving each a share of the
 // time left as net.Dialer does, and returns the first connection. On
 // failure it returns the first address's error, the most relevant one.

@@ -34,6 +34,38 @@ func (d *Dialer) resolve(ctx context.Context, network, address string) ([]netip.
 	return withPort(filterFamily(ips, family), port, host)
 }
 
+// literal returns address as the one remote address to dial when it is a
+// literal IP and a numeric port that fit the network's family (and
+// LocalAddr's), as resolve would return it. For anything else (a name, a
+// service, an empty or unspecified host, a ping network, a family that
+// does not fit) it reports false: resolve gives the answer or the error.
+func (d *Dialer) literal(network, address string) (netip.AddrPort, bool) {
+	n, _ := netname.Parse(network)
+	if n.Transport == netname.Ping {
+		return netip.AddrPort{}, false
+	}
+	host, service, err := net.SplitHostPort(address)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	port, err := strconv.ParseUint(service, 10, 16)
+	if err != nil {
+		return netip.AddrPort{}, false
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil || ip.IsUnspecified() {
+		return netip.AddrPort{}, false
+	}
+	ip, family := ip.Unmap(), n.Family
+	if l := d.LocalAddr.Addr(); l.IsValid() && !l.IsUnspecified() {
+		family = netname.FamilyOf(l)
+	}
+	if (family != 0 && netname.FamilyOf(ip) != family) || (n.Family != 0 && family != n.Family) {
+		return netip.AddrPort{}, false
+	}
+	return netip.AddrPortFrom(ip, uint16(port)), true
+}
+
 // splitHostPort splits address into host and port; ping addresses are a
 // host alone. Service names are looked up as net.LookupPort does.
 func (d *Dialer) splitHostPort(ctx context.Context, kind netname.Transport, network, address string) (string, uint16, error) {

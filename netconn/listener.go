@@ -15,9 +15,12 @@ import (
 // net.Listener and, like *net.TCPListener, has SetDeadline and AcceptTCP.
 // It is safe for concurrent use.
 type Listener struct {
-	s         sock // its rd is the Accept deadline
-	local     netip.AddrPort
-	keepAlive atomic.Pointer[net.KeepAliveConfig]
+	s     sock // its rd is the Accept deadline
+	local netip.AddrPort
+	// acceptCmd is the TCPAccept every Accept sends when set (by
+	// SetAcceptKeepAlive), made into a core.Command once so that an
+	// Accept allocates no command.
+	acceptCmd atomic.Pointer[core.Command]
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -97,9 +100,9 @@ func (l *Listener) accept() (*TCPConn, error) {
 	if err := l.s.ready(l.s.rd); err != nil {
 		return nil, err
 	}
-	var cmd core.TCPAccept
-	if ka := l.keepAlive.Load(); ka != nil {
-		cmd.KeepAlive = keepAliveCmd(*ka) // set inside the engine, best effort as Go's net does
+	var cmd core.Command = core.TCPAccept{}
+	if p := l.acceptCmd.Load(); p != nil {
+		cmd = *p // keep-alive set inside the engine, best effort as Go's net does
 	}
 	resp, err := l.s.request(l.s.rd, cmd)
 	a, ok := resp.(core.TCPAccepted)
@@ -124,7 +127,8 @@ func (l *Listener) SetDeadline(t time.Time) error {
 // KeepAliveConfig does. By default none is applied and accepted streams
 // keep the stack's default (keep-alive off).
 func (l *Listener) SetAcceptKeepAlive(cfg net.KeepAliveConfig) {
-	l.keepAlive.Store(&cfg)
+	var cmd core.Command = core.TCPAccept{KeepAlive: keepAliveCmd(cfg)}
+	l.acceptCmd.Store(&cmd)
 }
 
 // Close stops listening; connections not yet accepted are reset. A blocked

@@ -12,4 +12,10 @@ func TestTCPConnSize(t *testing.T) {
 	if got := unsafe.Sizeof(TCPConn{}); got > 256 {
 		t.Fatalf("a TCPConn is %d bytes, want at most 256", got)
 	}
+	// The conn, its two *net.TCPAddr with their IP bytes and its two
+	// deadlines are one allocation (they were five to seven: 256 + 64 +
+	// 2×48 + the IPs' blocks); it must stay within the 448-byte class.
+	if got := unsafe.Sizeof(tcpConnBlock{}); got > 448 {
+		t.Fatalf("a TCPConn's block is %d bytes, want at most 448", got)
+	}
 }

@@ -40,10 +40,38 @@ func NewTCPConn(ch core.Channel, h core.Handle, local, remote netip.AddrPort) *T
 	return newTCPConn(ch, h, "tcp", local, remote)
 }
 
+// tcpConnBlock is a TCPConn with what it always needs, made in one
+// allocation: its addresses as *net.TCPAddr (their IP bytes included) and
+// its two deadlines. The conn keeps the block alive.
+type tcpConnBlock struct {
+	c        TCPConn
+	src, dst net.TCPAddr
+	ip       [2][16]byte
+	dl       [2]deadline
+}
+
 func newTCPConn(ch core.Channel, h core.Handle, network string, local, remote netip.AddrPort) *TCPConn {
-	c := &TCPConn{local: local, remote: remote}
-	c.sock = newSock(ch, h, network, net.TCPAddrFromAddrPort(local), net.TCPAddrFromAddrPort(remote))
+	b := new(tcpConnBlock)
+	b.src, b.dst = tcpAddrIn(&b.ip[0], local), tcpAddrIn(&b.ip[1], remote)
+	c := &b.c
+	c.local, c.remote = local, remote
+	c.sock = sock{ch: ch, h: h, net: network, src: &b.src, dst: &b.dst, rd: &b.dl[0], wd: &b.dl[1]}
 	return c
+}
+
+// tcpAddrIn is net.TCPAddrFromAddrPort(ap) with the IP's bytes in buf.
+func tcpAddrIn(buf *[16]byte, ap netip.AddrPort) net.TCPAddr {
+	a := ap.Addr()
+	var ip net.IP
+	switch {
+	case a.Is4():
+		v4 := a.As4()
+		ip = buf[:copy(buf[:4], v4[:])]
+	case a.Is6():
+		*buf = a.As16()
+		ip = buf[:]
+	}
+	return net.TCPAddr{IP: ip, Port: int(ap.Port()), Zone: a.Zone()}
 }
 
 // Handle returns the engine handle of the stream.

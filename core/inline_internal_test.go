@@ -7,8 +7,6 @@ import (
 	"testing"
 
 	"github.com/netcore-go/netcore/core/gso"
-	"gvisor.dev/gvisor/pkg/buffer"
-	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // inlineDev is an InlineWriter that records the payloads written to it.
@@ -57,15 +55,7 @@ func TestInlineWriterAtTurnEnd(t *testing.T) {
 	dev := &inlineDev{}
 	w := newGSOWriter(dev)
 	l.inline.Store(w)
-	write := func(payload string) {
-		t.Helper()
-		var pkts stack.PacketBufferList
-		pkts.PushBack(stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(udpPacket(payload))}))
-		if n, err := l.WritePackets(pkts); n != 1 || err != nil {
-			t.Fatalf("WritePackets = %d, %v", n, err)
-		}
-		pkts.DecRef()
-	}
+	write := func(payload string) { t.Helper(); writeUDPPacket(t, l, payload) }
 	want := []string{"gvisor", "turn01", "queued"}
 	drainSignal(l.ready)
 	write(want[0]) // outside a turn: gVisor's goroutine

@@ -75,15 +75,7 @@ func TestPeerDeliveryInlineOutsideTurn(t *testing.T) {
 	b := newIdleStack(t, "192.0.2.2/24")
 	l := a.link
 	l.peer.Store(b.link)
-	write := func(payload string) {
-		t.Helper()
-		var pkts stack.PacketBufferList
-		pkts.PushBack(stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(udpPacket(payload))}))
-		if n, err := l.WritePackets(pkts); n != 1 || err != nil {
-			t.Fatalf("WritePackets = %d, %v", n, err)
-		}
-		pkts.DecRef()
-	}
+	write := func(payload string) { t.Helper(); writeUDPPacket(t, l, payload) }
 	before := b.link.packetsIn.Load()
 	write("inline")
 	if got := b.link.packetsIn.Load() - before; got != 1 {
@@ -102,4 +94,16 @@ func TestPeerDeliveryInlineOutsideTurn(t *testing.T) {
 	if got := b.link.packetsIn.Load() - before; got != 2 {
 		t.Fatalf("peer received %d packets, want 2", got)
 	}
+}
+
+// writeUDPPacket writes one UDP packet carrying payload through the link,
+// as gVisor's goroutines do.
+func writeUDPPacket(t *testing.T, l *linkEP, payload string) {
+	t.Helper()
+	var pkts stack.PacketBufferList
+	pkts.PushBack(stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(udpPacket(payload))}))
+	if n, err := l.WritePackets(pkts); n != 1 || err != nil {
+		t.Fatalf("WritePackets = %d, %v", n, err)
+	}
+	pkts.DecRef()
 }

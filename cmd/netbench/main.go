@@ -32,6 +32,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/netcore-go/netcore/internal/proctime"
 )
 
 // options are the command's flags.
@@ -199,7 +201,7 @@ func measure(o options, log io.Writer) (*Report, error) {
 func runSystem(s system, works []workload, p params, log io.Writer) Result {
 	res := Result{System: s.name, MTU: s.mtu, About: s.about, Metrics: map[string]float64{}, GOMAXPROCS: runtime.GOMAXPROCS(0)}
 	runtime.GC()
-	c0, g0, t0 := cpuTime(), gcCount(), time.Now()
+	c0, g0, t0 := proctime.CPU(), gcCount(), time.Now()
 	for _, wl := range works {
 		fmt.Fprintf(log, "%-20s %-6s ", s.name, wl.name)
 		m, err := runOne(s, wl, p)
@@ -217,7 +219,7 @@ func runSystem(s system, works []workload, p params, log io.Writer) Result {
 		fmt.Fprintln(log, formatMetrics(m))
 	}
 	res.WallSec = time.Since(t0).Seconds()
-	res.CPUSec = (cpuTime() - c0).Seconds()
+	res.CPUSec = (proctime.CPU() - c0).Seconds()
 	res.CoresUsed = res.CPUSec / res.WallSec
 	res.GCCycles = gcCount() - g0
 	return res

@@ -13,6 +13,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/netcore-go/netcore/internal/proctime"
 )
 
 // params sizes the workloads.
@@ -149,12 +151,12 @@ func rr(e *env, p params) (metrics, error) {
 		return nil, err
 	}
 	lat := make([]time.Duration, 0, 1<<16)
-	t0, c0 := time.Now(), cpuTime()
+	t0, c0 := time.Now(), proctime.CPU()
 	lat, err = pingPong(cli, t0.Add(p.duration), lat)
 	if err != nil {
 		return nil, err
 	}
-	elapsed, cpu := time.Since(t0), cpuTime()-c0
+	elapsed, cpu := time.Since(t0), proctime.CPU()-c0
 	slices.Sort(lat)
 	return metrics{
 		"rr_tps":    float64(len(lat)) / elapsed.Seconds(),
@@ -224,12 +226,12 @@ func connRate(e *env, p params) (metrics, error) {
 	if _, err := connsUntil(e, ln, time.Now().Add(p.warmup)); err != nil {
 		return nil, err
 	}
-	t0, c0 := time.Now(), cpuTime()
+	t0, c0 := time.Now(), proctime.CPU()
 	n, err := connsUntil(e, ln, t0.Add(p.duration))
 	if err != nil {
 		return nil, err
 	}
-	elapsed, cpu := time.Since(t0), cpuTime()-c0
+	elapsed, cpu := time.Since(t0), proctime.CPU()-c0
 	return metrics{"conn_per_s": float64(n) / elapsed.Seconds(), "conn_cpu_us": perOp(cpu, n)}, nil
 }
 

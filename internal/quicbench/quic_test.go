@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/internal/proctime"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"go.uber.org/goleak"
@@ -212,14 +213,14 @@ func BenchmarkQUICStream(b *testing.B) {
 		b.Run(sd.name, func(b *testing.B) {
 			c := quicPair(b, sd.open(b))
 			b.SetBytes(benchSize)
-			c0 := cpuTime()
+			c0 := proctime.CPU()
 			for b.Loop() {
 				got, err := sendStream(c, benchSize, 1)
 				if err != nil || got != want {
 					b.Fatalf("stream: %v (sum %x, want %x)", err, got, want)
 				}
 			}
-			reportCPU(b, cpuTime()-c0)
+			reportCPU(b, proctime.CPU()-c0)
 		})
 	}
 }
@@ -231,14 +232,14 @@ func BenchmarkHTTP3Get(b *testing.B) {
 		b.Run(sd.name, func(b *testing.B) {
 			c := h3Pair(b, sd.open(b))
 			b.SetBytes(benchSize)
-			c0 := cpuTime()
+			c0 := proctime.CPU()
 			for b.Loop() {
 				got, err := get(c, benchSize, 1)
 				if err != nil || got != want {
 					b.Fatalf("GET: %v (sum %x, want %x)", err, got, want)
 				}
 			}
-			reportCPU(b, cpuTime()-c0)
+			reportCPU(b, proctime.CPU()-c0)
 		})
 	}
 }

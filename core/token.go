@@ -100,10 +100,7 @@ func (ns *Netstack) acquire() bool {
 //
 // +checklocksignore
 func (ns *Netstack) release() {
-	drained := ns.link.endHold()
-	ns.tok.held.Store(false)
-	ns.tok.mu.Unlock()
-	if !drained {
+	if !ns.letGo() {
 		ns.link.flushOrWake()
 	}
 }
@@ -116,12 +113,21 @@ func (ns *Netstack) release() {
 //
 // +checklocksignore
 func (ns *Netstack) releaseCaller() {
-	drained := ns.link.endHold()
-	ns.tok.held.Store(false)
-	ns.tok.mu.Unlock()
-	if !drained {
+	if !ns.letGo() {
 		ns.link.deliverAsCaller()
 	}
+}
+
+// letGo ends the turn's hold on the link (writing an InlineWriter device,
+// token held) and lets go of the token; drained reports that nothing waits
+// to leave.
+//
+// +checklocksignore
+func (ns *Netstack) letGo() (drained bool) {
+	drained = ns.link.endHold()
+	ns.tok.held.Store(false)
+	ns.tok.mu.Unlock()
+	return drained
 }
 
 // pending reports whether work waits for a holder: queued commands,

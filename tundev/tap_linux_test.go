@@ -187,30 +187,22 @@ func TestTAPBulk(t *testing.T) {
 func (e *tapEnv) tcpPair(t *testing.T, host, stack netip.Addr, kernelDials bool) (kc, sc net.Conn) {
 	t.Helper()
 	if kernelDials {
-		ln := listenStack(t, e.ch, netip.AddrPortFrom(stack, 9000))
-		acc := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			acc <- c
-		}()
-		kc = e.kernelDial(t, "tcp", netip.AddrPortFrom(stack, 9000))
-		sc = <-acc
-	} else {
-		ln := e.kernelListen(t, netip.AddrPortFrom(host, 0))
-		acc := make(chan net.Conn, 1)
-		go func() {
-			c, _ := ln.Accept()
-			acc <- c
-		}()
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var err error
-		if sc, err = dialStack(ctx, e.ch, ln.Addr().(*net.TCPAddr).AddrPort()); err != nil {
-			t.Fatalf("stack dial: %v", err)
-		}
-		kc = <-acc
+		return e.kernelToStack(t, netip.AddrPortFrom(stack, 9000))
 	}
-	if kc == nil || sc == nil {
+	ln := e.kernelListen(t, netip.AddrPortFrom(host, 0))
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var err error
+	if sc, err = dialStack(ctx, e.ch, ln.Addr().(*net.TCPAddr).AddrPort()); err != nil {
+		t.Fatalf("stack dial: %v", err)
+	}
+	kc = <-acc
+	if kc == nil {
 		t.Fatal("accept failed")
 	}
 	t.Cleanup(func() { kc.Close(); sc.Close() })

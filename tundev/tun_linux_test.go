@@ -96,6 +96,25 @@ func attachInNS[D kernelDevice](t testing.TB, offloads bool, open func(tundev.Co
 	return nsEnv{ns: ns, ch: st.CommandChannel()}, st, dev
 }
 
+// kernelToStack listens on the stack at addr and dials it from the
+// namespace: kc is the kernel's conn, sc the stack's accepted one (closed
+// when t ends, as kc is).
+func (e *nsEnv) kernelToStack(t testing.TB, addr netip.AddrPort) (kc, sc net.Conn) {
+	t.Helper()
+	ln := listenStack(t, e.ch, addr)
+	acc := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		acc <- c
+	}()
+	kc = e.kernelDial(t, "tcp", addr)
+	if sc = <-acc; sc == nil {
+		t.Fatal("accept failed")
+	}
+	t.Cleanup(func() { sc.Close() })
+	return kc, sc
+}
+
 // kernelDial dials from the namespace.
 func (e *nsEnv) kernelDial(t testing.TB, network string, to netip.AddrPort) net.Conn {
 	t.Helper()
@@ -310,18 +329,7 @@ func TestTUNBulk(t *testing.T) {
 		for _, fam := range families {
 			t.Run(fmt.Sprintf("offloads=%v/%s", offloads, fam.name), func(t *testing.T) {
 				e := newTUNEnv(t, offloads)
-				ln := listenStack(t, e.ch, netip.AddrPortFrom(fam.stack, 9000))
-				acc := make(chan net.Conn, 1)
-				go func() {
-					c, _ := ln.Accept()
-					acc <- c
-				}()
-				kc := e.kernelDial(t, "tcp", netip.AddrPortFrom(fam.stack, 9000))
-				sc := <-acc
-				if sc == nil {
-					t.Fatal("accept failed")
-				}
-				defer sc.Close()
+				kc, sc := e.kernelToStack(t, netip.AddrPortFrom(fam.stack, 9000))
 				size := bulkSize()
 				if !offloads || fam.name != "IPv4" {
 					// A quarter: without offloads it is twice as slow, CI

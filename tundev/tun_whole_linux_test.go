@@ -1,7 +1,6 @@
 package tundev_test
 
 import (
-	"net"
 	"net/netip"
 	"testing"
 )
@@ -17,18 +16,7 @@ func TestTUNSuperSegmentsWhole(t *testing.T) {
 			if !e.tun.Offloads() {
 				t.Skip("the kernel opened the TUN without IFF_VNET_HDR: no TSO to read whole")
 			}
-			ln := listenStack(t, e.ch, netip.AddrPortFrom(fam.stack, 9100))
-			acc := make(chan net.Conn, 1)
-			go func() {
-				c, _ := ln.Accept()
-				acc <- c
-			}()
-			kc := e.kernelDial(t, "tcp", netip.AddrPortFrom(fam.stack, 9100))
-			sc := <-acc
-			if sc == nil {
-				t.Fatal("accept failed")
-			}
-			defer sc.Close()
+			kc, sc := e.kernelToStack(t, netip.AddrPortFrom(fam.stack, 9100))
 			bothWays(t, kc, sc, 16<<20)
 			st := e.tun.Stats()
 			if st.WholeSuperSegments == 0 {

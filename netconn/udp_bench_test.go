@@ -1,6 +1,7 @@
 package netconn_test
 
 import (
+	"net"
 	"net/netip"
 	"strconv"
 	"sync"
@@ -171,4 +172,91 @@ func BenchmarkUDPFlows(b *testing.B) {
 	wg.Wait()
 	b.ReportMetric(float64(got.Load())/el.Seconds(), "dgrams/s")
 	b.ReportMetric(1-float64(got.Load())/float64(b.N), "loss")
+}
+
+// BenchmarkUDPFlowsUnpaced is netbench's dgram workload between two joined
+// stacks: 8 flows, each a connected sender writing as fast as it can (Write,
+// or WriteBatch of 32) and its own reader (ReadFrom, or ReadBatch); b.N
+// counts datagrams sent. It reports the datagrams received per second.
+func BenchmarkUDPFlowsUnpaced(b *testing.B) {
+	const flows, batch = 8, 32
+	for _, size := range []int{64, 1200} {
+		for _, batched := range []bool{false, true} {
+			name := sizeName(size) + "/ReadFrom"
+			if batched {
+				name = sizeName(size) + "/ReadBatch"
+			}
+			b.Run(name, func(b *testing.B) {
+				p := testnet.NewPair(b)
+				ctx := testCtx(b)
+				var got, sent atomic.Int64
+				var wg, swg sync.WaitGroup
+				var rcvs []*netconn.UDPConn
+				for range flows {
+					_, rcv := udpListeners(b, p)
+					rcvs = append(rcvs, rcv)
+					to := rcv.LocalAddr().(*net.UDPAddr).AddrPort()
+					snd, err := netconn.DialUDP(ctx, p.A.CommandChannel(), "udp4", netip.AddrPortFrom(testnet.AddrA, 0), to)
+					if err != nil {
+						b.Fatal(err)
+					}
+					b.Cleanup(func() { snd.Close() })
+					wg.Go(func() { readFlow(rcv, batched, &got) })
+					swg.Go(func() { sendFlow(snd, size, batched, int64(b.N), &sent) })
+				}
+				b.ReportAllocs()
+				start := time.Now()
+				swg.Wait()
+				el := time.Since(start)
+				for _, r := range rcvs {
+					r.Close()
+				}
+				wg.Wait()
+				b.ReportMetric(float64(got.Load())/el.Seconds(), "dgrams/s")
+			})
+		}
+	}
+}
+
+// readFlow counts what rcv receives into got until it is closed.
+func readFlow(rcv *netconn.UDPConn, batched bool, got *atomic.Int64) {
+	ms := make([]ipv4.Message, 32)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, 2048)}
+	}
+	for {
+		k := 1
+		var err error
+		if batched {
+			k, err = rcv.ReadBatch(ms, 0)
+		} else {
+			_, _, err = rcv.ReadFrom(ms[0].Buffers[0])
+		}
+		if err != nil {
+			return
+		}
+		got.Add(int64(k))
+	}
+}
+
+// sendFlow writes size-byte datagrams on snd until sent passes n.
+func sendFlow(snd *netconn.UDPConn, size int, batched bool, n int64, sent *atomic.Int64) {
+	ms := make([]ipv4.Message, 32)
+	for i := range ms {
+		ms[i].Buffers = [][]byte{make([]byte, size)}
+	}
+	for {
+		k := int64(1)
+		if batched {
+			k = int64(len(ms))
+		}
+		if sent.Add(k) > n+k-1 {
+			return
+		}
+		if batched {
+			snd.WriteBatch(ms, 0)
+		} else {
+			snd.Write(ms[0].Buffers[0])
+		}
+	}
 }

@@ -1,6 +1,7 @@
 package netconn_test
 
 import (
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -175,47 +176,52 @@ func BenchmarkUDPFlows(b *testing.B) {
 }
 
 // BenchmarkUDPFlowsUnpaced is netbench's dgram workload between two joined
-// stacks: 8 flows, each a connected sender writing as fast as it can (Write,
+// stacks: 1 or 8 flows, each a connected sender writing as fast as it can (Write,
 // or WriteBatch of 32) and its own reader (ReadFrom, or ReadBatch); b.N
 // counts datagrams sent. It reports the datagrams received per second.
 func BenchmarkUDPFlowsUnpaced(b *testing.B) {
-	const flows, batch = 8, 32
-	for _, size := range []int{64, 1200} {
-		for _, batched := range []bool{false, true} {
-			name := sizeName(size) + "/ReadFrom"
-			if batched {
-				name = sizeName(size) + "/ReadBatch"
+	for _, flows := range []int{1, 8} {
+		for _, size := range []int{64, 1200} {
+			for _, batched := range []bool{false, true} {
+				name := fmt.Sprintf("%dx%s/ReadFrom", flows, sizeName(size))
+				if batched {
+					name = fmt.Sprintf("%dx%s/ReadBatch", flows, sizeName(size))
+				}
+				b.Run(name, func(b *testing.B) { benchFlows(b, flows, size, batched) })
 			}
-			b.Run(name, func(b *testing.B) {
-				p := testnet.NewPair(b)
-				ctx := testCtx(b)
-				var got, sent atomic.Int64
-				var wg, swg sync.WaitGroup
-				var rcvs []*netconn.UDPConn
-				for range flows {
-					_, rcv := udpListeners(b, p)
-					rcvs = append(rcvs, rcv)
-					to := rcv.LocalAddr().(*net.UDPAddr).AddrPort()
-					snd, err := netconn.DialUDP(ctx, p.A.CommandChannel(), "udp4", netip.AddrPortFrom(testnet.AddrA, 0), to)
-					if err != nil {
-						b.Fatal(err)
-					}
-					b.Cleanup(func() { snd.Close() })
-					wg.Go(func() { readFlow(rcv, batched, &got) })
-					swg.Go(func() { sendFlow(snd, size, batched, int64(b.N), &sent) })
-				}
-				b.ReportAllocs()
-				start := time.Now()
-				swg.Wait()
-				el := time.Since(start)
-				for _, r := range rcvs {
-					r.Close()
-				}
-				wg.Wait()
-				b.ReportMetric(float64(got.Load())/el.Seconds(), "dgrams/s")
-			})
 		}
 	}
+}
+
+// benchFlows is one BenchmarkUDPFlowsUnpaced figure.
+func benchFlows(b *testing.B, flows, size int, batched bool) {
+	p := testnet.NewPair(b)
+	ctx := testCtx(b)
+	var got, sent atomic.Int64
+	var wg, swg sync.WaitGroup
+	var rcvs []*netconn.UDPConn
+	for range flows {
+		_, rcv := udpListeners(b, p)
+		rcvs = append(rcvs, rcv)
+		to := rcv.LocalAddr().(*net.UDPAddr).AddrPort()
+		snd, err := netconn.DialUDP(ctx, p.A.CommandChannel(), "udp4", netip.AddrPortFrom(testnet.AddrA, 0), to)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { snd.Close() })
+		wg.Go(func() { readFlow(rcv, batched, &got) })
+		swg.Go(func() { sendFlow(snd, size, batched, int64(b.N), &sent) })
+	}
+	b.ReportAllocs()
+	start := time.Now()
+	swg.Wait()
+	el := time.Since(start)
+	for _, r := range rcvs {
+		r.Close()
+	}
+	wg.Wait()
+	b.ReportMetric(float64(got.Load())/el.Seconds(), "dgrams/s")
+	b.ReportMetric(1-float64(got.Load())/float64(sent.Load()), "loss")
 }
 
 // readFlow counts what rcv receives into got until it is closed.

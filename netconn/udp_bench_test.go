@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/netcore-go/netcore/internal/proctime"
 	"github.com/netcore-go/netcore/internal/testnet"
 	"github.com/netcore-go/netcore/netconn"
 	"golang.org/x/net/ipv4"
@@ -213,7 +214,7 @@ func benchFlows(b *testing.B, flows, size int, batched bool) {
 		swg.Go(func() { sendFlow(snd, size, batched, int64(b.N), &sent) })
 	}
 	b.ReportAllocs()
-	start := time.Now()
+	start, cpu := time.Now(), proctime.CPU()
 	swg.Wait()
 	el := time.Since(start)
 	for _, r := range rcvs {
@@ -221,6 +222,7 @@ func benchFlows(b *testing.B, flows, size int, batched bool) {
 	}
 	wg.Wait()
 	b.ReportMetric(float64(got.Load())/el.Seconds(), "dgrams/s")
+	b.ReportMetric(float64((proctime.CPU()-cpu).Nanoseconds())/float64(got.Load()), "cpu-ns/dgram")
 	b.ReportMetric(1-float64(got.Load())/float64(sent.Load()), "loss")
 }
 

@@ -129,10 +129,20 @@ func tlsConfigs(tb testing.TB, proto string) (srv, cli *tls.Config) {
 	return srv, cli
 }
 
+// netcorePacketSize is the QUIC packet size docs/guide.md recommends over
+// netcore: the largest quic-go sends (1452 B, its packet buffer), which a
+// 1500-byte MTU carries. Over a net.PacketConn without a file descriptor
+// quic-go cannot set DF, so it never runs path MTU discovery and keeps
+// its initial size (1280 B by default) for the whole connection; over the
+// kernel's sockets it discovers 1452 B by itself.
+const netcorePacketSize = 1452
+
 // quicConfig is the QUIC config of both ends: windows large enough for a
-// bulk stream.
-func quicConfig() *quic.Config {
+// bulk stream, and packet as quic.Config.InitialPacketSize (0: quic-go's
+// default).
+func quicConfig(packet uint16) *quic.Config {
 	return &quic.Config{
+		InitialPacketSize:              packet,
 		MaxIdleTimeout:                 30 * time.Second,
 		InitialStreamReceiveWindow:     4 << 20,
 		MaxStreamReceiveWindow:         16 << 20,

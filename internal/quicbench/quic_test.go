@@ -54,17 +54,18 @@ func sumStream(s *quic.Stream) {
 	s.Close()
 }
 
-// quicPair starts a stream server on s.srv and dials it from s.cli.
-func quicPair(tb testing.TB, s sockets) *quic.Conn {
+// quicPair starts a stream server on s.srv and dials it from s.cli, both
+// with InitialPacketSize packet.
+func quicPair(tb testing.TB, s sockets, packet uint16) *quic.Conn {
 	tb.Helper()
 	srvTLS, cliTLS := tlsConfigs(tb, "netcore-sum")
 	cliTr, srvTr := transports(tb, s)
-	ln, err := srvTr.Listen(srvTLS, quicConfig())
+	ln, err := srvTr.Listen(srvTLS, quicConfig(packet))
 	if err != nil {
 		tb.Fatal(err)
 	}
 	streamServer(tb, ln)
-	c, err := cliTr.Dial(context.Background(), s.srv.LocalAddr(), cliTLS, quicConfig())
+	c, err := cliTr.Dial(context.Background(), s.srv.LocalAddr(), cliTLS, quicConfig(packet))
 	if err != nil {
 		tb.Fatalf("Dial: %v", err)
 	}
@@ -102,7 +103,7 @@ func streamSize() int64 {
 // SHA-256 of it is the client's.
 func TestQUICStream(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	c := quicPair(t, netcoreSockets(t))
+	c := quicPair(t, netcoreSockets(t), 0)
 	n := streamSize()
 	for seed := range uint64(2) { // two streams, one after the other, on one connection
 		got, err := sendStream(c, n, seed)
@@ -116,12 +117,13 @@ func TestQUICStream(t *testing.T) {
 }
 
 // h3Pair starts an HTTP/3 server on s.srv whose /blob?n=N&seed=S answers
-// source(N, S), and returns a client whose requests go to it.
-func h3Pair(tb testing.TB, s sockets) *http.Client {
+// source(N, S), and returns a client whose requests go to it; both ends
+// use InitialPacketSize packet.
+func h3Pair(tb testing.TB, s sockets, packet uint16) *http.Client {
 	tb.Helper()
 	srvTLS, cliTLS := tlsConfigs(tb, http3.NextProtoH3)
 	cliTr, srvTr := transports(tb, s)
-	ln, err := srvTr.Listen(http3.ConfigureTLSConfig(srvTLS), quicConfig())
+	ln, err := srvTr.Listen(http3.ConfigureTLSConfig(srvTLS), quicConfig(packet))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -131,7 +133,7 @@ func h3Pair(tb testing.TB, s sockets) *http.Client {
 	to := s.srv.LocalAddr()
 	rt := &http3.Transport{
 		TLSClientConfig: cliTLS,
-		QUICConfig:      quicConfig(),
+		QUICConfig:      quicConfig(packet),
 		Dial: func(ctx context.Context, _ string, tlsCfg *tls.Config, cfg *quic.Config) (*quic.Conn, error) {
 			return cliTr.Dial(ctx, to, tlsCfg, cfg)
 		},
@@ -173,7 +175,7 @@ func get(c *http.Client, n int64, seed uint64) ([32]byte, error) {
 // An HTTP/3 GET between two netcore stacks: the body arrives whole.
 func TestHTTP3Get(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
-	c := h3Pair(t, netcoreSockets(t))
+	c := h3Pair(t, netcoreSockets(t), 0)
 	n := streamSize()
 	got, err := get(c, n, 7)
 	if err != nil {
@@ -187,7 +189,9 @@ func TestHTTP3Get(t *testing.T) {
 // benchSize is the bytes of one benchmark stream or GET: 64 MiB.
 const benchSize = 64 << 20
 
-// sides are the two systems every benchmark runs on, side by side.
+// sides are the systems every benchmark runs on, side by side, each with
+// quic-go's default packet size and with netcorePacketSize (the "-pkt1452"
+// figures: the same setting on both, so the comparison stays fair).
 var sides = []struct {
 	name string
 	open func(testing.TB) sockets
@@ -196,6 +200,13 @@ var sides = []struct {
 	{"netcore-pumped", pumpedSockets},
 	{"kernel-nogso", kernelSockets},
 }
+
+// packetSizes are the InitialPacketSizes of every side, with the suffix
+// of their figures' names.
+var packetSizes = []struct {
+	suffix string
+	size   uint16
+}{{"", 0}, {"-pkt1452", netcorePacketSize}}
 
 // reportCPU reports the process's CPU time per MiB moved (both ends, all
 // goroutines; over the kernel, the loopback's work in the syscalls too):
@@ -210,18 +221,20 @@ func reportCPU(b *testing.B, cpu time.Duration) {
 func BenchmarkQUICStream(b *testing.B) {
 	want := digest(benchSize, 1)
 	for _, sd := range sides {
-		b.Run(sd.name, func(b *testing.B) {
-			c := quicPair(b, sd.open(b))
-			b.SetBytes(benchSize)
-			c0 := proctime.CPU()
-			for b.Loop() {
-				got, err := sendStream(c, benchSize, 1)
-				if err != nil || got != want {
-					b.Fatalf("stream: %v (sum %x, want %x)", err, got, want)
+		for _, ps := range packetSizes {
+			b.Run(sd.name+ps.suffix, func(b *testing.B) {
+				c := quicPair(b, sd.open(b), ps.size)
+				b.SetBytes(benchSize)
+				c0 := proctime.CPU()
+				for b.Loop() {
+					got, err := sendStream(c, benchSize, 1)
+					if err != nil || got != want {
+						b.Fatalf("stream: %v (sum %x, want %x)", err, got, want)
+					}
 				}
-			}
-			reportCPU(b, proctime.CPU()-c0)
-		})
+				reportCPU(b, proctime.CPU()-c0)
+			})
+		}
 	}
 }
 
@@ -229,17 +242,19 @@ func BenchmarkQUICStream(b *testing.B) {
 func BenchmarkHTTP3Get(b *testing.B) {
 	want := digest(benchSize, 1)
 	for _, sd := range sides {
-		b.Run(sd.name, func(b *testing.B) {
-			c := h3Pair(b, sd.open(b))
-			b.SetBytes(benchSize)
-			c0 := proctime.CPU()
-			for b.Loop() {
-				got, err := get(c, benchSize, 1)
-				if err != nil || got != want {
-					b.Fatalf("GET: %v (sum %x, want %x)", err, got, want)
+		for _, ps := range packetSizes {
+			b.Run(sd.name+ps.suffix, func(b *testing.B) {
+				c := h3Pair(b, sd.open(b), ps.size)
+				b.SetBytes(benchSize)
+				c0 := proctime.CPU()
+				for b.Loop() {
+					got, err := get(c, benchSize, 1)
+					if err != nil || got != want {
+						b.Fatalf("GET: %v (sum %x, want %x)", err, got, want)
+					}
 				}
-			}
-			reportCPU(b, proctime.CPU()-c0)
-		})
+				reportCPU(b, proctime.CPU()-c0)
+			})
+		}
 	}
 }

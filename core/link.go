@@ -50,12 +50,11 @@ type linkEP struct {
 	drained    chan struct{}
 
 	// peer, when set, is the joined stack's link: packets go straight to
-	// it. flushMu serialises whoever takes them from the queue for it
-	// (pump, holder, gVisor's goroutine), and lanes whoever delivers a
-	// flow's packets, which keeps each flow in order (see deliverLanes).
+	// it. flushMu serialises whoever delivers them (pump or engine), which
+	// keeps them in order; batch is their scratch space, under flushMu.
 	peer    atomic.Pointer[linkEP]
 	flushMu sync.Mutex
-	lanes   lanes
+	batch   [64]*stack.PacketBuffer // +checklocks:flushMu
 	// holding is set while the token holder works through a turn:
 	// enqueues then skip delivering or waking the outbound pump, and the
 	// holder flushes at the end.
@@ -317,6 +316,35 @@ func (l *linkEP) flushToPeer(peer *linkEP) error {
 	l.flushMu.Lock()
 	defer l.flushMu.Unlock()
 	return l.flushToPeerLocked(peer, true)
+}
+
+// flushToPeerLocked is flushToPeer; without wait it stops with
+// errInboundBusy when peer's inbound gate has no room, leaving the rest
+// queued.
+//
+// +checklocks:l.flushMu
+func (l *linkEP) flushToPeerLocked(peer *linkEP, wait bool) error {
+	for {
+		if err := peer.in.enter(wait); err != nil {
+			return err
+		}
+		n := l.dequeue(l.batch[:])
+		ok := true
+		for _, p := range l.batch[:n] {
+			if ok = ok && peer.deliverPacket(p, wait); !ok {
+				l.drops.Add(1)
+			}
+			p.DecRef()
+		}
+		peer.in.leave()
+		clear(l.batch[:n])
+		switch {
+		case !ok:
+			return ErrClosed
+		case n == 0:
+			return nil
+		}
+	}
 }
 
 // drainTo hands every queued packet to send, in order and in batches of

@@ -214,7 +214,7 @@ func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
 		f.establish(r, p)
 		return
 	}
-	if !f.push(fwdItem{syn: p, proto: FlowTCP, local: p.local, remote: p.remote}) {
+	if !f.pushAndServe(fwdItem{syn: p, proto: FlowTCP, local: p.local, remote: p.remote}) {
 		f.tcpFlows.Add(-1)
 		f.st.unserved.Add(1)
 		r.Complete(true)
@@ -261,7 +261,7 @@ func (f *forwarder) establish(r *tcp.ForwarderRequest, p *pendingTCP) {
 		f.st.tcpFailed.Add(1)
 		return
 	}
-	if !f.push(fwdItem{ep: ep, wq: wq, proto: FlowTCP, local: p.local, remote: p.remote, id: p.id}) {
+	if !f.pushAndServe(fwdItem{ep: ep, wq: wq, proto: FlowTCP, local: p.local, remote: p.remote, id: p.id}) {
 		ep.Abort()
 		f.tcpFlows.Add(-1)
 	}
@@ -319,6 +319,36 @@ func (f *forwarder) serving() bool {
 
 // push hands it to the engine; false if no forwarder socket is open.
 func (f *forwarder) push(it fwdItem) bool {
+	if !f.queue(it) {
+		return false
+	}
+	signal(f.ns.wake)
+	return true
+}
+
+// pushAndServe is push for a TCP handshake's goroutine (handleTCP, which
+// gVisor starts per SYN and which holds none of gVisor's locks): while Run
+// drives the stack, it takes the owner token itself if it is free and
+// serves what it queued (the inbox, and with it a parked ForwardAccept),
+// as a caller of Request does, instead of waking the engine goroutine for
+// it: one goroutine hand-off fewer per connection. If another goroutine
+// holds the token, that one serves the inbox once it lets go (see
+// Netstack.pending).
+func (f *forwarder) pushAndServe(it fwdItem) bool {
+	if !f.queue(it) {
+		return false
+	}
+	if !f.ns.tok.inline.Load() {
+		signal(f.ns.wake)
+		return true
+	}
+	f.ns.serveAsCaller()
+	return true
+}
+
+// queue adds it to the inbox and marks the forwarder due; false if no
+// forwarder socket is open.
+func (f *forwarder) queue(it fwdItem) bool {
 	f.mu.Lock()
 	if !f.open || f.closing {
 		f.mu.Unlock()
@@ -327,7 +357,6 @@ func (f *forwarder) push(it fwdItem) bool {
 	f.inbox = append(f.inbox, it)
 	f.mu.Unlock()
 	f.due.Store(true)
-	signal(f.ns.wake)
 	return true
 }
 

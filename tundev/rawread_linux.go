@@ -11,11 +11,6 @@ import (
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 )
 
-// virtioHdrLen is the length of the virtio-net header (struct
-// virtio_net_hdr) in front of each packet read from a TUN with
-// IFF_VNET_HDR.
-const virtioHdrLen = 10
-
 // rawReadSize is the largest packet a raw read takes: a whole TSO
 // super-segment (the kernel's gso_max_size, 64 KiB).
 const rawReadSize = 1 << 16
@@ -177,4 +172,23 @@ func tcpSuper(pkt []byte, h virtioHdr) (gso.Options, bool, error) {
 			ip.NextHeader() == uint8(header.TCPProtocolNumber)
 	}
 	return o, plain, nil
+}
+
+// writeOne writes one packet, which has virtioHdrLen bytes of room in
+// front of it (pkt[virtioHdrLen:] is the packet), behind an empty
+// virtio-net header (no segmentation, checksums complete): what
+// wireguard-go's Write writes for a packet it coalesced with none, without
+// its coalescing tables, which cost a single small packet more than its
+// system call's share (see TUN.write).
+func (r *rawReader) writeOne(pkt []byte) error {
+	clear(pkt[:virtioHdrLen])
+	var err error
+	werr := r.rc.Write(func(fd uintptr) bool {
+		_, err = unix.Write(int(fd), pkt)
+		return err != unix.EAGAIN
+	})
+	if werr != nil {
+		return werr
+	}
+	return err
 }

@@ -13,3 +13,6 @@ func newRawReader(tun.Device) *rawReader { return nil }
 
 // read is never called: newRawReader returns nil.
 func (*rawReader) read([][]byte, []int, []bool) (int, bool, error) { return 0, false, errVirtio }
+
+// writeOne is never called: newRawReader returns nil.
+func (*rawReader) writeOne([]byte) error { return errVirtio }

@@ -55,6 +55,11 @@ type Config struct {
 // there when offloads are on. 16 is what wireguard-go itself leaves.
 const writeOffset = 16
 
+// virtioHdrLen is the length of the virtio-net header (struct
+// virtio_net_hdr) in front of each packet a TUN with IFF_VNET_HDR (Linux,
+// offloads on) reads and writes.
+const virtioHdrLen = 10
+
 // maxReadFailures is how many reads in a row may fail (each dropping what
 // it read) before ReadPackets gives up and returns the error.
 const maxReadFailures = 1000
@@ -93,6 +98,7 @@ type TUN struct {
 	readErrs  atomic.Uint64
 	writeErrs atomic.Uint64
 	whole     atomic.Uint64
+	single    atomic.Uint64
 }
 
 var (
@@ -339,7 +345,16 @@ func (t *TUN) wbuf(i, size int) []byte {
 
 // write writes bufs (packets behind writeOffset bytes) as one batch.
 func (t *TUN) write(bufs [][]byte) error {
-	_, err := t.dev.Write(bufs, writeOffset)
+	var err error
+	if len(bufs) == 1 && t.raw != nil {
+		// Nothing to coalesce: the packet goes out as wireguard-go's
+		// Write would send it, without its coalescing tables (a write of
+		// one packet is a round trip's reply or ACK).
+		err = t.raw.writeOne(bufs[0][writeOffset-virtioHdrLen:])
+		t.single.Add(1)
+	} else {
+		_, err = t.dev.Write(bufs, writeOffset)
+	}
 	clear(bufs)
 	switch {
 	case t.closed.Load() || isClosedErr(err):
@@ -387,9 +402,13 @@ type TUNStats struct {
 	// sent that went to the stack whole, checksum-validated, instead of
 	// cut into wire-sized packets (see ReadPacketsValidated).
 	WholeSuperSegments uint64
+	// SingleWrites counts the writes of one packet that went to the
+	// device directly, behind an empty virtio-net header, instead of
+	// through wireguard-go's coalescing Write (Linux with offloads).
+	SingleWrites uint64
 }
 
 // Stats returns a snapshot of t's counters.
 func (t *TUN) Stats() TUNStats {
-	return TUNStats{ReadErrors: t.readErrs.Load(), WriteErrors: t.writeErrs.Load(), WholeSuperSegments: t.whole.Load()}
+	return TUNStats{ReadErrors: t.readErrs.Load(), WriteErrors: t.writeErrs.Load(), WholeSuperSegments: t.whole.Load(), SingleWrites: t.single.Load()}
 }

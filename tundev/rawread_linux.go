@@ -27,6 +27,10 @@ type rawReader struct {
 	hdr     [virtioHdrLen]byte
 	iovs    [][]byte
 	scratch []byte // a read too large for the caller's buffer; one to split
+
+	// The writer's own (one writer at a time; see writeSuper).
+	whdr  [virtioHdrLen]byte
+	wiovs [][]byte
 }
 
 // newRawReader returns a rawReader for dev if it is a Linux TUN with
@@ -49,7 +53,7 @@ func newRawReader(dev tun.Device) *rawReader {
 	if err != nil || ioErr != nil {
 		return nil
 	}
-	return &rawReader{rc: rc, iovs: make([][]byte, 2), scratch: make([]byte, rawReadSize)}
+	return &rawReader{rc: rc, iovs: make([][]byte, 2), wiovs: make([][]byte, 2), scratch: make([]byte, rawReadSize)}
 }
 
 // virtioHdr is a decoded virtio-net header.
@@ -191,4 +195,62 @@ func (r *rawReader) writeOne(pkt []byte) error {
 		return werr
 	}
 	return err
+}
+
+// writeSuper writes TCP super-segment pkt, as the stack made it (o: its
+// IP and TCP headers, MSS, and the pseudo-header checksum in its TCP
+// checksum field, CHECKSUM_PARTIAL), whole behind a virtio-net GSO header:
+// the kernel takes it as one packet, as it takes the ones wireguard-go's
+// Write coalesces, instead of the wire-sized segments gso.Split would cut
+// and wireguard-go would coalesce again. The caller checked pkt with
+// superWhole.
+func (r *rawReader) writeSuper(pkt []byte, o gso.Options) error {
+	h := &r.whdr
+	h[0] = unix.VIRTIO_NET_HDR_F_NEEDS_CSUM
+	h[1] = unix.VIRTIO_NET_HDR_GSO_TCPV4
+	if o.Kind == gso.TCPv6 {
+		h[1] = unix.VIRTIO_NET_HDR_GSO_TCPV6
+	}
+	binary.NativeEndian.PutUint16(h[2:], uint16(o.HdrLen))
+	binary.NativeEndian.PutUint16(h[4:], uint16(o.MSS))
+	binary.NativeEndian.PutUint16(h[6:], uint16(o.CsumStart))
+	binary.NativeEndian.PutUint16(h[8:], uint16(o.CsumOffset))
+	r.wiovs[0], r.wiovs[1] = h[:], pkt
+	var err error
+	werr := r.rc.Write(func(fd uintptr) bool {
+		_, err = unix.Writev(int(fd), r.wiovs)
+		return err != unix.EAGAIN
+	})
+	r.wiovs[1] = nil
+	if werr != nil {
+		return werr
+	}
+	return err
+}
+
+// superWhole reports whether TCP super-segment pkt can go to the kernel
+// whole: more than one segment, its checksum left partial, plain headers
+// (IPv4 without fragmentation, IPv6 without extension headers, the
+// lengths matching pkt and o), and no CWR flag (which the kernel's
+// segmentation wants marked as ECN).
+func superWhole(pkt []byte, o gso.Options) bool {
+	if o.Kind != gso.TCPv4 && o.Kind != gso.TCPv6 || !o.NeedsCsum || o.MSS <= 0 ||
+		len(pkt) <= o.HdrLen+o.MSS || len(pkt) > rawReadSize ||
+		o.CsumStart != o.L3Len || o.CsumOffset != header.TCPChecksumOffset ||
+		o.HdrLen < o.L3Len+header.TCPMinimumSize || o.HdrLen > len(pkt) {
+		return false
+	}
+	tcp := header.TCP(pkt[o.L3Len:])
+	if o.L3Len+int(tcp.DataOffset()) != o.HdrLen || tcp.Flags()&header.TCPFlagCwr != 0 {
+		return false
+	}
+	if o.Kind == gso.TCPv4 {
+		ip := header.IPv4(pkt)
+		return header.IPVersion(pkt) == header.IPv4Version && int(ip.HeaderLength()) == o.L3Len &&
+			int(ip.TotalLength()) == len(pkt) && ip.Protocol() == uint8(header.TCPProtocolNumber) &&
+			ip.Flags()&header.IPv4FlagMoreFragments == 0 && ip.FragmentOffset() == 0
+	}
+	ip := header.IPv6(pkt)
+	return header.IPVersion(pkt) == header.IPv6Version && o.L3Len == header.IPv6MinimumSize &&
+		int(ip.PayloadLength())+header.IPv6MinimumSize == len(pkt) && ip.NextHeader() == uint8(header.TCPProtocolNumber)
 }

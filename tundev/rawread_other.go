@@ -2,7 +2,10 @@
 
 package tundev
 
-import "golang.zx2c4.com/wireguard/tun"
+import (
+	"github.com/netcore-go/netcore/core/gso"
+	"golang.zx2c4.com/wireguard/tun"
+)
 
 // rawReader is Linux's reader of TSO super-segments; elsewhere there is
 // none.
@@ -16,3 +19,9 @@ func (*rawReader) read([][]byte, []int, []bool) (int, bool, error) { return 0, f
 
 // writeOne is never called: newRawReader returns nil.
 func (*rawReader) writeOne([]byte) error { return errVirtio }
+
+// writeSuper is never called: newRawReader returns nil.
+func (*rawReader) writeSuper([]byte, gso.Options) error { return errVirtio }
+
+// superWhole is false: only Linux TUNs take super-segments.
+func superWhole([]byte, gso.Options) bool { return false }

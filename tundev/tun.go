@@ -99,6 +99,7 @@ type TUN struct {
 	writeErrs atomic.Uint64
 	whole     atomic.Uint64
 	single    atomic.Uint64
+	wholeOut  atomic.Uint64
 }
 
 var (
@@ -300,6 +301,15 @@ func (t *TUN) WritePacketsGSO(pkts [][]byte, opts []gso.Options) (int, error) {
 	bufs, start := t.wpkts[:0], 0
 	for i, p := range pkts {
 		segs := opts[i].Segments(len(p))
+		if segs > 1 && t.raw != nil {
+			if whole, err := t.writeSuper(bufs, p, opts[i]); whole {
+				if err != nil {
+					return start, err
+				}
+				bufs, start = t.wpkts[:0], i+1
+				continue
+			}
+		}
 		if len(bufs)+segs > len(t.wbufs) && len(bufs) > 0 {
 			if err := t.write(bufs); err != nil {
 				return start, err
@@ -332,6 +342,30 @@ func (t *TUN) WritePacketsGSO(pkts [][]byte, opts []gso.Options) (int, error) {
 		}
 	}
 	return len(pkts), nil
+}
+
+// writeSuper writes the packets in bufs, then super-segment p whole (see
+// rawReader.writeSuper), if the device takes it whole; it reports whether
+// it did.
+func (t *TUN) writeSuper(bufs [][]byte, p []byte, o gso.Options) (bool, error) {
+	if !superWhole(p, o) {
+		return false, nil
+	}
+	if len(bufs) > 0 {
+		if err := t.write(bufs); err != nil {
+			return true, err
+		}
+	}
+	err := t.raw.writeSuper(p, o)
+	switch {
+	case t.closed.Load() || isClosedErr(err):
+		return true, ErrClosed
+	case err != nil:
+		t.writeErrs.Add(1)
+	default:
+		t.wholeOut.Add(1)
+	}
+	return true, nil
 }
 
 // wbuf returns write buffer i, with room for the headroom and a packet of
@@ -406,9 +440,14 @@ type TUNStats struct {
 	// device directly, behind an empty virtio-net header, instead of
 	// through wireguard-go's coalescing Write (Linux with offloads).
 	SingleWrites uint64
+	// WholeWrites counts the TCP super-segments from the stack written to
+	// the kernel whole, behind a virtio-net GSO header, instead of cut
+	// into wire-sized segments that wireguard-go's Write coalesces again
+	// (Linux with offloads).
+	WholeWrites uint64
 }
 
 // Stats returns a snapshot of t's counters.
 func (t *TUN) Stats() TUNStats {
-	return TUNStats{ReadErrors: t.readErrs.Load(), WriteErrors: t.writeErrs.Load(), WholeSuperSegments: t.whole.Load(), SingleWrites: t.single.Load()}
+	return TUNStats{ReadErrors: t.readErrs.Load(), WriteErrors: t.writeErrs.Load(), WholeSuperSegments: t.whole.Load(), SingleWrites: t.single.Load(), WholeWrites: t.wholeOut.Load()}
 }

@@ -24,8 +24,9 @@ import (
 // the direct kernel path (client → server in another namespace, over a
 // veth), and with "terminated", the forwarding stack's handler serving the
 // workloads itself (no second kernel hop: what netcore and the TUN cost),
-// on the same workloads: one bulk TCP stream, sequential
-// connections, 1-byte TCP request-response, UDP echo round trips. Compare
+// on the same workloads: one bulk TCP stream from the client (bulk) and
+// one to it (down), sequential connections, 1-byte TCP request-response,
+// UDP echo round trips. Compare
 // the two in one run (the machine is noisy). Beside the time, each reports
 // the process's CPU time (the kernel's, for both namespaces, included) and
 // its context switches per operation (cpu-µs/op, ctxsw/op), which load
@@ -38,6 +39,7 @@ func BenchmarkForward(b *testing.B) {
 		b.Run(path, func(b *testing.B) {
 			dial, tcpAddr, udpAddr := benchPath(b, path)
 			b.Run("bulk", func(b *testing.B) { benchBulk(b, dial, tcpAddr) })
+			b.Run("down", func(b *testing.B) { benchDown(b, dial, tcpAddr) })
 			b.Run("conns", func(b *testing.B) { benchConns(b, dial, tcpAddr) })
 			b.Run("rr", func(b *testing.B) { benchRR(b, dial, tcpAddr) })
 			b.Run("udp", func(b *testing.B) { benchUDP(b, dial, udpAddr) })
@@ -152,8 +154,12 @@ func veth(tb testing.TB, a, b *netns.NS) {
 	}
 }
 
+// downByte, sent alone, asks a bench server for an endless stream.
+const downByte = 2
+
 // serveBench serves the workloads: TCP echo (a bulk stream is read to its
-// end, then answered with one byte) and UDP echo.
+// end, then answered with one byte; downByte alone is answered with a
+// stream until the client goes) and UDP echo.
 func serveBench(tb testing.TB, tl net.Listener, ul net.PacketConn) {
 	tb.Cleanup(func() { tl.Close(); ul.Close() })
 	go func() {
@@ -172,7 +178,7 @@ func serveBench(tb testing.TB, tl net.Listener, ul net.PacketConn) {
 						return
 					}
 					if n == 1 {
-						c.Write(buf[:1])
+						serveOne(c, buf)
 					}
 				}
 			}()
@@ -203,7 +209,7 @@ func benchHandlers() *listener.Forwarder {
 					return
 				}
 				if n == 1 {
-					c.Write(buf[:1])
+					serveOne(c, buf)
 				}
 			}
 		},
@@ -218,6 +224,41 @@ func benchHandlers() *listener.Forwarder {
 			}
 		},
 	}
+}
+
+// serveOne answers a 1-byte message in buf: the byte back, or, for
+// downByte, buf over and over until a write fails.
+func serveOne(c net.Conn, buf []byte) {
+	if buf[0] != downByte {
+		c.Write(buf[:1])
+		return
+	}
+	for {
+		if _, err := c.Write(buf); err != nil {
+			return
+		}
+	}
+}
+
+// benchDown reads b.N 256 KiB chunks of a stream the server sends.
+func benchDown(b *testing.B, dial dialFunc, addr string) {
+	c, err := dial("tcp", addr)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	chunk := make([]byte, 256<<10)
+	b.SetBytes(int64(len(chunk)))
+	if _, err := c.Write([]byte{downByte}); err != nil {
+		b.Fatal(err)
+	}
+	done := measureRusage(b)
+	for range b.N {
+		if _, err := io.ReadFull(c, chunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+	done()
 }
 
 func benchBulk(b *testing.B, dial dialFunc, addr string) {

@@ -76,8 +76,9 @@ const maxPacket = 65535
 // segments it reads before gVisor sees them. With offloads on, a TCP
 // super-packet the kernel sent (TSO) reaches the stack whole, checksum
 // trusted (see ReadPacketsValidated; on Linux), a read through ReadPackets
-// returns the wire packets split from it, and a batch written is coalesced
-// (GRO) into fewer, larger packets for the kernel.
+// returns the wire packets split from it, a super-segment the stack sends
+// goes to the kernel whole (on Linux; see WritePacketsGSO), and a batch
+// written is coalesced (GRO) into fewer, larger packets for the kernel.
 type TUN struct {
 	dev  tun.Device
 	name string
@@ -292,11 +293,13 @@ func (t *TUN) writeBatch(pkts [][]byte) error {
 	return t.write(bufs)
 }
 
-// WritePacketsGSO implements core.OffloadDevice: TCP super-segments from
-// the stack are cut into wire-sized segments (gso.Split) straight into
-// the write buffers, which spares gVisor making each segment a packet of
-// its own; with offloads on, the kernel then gets them coalesced again. A
-// packet that does not match its metadata is dropped and counted.
+// WritePacketsGSO implements core.OffloadDevice. On Linux with offloads a
+// TCP super-segment from the stack with plain headers goes to the kernel
+// whole, behind a virtio-net GSO header (TUNStats.WholeWrites); others
+// are cut into wire-sized segments (gso.Split) straight into the write
+// buffers, which spares gVisor making each segment a packet of its own,
+// and with offloads on the kernel gets them coalesced again. A packet
+// that does not match its metadata is dropped and counted.
 func (t *TUN) WritePacketsGSO(pkts [][]byte, opts []gso.Options) (int, error) {
 	bufs, start := t.wpkts[:0], 0
 	for i, p := range pkts {

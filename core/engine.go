@@ -61,7 +61,7 @@ func (ns *Netstack) stackCommand(r *Request) (resp Response, err error, park, ok
 		resp, err, park = ns.udpBind(c)
 	case TCPListen:
 		resp, err, park = ns.tcpListen(c)
-	case TCPConnect:
+	case *TCPConnect:
 		resp, err, park = ns.tcpConnect(r, c)
 	case RawOpen:
 		resp, err, park = ns.rawOpen(c)

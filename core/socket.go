@@ -75,7 +75,12 @@ const allEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventEr
 // newSocket wraps ep, registers for its readiness and adds it to the table.
 // On failure ep is closed.
 func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue, proto tcpip.NetworkProtocolNumber) (*socket, error) {
-	s := &socket{kind: kind, ep: ep, wq: wq, netProto: proto, ns: ns}
+	return ns.addSocket(new(socket), kind, ep, wq, proto)
+}
+
+// addSocket is newSocket with the socket's memory given.
+func (ns *Netstack) addSocket(s *socket, kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue, proto tcpip.NetworkProtocolNumber) (*socket, error) {
+	*s = socket{kind: kind, ep: ep, wq: wq, netProto: proto, ns: ns}
 	s.readers, s.writers = s.rbuf[:0], s.wbuf[:0]
 	if _, err := ns.tab.add(s); err != nil {
 		ep.Abort()
@@ -193,7 +198,7 @@ func (s *socket) accepts(cmd Command) bool {
 	switch cmd.(type) {
 	case *TCPSend, *TCPRecv:
 		return s.kind == kindStream
-	case TCPAccept:
+	case *TCPAccept:
 		return s.kind == kindListener
 	case *UDPSend, *UDPRecv, UDPSendBatch, *UDPSendBatch, UDPRecvBatch, *UDPRecvBatch:
 		return s.kind == kindUDP || s.kind == kindPing
@@ -209,7 +214,7 @@ func (s *socket) accepts(cmd Command) bool {
 // connects, readers for the rest.
 func (s *socket) queueFor(cmd Command) *[]*Request {
 	switch cmd.(type) {
-	case *TCPSend, *UDPSend, *RawSend, TCPConnect, UDPSendBatch, *UDPSendBatch:
+	case *TCPSend, *UDPSend, *RawSend, *TCPConnect, UDPSendBatch, *UDPSendBatch:
 		return &s.writers
 	}
 	return &s.readers
@@ -223,10 +228,10 @@ func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 		return s.tcpRecv(c.Buf)
 	case *TCPSend:
 		return s.tcpSend(r, c.Buf)
-	case TCPAccept:
-		return s.tcpAccept(c.KeepAlive)
-	case TCPConnect:
-		return s.connectDone()
+	case *TCPAccept:
+		return s.tcpAccept(r, c.KeepAlive)
+	case *TCPConnect:
+		return s.connectDone(r)
 	case *UDPRecv:
 		return s.udpRecv(c)
 	case *UDPSend:

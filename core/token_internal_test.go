@@ -180,3 +180,38 @@ func TestTokenReadyAgainWakesEngineForNonblocking(t *testing.T) {
 	ns.readyList = ns.readyList[:0]
 	ns.readyMu.Unlock()
 }
+
+// A manual driver (ProcessOneCmd, PollDeviceIO) mixed with an active Run
+// looks again after letting go of the token, as every holder does: a
+// socket its own turn put on the ready list (a cancel readies the socket
+// for the next request in line, waking nobody while the token is held) is
+// not stranded until some later wake-up.
+func TestTokenManualDriverLooksAgain(t *testing.T) {
+	ns := newIdleStack(t, "192.0.2.1/24")
+	ns.tok.inline.Store(true) // Run is active, without its goroutine
+	t.Cleanup(func() { ns.tok.inline.Store(false) })
+	listen := ns.q.getRequest(NoHandle, TCPListen{Local: netip.MustParseAddrPort("192.0.2.1:0")})
+	ns.ProcessOneCmd(listen)
+	rep := <-listen.reply
+	if rep.err != nil {
+		t.Fatal(rep.err)
+	}
+	acc := ns.q.getRequest(rep.resp.(TCPListening).Handle, TCPAccept{})
+	ns.ProcessOneCmd(acc) // nothing to accept: it parks
+	ns.serviceReady()     // (as the idle engine would) empty the ready list
+	drainSignal(ns.wake)
+	c := ns.q.getRequest(NoHandle, cancel{target: acc, seq: acc.seq.Load()})
+	c.noReply = true
+	ns.ProcessOneCmd(c)
+	if rep := <-acc.reply; rep.err != ErrCanceled {
+		t.Fatalf("cancelled Accept answered %v, want ErrCanceled", rep.err)
+	}
+	if !ns.pending() {
+		t.Fatal("the cancel readied nothing")
+	}
+	select {
+	case <-ns.wake:
+	default:
+		t.Fatal("ProcessOneCmd let go of the token with a ready socket and woke nobody")
+	}
+}

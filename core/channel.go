@@ -31,6 +31,23 @@ type Request struct {
 	progress int // bytes already taken by a parked TCP send
 
 	own bufCmds // a buffer command passed by value, copied (see setCmd)
+	// conn holds a TCPConnect or TCPAccept and its reply (see connCmds);
+	// connUsed says it needs zeroing when r goes back to the pool.
+	conn     connCmds
+	connUsed bool
+}
+
+// connCmds is a Request's own copy of a TCPConnect or TCPAccept and the
+// room for its reply. The engine sees the commands by pointer and answers
+// with a pointer to the reply here; Channel.Request hands its caller the
+// value, and Channel.Connect and Channel.Accept copy it out: neither the
+// command nor the reply (each 32–96 bytes) is boxed, which allocated three
+// times per connection.
+type connCmds struct {
+	connect   TCPConnect
+	accept    TCPAccept
+	connected TCPConnected
+	accepted  TCPAccepted
 }
 
 // bufCmds holds a Request's own copy of a buffer command passed by value,
@@ -68,8 +85,30 @@ func (r *Request) setCmd(cmd Command) {
 	case RawRecv:
 		r.own.rawRecv = c
 		cmd = &r.own.rawRecv
+	case TCPConnect:
+		r.conn.connect, r.connUsed = c, true
+		cmd = &r.conn.connect
+	case TCPAccept:
+		r.conn.accept, r.connUsed = c, true
+		cmd = &r.conn.accept
 	}
 	r.cmd = cmd
+}
+
+// ownReply turns a reply the engine left in r's own room (see connCmds)
+// into the value Request's callers get. Before r goes back to the pool.
+func (r *Request) ownReply(resp Response) Response {
+	switch p := resp.(type) {
+	case *TCPConnected:
+		if p == &r.conn.connected {
+			return *p
+		}
+	case *TCPAccepted:
+		if p == &r.conn.accepted {
+			return *p
+		}
+	}
+	return resp
 }
 
 type reply struct {
@@ -100,6 +139,9 @@ func (q *queue) getRequest(h Handle, cmd Command) *Request {
 func (q *queue) putRequest(r *Request) {
 	r.cmd = nil
 	r.own = bufCmds{} // in place: a tuple assignment zeroed a copy on the caller's stack
+	if r.connUsed {
+		r.conn, r.connUsed = connCmds{}, false
+	}
 	r.noReply = false
 	q.pool.Put(r)
 }
@@ -144,17 +186,63 @@ func (c Channel) Request(ctx context.Context, h Handle, cmd Command) (Response, 
 		return nil, ErrNoStack
 	}
 	r := c.q.getRequest(h, cmd)
-	if err := c.q.send(ctx, r); err != nil {
-		c.q.putRequest(r)
-		return nil, err
-	}
-	c.q.ns.serveAsCaller()
-	rep := c.q.wait(ctx, r)
+	rep := c.q.roundTrip(ctx, r)
+	rep.resp = r.ownReply(rep.resp)
 	c.q.putRequest(r)
+	return rep.resp, rep.err
+}
+
+// Connect is Request(ctx, NoHandle, cmd) with the reply by value: the
+// command is copied into the pooled request and the reply copied out of
+// it, so that neither is boxed (allocated) as with Request. On error the
+// TCPConnected is zero.
+func (c Channel) Connect(ctx context.Context, cmd TCPConnect) (TCPConnected, error) {
+	if c.q == nil {
+		return TCPConnected{}, ErrNoStack
+	}
+	r := c.q.getRequest(NoHandle, nil)
+	r.conn.connect, r.connUsed = cmd, true
+	r.cmd = &r.conn.connect
+	rep := c.q.roundTrip(ctx, r)
+	var out TCPConnected
+	if p, ok := rep.resp.(*TCPConnected); ok {
+		out = *p
+	}
+	c.q.putRequest(r)
+	return out, rep.err
+}
+
+// Accept is Request(ctx, h, cmd) for a listener h, with the reply by
+// value: like Connect, it boxes neither the command nor the reply. On
+// error the TCPAccepted is zero.
+func (c Channel) Accept(ctx context.Context, h Handle, cmd TCPAccept) (TCPAccepted, error) {
+	if c.q == nil {
+		return TCPAccepted{}, ErrNoStack
+	}
+	r := c.q.getRequest(h, nil)
+	r.conn.accept, r.connUsed = cmd, true
+	r.cmd = &r.conn.accept
+	rep := c.q.roundTrip(ctx, r)
+	var out TCPAccepted
+	if p, ok := rep.resp.(*TCPAccepted); ok {
+		out = *p
+	}
+	c.q.putRequest(r)
+	return out, rep.err
+}
+
+// roundTrip queues r, serves as a caller and waits for r's one reply (see
+// Request); the caller puts r back.
+func (q *queue) roundTrip(ctx context.Context, r *Request) reply {
+	if err := q.send(ctx, r); err != nil {
+		return reply{err: err}
+	}
+	q.ns.serveAsCaller()
+	rep := q.wait(ctx, r)
 	if rep.err == ErrCanceled {
 		rep.err = contextError(ctx)
 	}
-	return rep.resp, rep.err
+	return rep
 }
 
 // RequestNonblocking hands cmd for handle h to the engine without waiting

@@ -7,8 +7,9 @@ import (
 )
 
 // TestSetCmdOneForm checks that a Request hands the engine each buffer
-// command in one form, by pointer, whichever form the caller passed, with
-// the caller's fields; and that putRequest lets go of the copy.
+// command (and TCPConnect and TCPAccept) in one form, by pointer,
+// whichever form the caller passed, with the caller's fields; and that
+// putRequest lets go of the copy.
 func TestSetCmdOneForm(t *testing.T) {
 	buf := []byte("data")
 	to := netip.MustParseAddrPort("192.0.2.1:7")
@@ -21,6 +22,8 @@ func TestSetCmdOneForm(t *testing.T) {
 		{UDPRecv{Buf: buf}, &UDPRecv{Buf: buf}},
 		{RawSend{Packet: buf}, &RawSend{Packet: buf}},
 		{RawRecv{Buf: buf}, &RawRecv{Buf: buf}},
+		{TCPConnect{Remote: to, KeepAlive: KeepAlive{Enable: true}}, &TCPConnect{Remote: to, KeepAlive: KeepAlive{Enable: true}}},
+		{TCPAccept{KeepAlive: KeepAlive{Count: 3}}, &TCPAccept{KeepAlive: KeepAlive{Count: 3}}},
 	} {
 		q := &queue{}
 		q.pool.New = newRequest
@@ -30,7 +33,7 @@ func TestSetCmdOneForm(t *testing.T) {
 				t.Errorf("%T: engine sees %T %+v, want %T %+v", cmd, r.cmd, r.cmd, tc.pointer, tc.pointer)
 			}
 			q.putRequest(r)
-			if !reflect.DeepEqual(r.own, bufCmds{}) {
+			if !reflect.DeepEqual(r.own, bufCmds{}) || r.conn != (connCmds{}) || r.connUsed {
 				t.Errorf("%T: putRequest kept the command's copy", cmd)
 			}
 		}

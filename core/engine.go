@@ -61,7 +61,7 @@ func (ns *Netstack) stackCommand(r *Request) (resp Response, err error, park, ok
 		resp, err, park = ns.udpBind(c)
 	case TCPListen:
 		resp, err, park = ns.tcpListen(c)
-	case TCPConnect:
+	case *TCPConnect:
 		resp, err, park = ns.tcpConnect(r, c)
 	case RawOpen:
 		resp, err, park = ns.rawOpen(c)
@@ -120,19 +120,31 @@ func (ns *Netstack) blocking(s *socket, r *Request) (Response, error, bool) {
 		ns.park(s, q, r)
 		return nil, nil, true
 	}
-	lazy := q == &s.readers && s.kind == kindUDP
-	if lazy {
-		s.wantRead.Store(true) // before the try: see readableOnly
-	}
-	resp, err, wait := s.try(r)
+	resp, err, wait := s.tryFirst(q, r)
 	if wait {
 		ns.park(s, q, r)
 		return nil, nil, true
 	}
-	if lazy && len(s.readers) == 0 {
-		s.wantRead.Store(false)
-	}
 	return resp, err, false
+}
+
+// tryFirst tries r, first in its direction q, with the direction's want
+// flag set for the try (see readiness): an event that comes between a
+// failed try and the park then wakes a server. Without it, the event
+// could read no flag, the holder park and look at an empty ready list,
+// and the event then queue the socket with nobody woken: a parked Read
+// with its data in gVisor (TestTokenReadinessDuringTryIsNotLost). The
+// flag stays set if r must park.
+func (s *socket) tryFirst(q *[]*Request, r *Request) (Response, error, bool) {
+	want := s.wantFor(q)
+	if want != nil {
+		want.Store(true)
+	}
+	resp, err, wait := s.try(r)
+	if !wait && want != nil && len(*q) == 0 {
+		want.Store(false)
+	}
+	return resp, err, wait
 }
 
 func (ns *Netstack) park(s *socket, q *[]*Request, r *Request) {
@@ -178,14 +190,13 @@ func (ns *Netstack) serviceReady() {
 // serves s itself; else the engine goroutine.
 //
 // A socket already on the list may have been put there silently (see
-// queueReady), with nobody woken; if a caller waits on it now, it is woken
-// all the same, so a ready socket with a waiting caller never waits for
-// some later holder.
+// queueReady), with nobody woken; so an event that finds it queued still
+// wakes whoever is to serve it: its waiting caller, or the engine
+// goroutine for a parked non-blocking send (no waiter), so a ready socket
+// with a parked request never waits for some later holder.
 func (ns *Netstack) markReady(s *socket) {
 	if !s.queued.CompareAndSwap(false, true) {
-		if w := s.waiter.Load(); w != nil {
-			ns.kick(w)
-		}
+		ns.kick(s.waiter.Load())
 		return
 	}
 	ns.readyMu.Lock()
@@ -195,14 +206,30 @@ func (ns *Netstack) markReady(s *socket) {
 }
 
 // queueReady puts s on the ready list for the next holder's pass, waking
-// no one (see readableOnly).
+// no one (see readiness). It marks s queued and appends it in one hold of
+// readyMu: a holder that looks at the list after another event found s
+// queued (markReady, which then wakes a server) sees s on it. With the
+// two apart, that look could come between them, and s be appended after
+// it with nobody woken.
 func (ns *Netstack) queueReady(s *socket) {
-	if !s.queued.CompareAndSwap(false, true) {
+	if s.queued.Load() {
 		return
 	}
 	ns.readyMu.Lock()
-	ns.readyList = append(ns.readyList, s)
+	if s.queued.CompareAndSwap(false, true) {
+		ns.readyList = append(ns.readyList, s)
+	}
 	ns.readyMu.Unlock()
+}
+
+// onReady does what readiness decided for an event of s.
+func (ns *Netstack) onReady(s *socket, a readyAction) {
+	switch a {
+	case readyQueue:
+		ns.queueReady(s)
+	case readyMark:
+		ns.markReady(s)
+	}
 }
 
 // service retries s's parked requests in order, each direction until one

@@ -214,3 +214,40 @@ func ExampleKeepAlive() {
 	fmt.Println(time.Duration(idle.(core.SockOptValue).Value), a.Stats().CallerTurns > 0)
 	// Output: 30s true
 }
+
+// A TCP connection through the raw command channel with Connect and
+// Accept: the same requests as TCPConnect and TCPAccept through Request,
+// with the replies by value (no allocation for the command or the reply).
+func ExampleChannel_Connect() {
+	a, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.1/24")}})
+	b, _ := core.New(core.Config{Addrs: []netip.Prefix{netip.MustParsePrefix("192.0.2.2/24")}})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel() // ends both Runs, which close the stacks
+	go a.Run(ctx)
+	go b.Run(ctx)
+	if err := core.JoinPipe(a, b, 0); err != nil {
+		log.Fatal(err)
+	}
+	chA, chB := a.CommandChannel(), b.CommandChannel()
+	resp, err := chB.Request(ctx, core.NoHandle, core.TCPListen{Local: netip.MustParseAddrPort("192.0.2.2:80")})
+	if err != nil {
+		log.Fatal(err)
+	}
+	ln := resp.(core.TCPListening)
+
+	accepted := make(chan core.TCPAccepted, 1)
+	go func() {
+		acc, err := chB.Accept(ctx, ln.Handle, core.TCPAccept{})
+		if err != nil {
+			log.Fatal(err)
+		}
+		accepted <- acc
+	}()
+	conn, err := chA.Connect(ctx, core.TCPConnect{Remote: ln.Local})
+	if err != nil {
+		log.Fatal(err)
+	}
+	acc := <-accepted
+	fmt.Println("connected to", conn.Remote, "accepted from", acc.Remote == conn.Local)
+	// Output: connected to 192.0.2.2:80 accepted from true
+}

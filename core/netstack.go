@@ -338,7 +338,7 @@ func (ns *Netstack) ProcessOneCmd(r *Request) {
 		return
 	}
 	ns.process(r)
-	ns.release()
+	ns.releaseDriver()
 }
 
 func makeBufs(n, size int) ([][]byte, []int) {

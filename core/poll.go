@@ -41,7 +41,7 @@ func (ns *Netstack) PollDeviceIO(dev PollDevice) bool {
 	ns.sweepUDP.Store(true)
 	if ns.acquire() {
 		ns.serviceReady()
-		ns.release()
+		ns.releaseDriver()
 	}
 	return moved > 0
 }

@@ -42,9 +42,10 @@ type socket struct {
 	// change; it may be stale by the time markReady reads it, which only
 	// costs a spurious wake-up (see token).
 	waiter atomic.Pointer[Request]
-	// wantWrite is set by the holder while requests are parked on writers
-	// (see writableOnly); wantRead while a receive is tried or parked on a
-	// UDP socket (see readableOnly).
+	// wantWrite and wantRead are set by the holder while requests are
+	// parked on writers or readers, and on a stream or listener (and for a
+	// UDP socket's receives) while the first request in that direction is
+	// tried: see readiness.
 	wantWrite, wantRead atomic.Bool
 
 	readers, writers []*Request // parked, in arrival order
@@ -74,7 +75,12 @@ const allEvents = waiter.ReadableEvents | waiter.WritableEvents | waiter.EventEr
 // newSocket wraps ep, registers for its readiness and adds it to the table.
 // On failure ep is closed.
 func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue, proto tcpip.NetworkProtocolNumber) (*socket, error) {
-	s := &socket{kind: kind, ep: ep, wq: wq, netProto: proto, ns: ns}
+	return ns.addSocket(new(socket), kind, ep, wq, proto)
+}
+
+// addSocket is newSocket with the socket's memory given.
+func (ns *Netstack) addSocket(s *socket, kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue, proto tcpip.NetworkProtocolNumber) (*socket, error) {
+	*s = socket{kind: kind, ep: ep, wq: wq, netProto: proto, ns: ns}
 	s.readers, s.writers = s.rbuf[:0], s.wbuf[:0]
 	if _, err := ns.tab.add(s); err != nil {
 		ep.Abort()
@@ -88,14 +94,55 @@ func (ns *Netstack) newSocket(kind sockKind, ep tcpip.Endpoint, wq *waiter.Queue
 // NotifyEvent is gVisor's readiness callback for s (waiter.EventListener):
 // it runs on any goroutine, maybe with gVisor locks held, and only queues
 // s (see markReady).
-func (s *socket) NotifyEvent(m waiter.EventMask) {
+func (s *socket) NotifyEvent(m waiter.EventMask) { s.ns.onReady(s, s.readiness(m)) }
+
+// readyAction is what a readiness event of a socket asks for.
+type readyAction uint8
+
+const (
+	readyIgnore readyAction = iota // nothing waits for it
+	readyQueue                     // the ready list, waking nobody (queueReady)
+	readyMark                      // the ready list, waking a server (markReady)
+)
+
+// readiness decides what event m of s asks for. A request that is tried
+// or parked sets its direction's want flag before its try (see
+// socket.tryFirst), so an event this reads no flag for happened before
+// any try that could miss it: the try sees what the event reports.
+func (s *socket) readiness(m waiter.EventMask) readyAction {
 	switch {
 	case s.writableOnly(m) && !s.wantWrite.Load():
+		return readyIgnore
 	case s.readableOnly(m) && !s.wantRead.Load():
-		s.ns.queueReady(s)
-	default:
-		s.ns.markReady(s)
+		return readyQueue
+	case s.isTCP() && !s.wantRead.Load() && !s.wantWrite.Load():
+		return readyQueue // nothing tried or parked: see isTCP
 	}
+	return readyMark
+}
+
+// isTCP reports whether s is a stream or a listener. Their readiness with
+// no request tried or parked (data or a FIN before the Read, a handshake
+// before the Accept, the peer's close after ours began) needs nobody
+// woken: the next request tries gVisor itself. The socket still goes on
+// the ready list for the next holder's pass. Without this the engine
+// goroutine woke for about a quarter of the connections of a
+// dial-accept-close cycle (TestConnCycleRequests) and for every segment
+// that came before its Read.
+func (s *socket) isTCP() bool { return s.kind == kindStream || s.kind == kindListener }
+
+// wantFor returns the want flag a request on q sets before its first try,
+// or nil where a park alone sets it: a datagram socket's sends (park asks
+// for a ready pass instead, see writableOnly) and raw and forwarder
+// sockets.
+func (s *socket) wantFor(q *[]*Request) *atomic.Bool {
+	switch {
+	case s.isTCP() && q == &s.writers:
+		return &s.wantWrite
+	case s.isTCP() || (s.kind == kindUDP && q == &s.readers):
+		return &s.wantRead
+	}
+	return nil
 }
 
 // updateWaiter sets s.waiter after a parked list changed.
@@ -151,7 +198,7 @@ func (s *socket) accepts(cmd Command) bool {
 	switch cmd.(type) {
 	case *TCPSend, *TCPRecv:
 		return s.kind == kindStream
-	case TCPAccept:
+	case *TCPAccept:
 		return s.kind == kindListener
 	case *UDPSend, *UDPRecv, UDPSendBatch, *UDPSendBatch, UDPRecvBatch, *UDPRecvBatch:
 		return s.kind == kindUDP || s.kind == kindPing
@@ -167,7 +214,7 @@ func (s *socket) accepts(cmd Command) bool {
 // connects, readers for the rest.
 func (s *socket) queueFor(cmd Command) *[]*Request {
 	switch cmd.(type) {
-	case *TCPSend, *UDPSend, *RawSend, TCPConnect, UDPSendBatch, *UDPSendBatch:
+	case *TCPSend, *UDPSend, *RawSend, *TCPConnect, UDPSendBatch, *UDPSendBatch:
 		return &s.writers
 	}
 	return &s.readers
@@ -181,10 +228,10 @@ func (s *socket) try(r *Request) (resp Response, err error, wait bool) {
 		return s.tcpRecv(c.Buf)
 	case *TCPSend:
 		return s.tcpSend(r, c.Buf)
-	case TCPAccept:
-		return s.tcpAccept(c.KeepAlive)
-	case TCPConnect:
-		return s.connectDone()
+	case *TCPAccept:
+		return s.tcpAccept(r, c.KeepAlive)
+	case *TCPConnect:
+		return s.connectDone(r)
 	case *UDPRecv:
 		return s.udpRecv(c)
 	case *UDPSend:

@@ -10,13 +10,21 @@ import (
 )
 
 // newTCP makes a TCP endpoint for proto, registered in the socket table.
+// The socket and the endpoint's waiter queue are one allocation.
 func (ns *Netstack) newTCP(kind sockKind, proto tcpip.NetworkProtocolNumber) (*socket, error) {
-	wq := new(waiter.Queue)
-	ep, terr := ns.s.NewEndpoint(tcp.ProtocolNumber, proto, wq)
+	b := new(socketWithQueue)
+	ep, terr := ns.s.NewEndpoint(tcp.ProtocolNumber, proto, &b.wq)
 	if terr != nil {
 		return nil, fromTCPIP(terr)
 	}
-	return ns.newSocket(kind, ep, wq, proto)
+	return ns.addSocket(&b.s, kind, ep, &b.wq, proto)
+}
+
+// socketWithQueue is a socket with the waiter queue of an endpoint made
+// for it (accepted streams come with gVisor's).
+type socketWithQueue struct {
+	s  socket
+	wq waiter.Queue
 }
 
 func (ns *Netstack) tcpListen(c TCPListen) (Response, error, bool) {
@@ -51,7 +59,7 @@ func (ns *Netstack) bindListen(s *socket, local netip.AddrPort, backlog int) err
 }
 
 // tcpConnect starts a handshake and parks r until it ends.
-func (ns *Netstack) tcpConnect(r *Request, c TCPConnect) (Response, error, bool) {
+func (ns *Netstack) tcpConnect(r *Request, c *TCPConnect) (Response, error, bool) {
 	remote := netip.AddrPortFrom(c.Remote.Addr().Unmap(), c.Remote.Port())
 	if !remote.Addr().IsValid() || remote.Addr().IsUnspecified() || remote.Port() == 0 {
 		return nil, ErrInvalidAddr, false
@@ -108,8 +116,9 @@ func (s *socket) bindLocal(local netip.AddrPort) error {
 	return fromTCPIP(s.ep.Bind(fa))
 }
 
-// connectDone finishes a parked connect once the handshake is over.
-func (s *socket) connectDone() (Response, error, bool) {
+// connectDone finishes r, a parked connect, once the handshake is over.
+// It answers with the reply in r's own room (see connCmds).
+func (s *socket) connectDone(r *Request) (Response, error, bool) {
 	if s.ep.Readiness(waiter.WritableEvents|waiter.EventErr|waiter.EventHUp) == 0 {
 		return nil, nil, true
 	}
@@ -123,10 +132,13 @@ func (s *socket) connectDone() (Response, error, bool) {
 		s.connFailed = true
 		return nil, ErrConnRefused, false
 	}
-	return TCPConnected{Handle: s.h, Local: a.Local, Remote: a.Remote}, nil, false
+	r.conn.connected = TCPConnected{Handle: s.h, Local: a.Local, Remote: a.Remote}
+	return &r.conn.connected, nil, false
 }
 
-func (s *socket) tcpAccept(ka KeepAlive) (Response, error, bool) {
+// tcpAccept answers r with the next connection, in r's own room (see
+// connCmds), or parks it.
+func (s *socket) tcpAccept(r *Request, ka KeepAlive) (Response, error, bool) {
 	ep, wq, terr := s.ep.Accept(nil)
 	if _, ok := terr.(*tcpip.ErrWouldBlock); ok {
 		return nil, nil, true
@@ -140,7 +152,8 @@ func (s *socket) tcpAccept(ka KeepAlive) (Response, error, bool) {
 	}
 	c.setKeepAlive(ka)
 	a := c.addrs()
-	return TCPAccepted{Handle: c.h, Local: a.Local, Remote: a.Remote}, nil, false
+	r.conn.accepted = TCPAccepted{Handle: c.h, Local: a.Local, Remote: a.Remote}
+	return &r.conn.accepted, nil, false
 }
 
 // tcpSend writes buf from r.progress on; it parks until all of buf is taken.

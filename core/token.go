@@ -105,6 +105,19 @@ func (ns *Netstack) release() {
 	}
 }
 
+// releaseDriver is release for a manual driver (ProcessOneCmd,
+// PollDeviceIO): while Run drives the stack too, it looks again after
+// letting go, as every holder does, and wakes the engine goroutine for
+// what was queued meanwhile by goroutines that found the token held.
+//
+// +checklocksignore
+func (ns *Netstack) releaseDriver() {
+	ns.release()
+	if ns.tok.inline.Load() && ns.pending() {
+		signal(ns.wake)
+	}
+}
+
 // releaseCaller is release for a caller of Request: after letting go of
 // the token, it delivers what waits for a joined peer itself, waiting for
 // another deliverer and for the peer's inbound gate (see

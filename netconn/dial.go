@@ -38,11 +38,10 @@ func dialTCP(ctx context.Context, ch core.Channel, network string, local, remote
 	if _, err := checkNetwork(network, netname.TCP, local.Addr(), remote.Addr()); err != nil {
 		return nil, err
 	}
-	resp, err := ch.Request(ctx, core.NoHandle, core.TCPConnect{Local: local, Remote: remote, KeepAlive: ka})
+	c, err := ch.Connect(ctx, core.TCPConnect{Local: local, Remote: remote, KeepAlive: ka})
 	if err != nil {
 		return nil, err
 	}
-	c := resp.(core.TCPConnected)
 	if err := ctx.Err(); err != nil { // the reply raced in after ctx ended
 		ch.Request(context.Background(), c.Handle, core.Abort{})
 		return nil, err

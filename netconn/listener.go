@@ -18,9 +18,8 @@ type Listener struct {
 	s     sock // its rd is the Accept deadline
 	local netip.AddrPort
 	// acceptCmd is the TCPAccept every Accept sends when set (by
-	// SetAcceptKeepAlive), made into a core.Command once so that an
-	// Accept allocates no command.
-	acceptCmd atomic.Pointer[core.Command]
+	// SetAcceptKeepAlive).
+	acceptCmd atomic.Pointer[core.TCPAccept]
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -100,14 +99,13 @@ func (l *Listener) accept() (*TCPConn, error) {
 	if err := l.s.ready(l.s.rd); err != nil {
 		return nil, err
 	}
-	var cmd core.Command = core.TCPAccept{}
+	var cmd core.TCPAccept
 	if p := l.acceptCmd.Load(); p != nil {
 		cmd = *p // keep-alive set inside the engine, best effort as Go's net does
 	}
-	resp, err := l.s.request(l.s.rd, cmd)
-	a, ok := resp.(core.TCPAccepted)
-	if !ok {
-		return nil, err
+	a, err := l.s.ch.Accept(l.s.rd, l.s.h, cmd) // neither command nor reply boxed
+	if err != nil {
+		return nil, l.s.mapErr(err)
 	}
 	return newTCPConn(l.s.ch, a.Handle, l.s.net, a.Local, a.Remote), nil
 }
@@ -127,8 +125,7 @@ func (l *Listener) SetDeadline(t time.Time) error {
 // KeepAliveConfig does. By default none is applied and accepted streams
 // keep the stack's default (keep-alive off).
 func (l *Listener) SetAcceptKeepAlive(cfg net.KeepAliveConfig) {
-	var cmd core.Command = core.TCPAccept{KeepAlive: keepAliveCmd(cfg)}
-	l.acceptCmd.Store(&cmd)
+	l.acceptCmd.Store(&core.TCPAccept{KeepAlive: keepAliveCmd(cfg)})
 }
 
 // Close stops listening; connections not yet accepted are reset. A blocked

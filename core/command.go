@@ -330,6 +330,11 @@ type Stats struct {
 	// ACKsHeld counts the gap-reporting ACKs the link held back (see
 	// Config.SACKHold); each went out late or was superseded.
 	ACKsHeld uint64
+	// WindowsLowered counts the TCP ACKs whose window the link lowered
+	// before the stack took them, and ProbeRTTs the times it drained a
+	// connection's path to measure its round trip (see
+	// Config.WindowControl).
+	WindowsLowered, ProbeRTTs uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).

@@ -232,6 +232,25 @@ type Config struct {
 	// Stacks joined by JoinPipe never hold.
 	SACKHold time.Duration
 
+	// WindowControl turns on the link's window control (opt-in): for each
+	// TCP connection the stack sends on, the link measures the path as
+	// BBR does (the delivery rate of the ACKs, its maximum over ten round
+	// trips, and the minimum round trip over 10 s, from its own send and
+	// ACK times) and lowers the window of the ACKs it hands gVisor to
+	// twice that bandwidth-delay product (at least 256 KiB; never below
+	// what is in flight, never above the peer's window). gVisor's Reno
+	// then sends no more than the smaller of its window and the link's, so
+	// this can only hold it back: it stops Reno's slow start from
+	// overfilling a bottleneck's queue (5 ms each way at 500 Mbit/s with a
+	// 1000-packet queue: hundreds of segments lost in one flight, a
+	// timeout, then growth by one segment per round trip). Every 10 s
+	// the link drains the path for 200 ms (four segments in flight) to
+	// measure its round trip anew, as BBR's ProbeRTT. Counted in
+	// Stats.WindowsLowered. It needs the connection's SYNs seen by the link
+	// and ACKs whose checksums it can check. Stacks joined by JoinPipe
+	// never use it. See docs/benchmarks.md ("Window control").
+	WindowControl bool
+
 	// Forward, if set, turns on forwarding mode: the stack takes TCP and
 	// UDP flows addressed to any IP of its prefixes and hands each to the
 	// forwarder (see ForwardConfig and ForwardOpen). Default nil: the

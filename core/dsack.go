@@ -45,6 +45,8 @@ type dsacker struct {
 	// one to the link, with d.mu not held.
 	probeOn atomic.Bool
 	send    func(*stack.PacketBuffer)
+	// ctl is the link's window control (see repair.go).
+	ctl windowCtl
 	// +checklocks:mu
 	active map[*dsackFlow]struct{} // connections a probe may be due on
 	// +checklocks:mu
@@ -186,6 +188,7 @@ func (d *dsacker) inbound(b []byte, off int) []byte {
 	if !ok {
 		return b
 	}
+	b = d.ctl.received(b, off, &s)
 	t := header.TCP(s.tcp)
 	if t.Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn|header.TCPFlagAck {
 		d.mu.Lock()
@@ -255,6 +258,7 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) (repl *stack.PacketBuffer, h
 	t := header.TCP(s.tcp)
 	flags := t.Flags()
 	k := s.key(true)
+	d.ctl.sent(k, t, pkt.Data().Size(), pkt.GSOOptions.Type != stack.GSONone)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn {

@@ -365,6 +365,7 @@ func (d *dsacker) forgetLocked(f *dsackFlow) {
 
 // stop ends probes and drops every kept segment: the link is closing.
 func (d *dsacker) stop() {
+	d.ctl.stop()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true

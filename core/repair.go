@@ -1,0 +1,399 @@
+package core
+
+import (
+	"encoding/binary"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+)
+
+// windowCtl is the link's window control (Config.WindowControl): a
+// congestion controller of the link's own for the TCP connections its
+// stack sends on, which limits gVisor's data in flight through the one
+// input gVisor's sender takes from outside, the peer's advertised window.
+//
+// gVisor's Reno leaves slow start only on a loss: on a path with a rate
+// limit and a deep queue its window doubles far past the path and the
+// queue, one flight loses hundreds of segments, its recovery ends in a
+// retransmission timeout, and it restarts with a slow-start threshold of a
+// few hundred segments and grows one segment per round trip
+// (docs/gvisor-upstream.md §4; 5 ms each way at 500 Mbit/s: cwnd 5,264 at
+// 0.2 s, 126 queue drops, a timeout, ssthresh 203, then about 80 segments
+// a second). So the link measures each connection's path as BBR does: the
+// delivery rate of every cumulative ACK (bytes newly acknowledged over the
+// longer of their send and ACK intervals), its maximum over the last
+// ctlBWRounds round trips, and the minimum round trip of its own send and
+// ACK times over ctlMinRTTWindow; and it lowers the window of the ACKs it
+// hands gVisor to ctlGainNum/ctlGainDen of that bandwidth-delay product
+// (at least ctlFloor bytes). The window it hands gVisor is never above the
+// peer's own, never zero, and never below what is in flight (the right
+// edge never falls below the highest byte sent), and it is encoded with
+// the window scale the peer's SYN gave (both SYNs must be seen, or the
+// link leaves the connection alone).
+//
+// gVisor's window is then the smaller of its Reno window and the link's:
+// the link can only hold gVisor back, never push it past Reno, so a loss
+// still halves the window as before (it is no less safe than Reno on any
+// bottleneck). When the minimum round trip has stood for ctlMinRTTWindow
+// the link drains the path for ctlProbeRTTTime (a window of
+// ctlProbeRTTSegs segments), as BBR's ProbeRTT, so that a queue the
+// window itself keeps standing is not taken for the path's delay.
+//
+// It needs wire-sized or GSO segments whose TCP checksums are right; an
+// ACK whose checksum fails is neither measured nor changed.
+type windowCtl struct {
+	on atomic.Bool
+
+	mu sync.Mutex
+	// +checklocks:mu
+	flows map[dsackKey]*ctlFlow
+
+	clamped   atomic.Uint64 // ACKs whose window the link lowered
+	probeRTTs atomic.Uint64 // ProbeRTT periods entered
+}
+
+const (
+	// maxCtlFlows bounds the connections the link controls; past it one
+	// is forgotten at random (it then runs on Reno alone).
+	maxCtlFlows = 4096
+	// maxCtlRecords bounds the send records kept per connection (one per
+	// segment or super-segment sent, until acknowledged); past it
+	// segments are sent unrecorded and give no sample.
+	maxCtlRecords = 4096
+	// ctlMinRTTWindow is how long a minimum round trip stands (BBR's).
+	ctlMinRTTWindow = 10 * time.Second
+	// ctlProbeRTTTime is how long the link drains the path to measure its
+	// round trip anew, with a window of ctlProbeRTTSegs segments.
+	ctlProbeRTTTime = 200 * time.Millisecond
+	ctlProbeRTTSegs = 4
+	// ctlBWRounds is how many round trips the bandwidth maximum spans.
+	ctlBWRounds = 10
+	// ctlGainNum/ctlGainDen is the window's gain over the estimated
+	// bandwidth-delay product (BBR's cwnd gain, 2): without pacing the
+	// window alone lets the delivery rate grow, and it is no larger in
+	// startup, because a larger one (BBR's 2.89) overfills a queue as deep
+	// as the path.
+	ctlGainNum, ctlGainDen = 2, 1
+	// ctlFloor is the least window the link hands gVisor, in bytes: on a
+	// path of well under a millisecond the product is a few segments, and
+	// a goroutine that waits for a CPU would then starve the sender.
+	ctlFloor = 256 << 10
+	// ctlDefaultMSS is the segment size assumed until one is seen.
+	ctlDefaultMSS = 1460
+)
+
+// ctlRecord is one segment (or super-segment) of new data sent: what
+// BBR's rate sample keeps per packet.
+type ctlRecord struct {
+	end                 seqnum.Value
+	sentAt, deliveredAt time.Time // when sent; the flow's deliveredAt then
+	firstSentAt         time.Time // the flow's firstSentAt then
+	delivered           uint64    // the flow's delivered bytes then
+	resent              bool      // some of its bytes were sent again
+}
+
+// ctlFlow is what the link knows of one connection's send side.
+type ctlFlow struct {
+	ourSYN, peerSYN bool // the SYN of each side was seen
+	ourWS, peerWS   int  // their window scale option (-1: none)
+
+	known    bool // una and nxt are set
+	una, nxt seqnum.Value
+	mss      int
+
+	recs       []ctlRecord // ring of unacknowledged records
+	head, n    int
+	delivered  uint64    // bytes cumulatively acknowledged
+	deliverdAt time.Time // when delivered last grew
+	firstSent  time.Time // send time of the last record acknowledged
+
+	minRTT   time.Duration
+	minRTTAt time.Time
+	bw       [ctlBWRounds]float64 // the maximum delivery rate of each recent round, bytes/s
+	round    uint64
+	roundEnd seqnum.Value
+
+	probeRTT      bool
+	probeRTTUntil time.Time
+}
+
+// flowLocked returns k's flow, making it (forgetting another at random
+// past maxCtlFlows) when make is set.
+//
+// +checklocks:w.mu
+func (w *windowCtl) flowLocked(k dsackKey, mk bool) *ctlFlow {
+	if f := w.flows[k]; f != nil || !mk {
+		return f
+	}
+	if w.flows == nil {
+		w.flows = make(map[dsackKey]*ctlFlow)
+	}
+	if len(w.flows) >= maxCtlFlows {
+		for old := range w.flows {
+			delete(w.flows, old)
+			break
+		}
+	}
+	f := &ctlFlow{ourWS: -1, peerWS: -1, mss: ctlDefaultMSS}
+	w.flows[k] = f
+	return f
+}
+
+// wsOption returns the window scale of a SYN's options, or -1.
+func wsOption(t header.TCP) int {
+	return header.ParseSynOptions(t.Options(), t.Flags()&header.TCPFlagAck != 0).WS
+}
+
+// sent notes a TCP segment the stack sends on k (header t, payload
+// bytes of payload; gso: a super-segment).
+func (w *windowCtl) sent(k dsackKey, t header.TCP, payload int, gso bool) {
+	if !w.on.Load() {
+		return
+	}
+	flags := t.Flags()
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case flags&header.TCPFlagRst != 0:
+		delete(w.flows, k)
+		return
+	case flags&header.TCPFlagSyn != 0:
+		if flags&header.TCPFlagAck == 0 {
+			delete(w.flows, k) // an active open: a new connection
+		}
+		f := w.flowLocked(k, true)
+		f.ourSYN, f.ourWS = true, wsOption(t)
+		return
+	}
+	f := w.flowLocked(k, false)
+	if f == nil || (payload == 0 && flags&header.TCPFlagFin == 0) {
+		return
+	}
+	seq := seqnum.Value(t.SequenceNumber())
+	end := seq.Add(seqnum.Size(payload))
+	if flags&header.TCPFlagFin != 0 {
+		end++
+	}
+	f.noteSent(seq, end, now)
+	if !gso && payload > f.mss {
+		f.mss = payload
+	}
+}
+
+// noteSent notes the bytes [seq, end) sent at now.
+func (f *ctlFlow) noteSent(seq, end seqnum.Value, now time.Time) {
+	if !f.known {
+		f.una, f.nxt, f.known = seq, seq, true
+	}
+	if seq.LessThan(f.nxt) {
+		f.markResent(seq, end)
+		if f.nxt.LessThan(end) {
+			f.nxt = end
+		}
+		return
+	}
+	if f.una == f.nxt {
+		f.firstSent, f.deliverdAt = now, now // nothing in flight: a new flight
+	}
+	f.nxt = end
+	if f.n == maxCtlRecords {
+		return
+	}
+	if f.n == len(f.recs) {
+		f.grow()
+	}
+	f.recs[(f.head+f.n)%len(f.recs)] = ctlRecord{end: end, sentAt: now, deliveredAt: f.deliverdAt, firstSentAt: f.firstSent, delivered: f.delivered}
+	f.n++
+}
+
+// grow doubles the record ring.
+func (f *ctlFlow) grow() {
+	nr := make([]ctlRecord, max(2*len(f.recs), 64))
+	for i := 0; i < f.n; i++ {
+		nr[i] = f.recs[(f.head+i)%len(f.recs)]
+	}
+	f.recs, f.head = nr, 0
+}
+
+// markResent marks the records whose bytes [seq, end) overlap: their
+// round trip would span the loss (Karn).
+func (f *ctlFlow) markResent(seq, end seqnum.Value) {
+	start := f.una
+	for i := 0; i < f.n; i++ {
+		r := &f.recs[(f.head+i)%len(f.recs)]
+		if seq.LessThan(r.end) && start.LessThan(end) {
+			r.resent = true
+		}
+		if end.LessThanEq(r.end) {
+			return
+		}
+		start = r.end
+	}
+}
+
+// received notes a TCP segment s that arrives for the stack and returns
+// the packet to deliver: b, or a copy whose window the link lowered. The
+// IP packet starts at b[off:].
+func (w *windowCtl) received(b []byte, off int, s *tcpSegment) []byte {
+	if !w.on.Load() {
+		return b
+	}
+	t := header.TCP(s.tcp)
+	flags := t.Flags()
+	k := s.key(false)
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	switch {
+	case flags&header.TCPFlagRst != 0:
+		delete(w.flows, k)
+		return b
+	case flags&header.TCPFlagSyn != 0:
+		if flags&header.TCPFlagAck == 0 {
+			delete(w.flows, k) // a passive open
+		}
+		f := w.flowLocked(k, true)
+		f.peerSYN, f.peerWS = true, wsOption(t)
+		return b
+	case flags&header.TCPFlagAck == 0:
+		return b
+	}
+	f := w.flowLocked(k, false)
+	if f == nil || !f.known || !f.ourSYN || !f.peerSYN || !s.checksumsValid() {
+		return b
+	}
+	ack := seqnum.Value(t.AckNumber())
+	if f.una.LessThan(ack) && ack.LessThanEq(f.nxt) {
+		f.acked(ack, now, w)
+	}
+	if f.una != ack {
+		return b // an old ACK: left alone
+	}
+	wnd, ok := f.window(now)
+	if !ok {
+		return b
+	}
+	return w.lower(b, off, s, f, wnd)
+}
+
+// acked takes the cumulative ACK ack, above una, at now: the rate and
+// round-trip samples of the newest record it covers, and the round count.
+func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl) {
+	f.delivered += uint64(f.una.Size(ack))
+	f.una, f.deliverdAt = ack, now
+	var last *ctlRecord
+	for f.n > 0 && f.recs[f.head].end.LessThanEq(ack) {
+		last = &f.recs[f.head]
+		f.head = (f.head + 1) % len(f.recs)
+		f.n--
+	}
+	if f.round == 0 || f.roundEnd.LessThanEq(ack) {
+		f.round++
+		f.roundEnd = f.nxt
+		f.bw[f.round%ctlBWRounds] = 0
+	}
+	if last == nil {
+		return
+	}
+	r := *last
+	f.firstSent = r.sentAt
+	if !r.resent {
+		f.sampleRTT(now.Sub(r.sentAt), now, w)
+	}
+	interval := max(r.sentAt.Sub(r.firstSentAt), now.Sub(r.deliveredAt))
+	if interval <= 0 || interval < f.minRTT {
+		return // too short to measure a rate by (BBR's rule)
+	}
+	rate := float64(f.delivered-r.delivered) / interval.Seconds()
+	if i := f.round % ctlBWRounds; rate > f.bw[i] {
+		f.bw[i] = rate
+	}
+}
+
+// sampleRTT takes a round-trip sample: a new minimum, or, once the
+// minimum has stood ctlMinRTTWindow, a ProbeRTT period whose samples make
+// the next one.
+func (f *ctlFlow) sampleRTT(rtt time.Duration, now time.Time, w *windowCtl) {
+	switch {
+	case f.minRTT == 0 || rtt <= f.minRTT:
+		f.minRTT, f.minRTTAt = rtt, now
+	case now.Sub(f.minRTTAt) > ctlMinRTTWindow && !f.probeRTT:
+		f.probeRTT, f.probeRTTUntil = true, now.Add(ctlProbeRTTTime)
+		f.minRTT, f.minRTTAt = rtt, now
+		w.probeRTTs.Add(1)
+	}
+	if f.probeRTT && !now.Before(f.probeRTTUntil) {
+		f.probeRTT = false
+	}
+}
+
+// maxBW is the highest delivery rate of the last ctlBWRounds rounds.
+func (f *ctlFlow) maxBW() float64 {
+	m := 0.0
+	for _, r := range f.bw {
+		m = max(m, r)
+	}
+	return m
+}
+
+// window is the window the link lets gVisor have past una, in bytes, and
+// whether it has one yet (a rate and a round trip measured).
+func (f *ctlFlow) window(now time.Time) (uint64, bool) {
+	bw := f.maxBW()
+	if f.minRTT == 0 || bw == 0 {
+		return 0, false
+	}
+	var target uint64
+	if f.probeRTT {
+		target = uint64(ctlProbeRTTSegs * f.mss)
+	} else {
+		target = max(uint64(bw*f.minRTT.Seconds())*ctlGainNum/ctlGainDen, ctlFloor)
+	}
+	return max(target, uint64(f.una.Size(f.nxt)), uint64(f.mss)), true
+}
+
+// lower returns b with its TCP window lowered to wnd bytes (in the peer's
+// window scale), or b itself when the peer's window is no larger. The
+// copy's TCP checksum is updated for the one field it changes.
+//
+// +checklocks:w.mu
+func (w *windowCtl) lower(b []byte, off int, s *tcpSegment, f *ctlFlow, wnd uint64) []byte {
+	shift := 0
+	if f.ourWS >= 0 && f.peerWS >= 0 {
+		shift = f.peerWS
+	}
+	t := header.TCP(s.tcp)
+	field := uint64(t.WindowSize())
+	want := (wnd + 1<<shift - 1) >> shift // rounded up
+	if want == 0 || want >= field {
+		return b
+	}
+	c := append([]byte(nil), b...)
+	at := off + len(s.net)
+	ct := header.TCP(c[at : at+len(s.tcp)])
+	old := ct.WindowSize()
+	binary.BigEndian.PutUint16(ct[header.TCPWinSizeOffset:], uint16(want))
+	ct.SetChecksum(checksumReplace(ct.Checksum(), old, uint16(want)))
+	w.clamped.Add(1)
+	return c
+}
+
+// checksumReplace updates an Internet checksum for one 16-bit word of the
+// data changed from old to new (RFC 1624, eqn. 3).
+func checksumReplace(sum, old, new uint16) uint16 {
+	x := uint32(^sum) + uint32(^old) + uint32(new)
+	x = x&0xffff + x>>16
+	x = x&0xffff + x>>16
+	return ^uint16(x)
+}
+
+// stop forgets every connection: the link is closing.
+func (w *windowCtl) stop() {
+	w.mu.Lock()
+	w.flows = nil
+	w.mu.Unlock()
+}

@@ -237,8 +237,9 @@ type Config struct {
 	// BBR does (the delivery rate of the ACKs, its maximum over ten round
 	// trips, and the minimum round trip over 10 s, from its own send and
 	// ACK times) and lowers the window of the ACKs it hands gVisor to
-	// twice that bandwidth-delay product (at least 256 KiB; never below
-	// what is in flight, never above the peer's window). gVisor's Reno
+	// twice that bandwidth-delay product (taking a round trip of at least
+	// 2 ms, and at least 10 segments; never below what is in flight, never
+	// above the peer's window). gVisor's Reno
 	// then sends no more than the smaller of its window and the link's, so
 	// this can only hold it back: it stops Reno's slow start from
 	// overfilling a bottleneck's queue (5 ms each way at 500 Mbit/s with a

@@ -28,10 +28,12 @@ import (
 // ctlBWRounds round trips, and the minimum round trip of its own send and
 // ACK times over ctlMinRTTWindow; and it lowers the window of the ACKs it
 // hands gVisor to ctlGainNum/ctlGainDen of that bandwidth-delay product
-// (at least ctlFloor bytes). The window it hands gVisor is never above the
+// (with a round trip of at least ctlRTTFloor, and at least ctlMinSegs
+// segments). The window it hands gVisor is never above the
 // peer's own, never zero, and never below what is in flight (the right
-// edge never falls below the highest byte sent), and it is encoded with
-// the window scale the peer's SYN gave (both SYNs must be seen, or the
+// edge never falls below the highest byte sent); the bytes the ACK's SACK
+// blocks report are added to it, as they are no longer in flight. It is
+// encoded with the window scale the peer's SYN gave (both SYNs must be seen, or the
 // link leaves the connection alone).
 //
 // gVisor's window is then the smaller of its Reno window and the link's:
@@ -77,10 +79,14 @@ const (
 	// startup, because a larger one (BBR's 2.89) overfills a queue as deep
 	// as the path.
 	ctlGainNum, ctlGainDen = 2, 1
-	// ctlFloor is the least window the link hands gVisor, in bytes: on a
-	// path of well under a millisecond the product is a few segments, and
-	// a goroutine that waits for a CPU would then starve the sender.
-	ctlFloor = 256 << 10
+	// ctlRTTFloor is the least round trip the window is sized by: on a
+	// path of well under a millisecond (in memory, on one machine) the
+	// product is a few segments, and a goroutine that waits for a CPU
+	// would then starve the sender. At 500 Mbit/s it is 250 KB.
+	ctlRTTFloor = 2 * time.Millisecond
+	// ctlMinSegs is the least window, in segments (gVisor's initial
+	// window).
+	ctlMinSegs = 10
 	// ctlDefaultMSS is the segment size assumed until one is seen.
 	ctlDefaultMSS = 1460
 )
@@ -102,7 +108,7 @@ type ctlFlow struct {
 
 	known    bool // una and nxt are set
 	una, nxt seqnum.Value
-	mss      int
+	mss      int // the largest wire-sized payload sent (0: none yet)
 
 	recs       []ctlRecord // ring of unacknowledged records
 	head, n    int
@@ -137,7 +143,7 @@ func (w *windowCtl) flowLocked(k dsackKey, mk bool) *ctlFlow {
 			break
 		}
 	}
-	f := &ctlFlow{ourWS: -1, peerWS: -1, mss: ctlDefaultMSS}
+	f := &ctlFlow{ourWS: -1, peerWS: -1}
 	w.flows[k] = f
 	return f
 }
@@ -277,7 +283,20 @@ func (w *windowCtl) received(b []byte, off int, s *tcpSegment) []byte {
 	if !ok {
 		return b
 	}
-	return w.lower(b, off, s, f, wnd)
+	return w.lower(b, off, s, f, wnd+sackedAbove(t, ack))
+}
+
+// sackedAbove is the bytes t's SACK blocks report above ack: delivered,
+// so no longer in flight (gVisor's sender counts them out of its pipe,
+// and the link lets its window grow by them).
+func sackedAbove(t header.TCP, ack seqnum.Value) uint64 {
+	var n uint64
+	for _, b := range header.ParseTCPOptions(t.Options()).SACKBlocks {
+		if ack.LessThan(b.Start) && b.Start.LessThan(b.End) && ack.Size(b.End) <= maxDSACKDistance {
+			n += uint64(b.Start.Size(b.End))
+		}
+	}
+	return n
 }
 
 // acked takes the cumulative ACK ack, above una, at now: the rate and
@@ -348,12 +367,17 @@ func (f *ctlFlow) window(now time.Time) (uint64, bool) {
 		return 0, false
 	}
 	var target uint64
-	if f.probeRTT {
-		target = uint64(ctlProbeRTTSegs * f.mss)
-	} else {
-		target = max(uint64(bw*f.minRTT.Seconds())*ctlGainNum/ctlGainDen, ctlFloor)
+	mss := uint64(f.mss)
+	if mss == 0 {
+		mss = ctlDefaultMSS
 	}
-	return max(target, uint64(f.una.Size(f.nxt)), uint64(f.mss)), true
+	if f.probeRTT {
+		target = ctlProbeRTTSegs * mss
+	} else {
+		rtt := max(f.minRTT, ctlRTTFloor)
+		target = max(uint64(bw*rtt.Seconds())*ctlGainNum/ctlGainDen, ctlMinSegs*mss)
+	}
+	return max(target, uint64(f.una.Size(f.nxt)), mss), true
 }
 
 // lower returns b with its TCP window lowered to wnd bytes (in the peer's

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/core/impair"
 )
 
@@ -33,6 +34,7 @@ type lossyOptions struct {
 	seed             uint64        // seed of the goodput cells
 	cells            string        // comma-separated cell keys to run (empty: all)
 	linuxCC          string        // the Linux path's congestion control ("": the kernel's default)
+	window           bool          // the netcore path's stacks on core.Config.WindowControl
 }
 
 // lossyFlags declares the lossy benchmark's flags on fs; the func it
@@ -45,6 +47,7 @@ func lossyFlags(fs *flag.FlagSet, o *options) func() {
 	fs.IntVar(&o.l.size, "lossy-size", 1<<20, "lossy: bytes each seed of the 30% loss cell moves (-quick: 16 KiB)")
 	fs.StringVar(&o.l.cells, "lossy-cells", "", "lossy: comma-separated cells to run (default all; e.g. loss0,loss3,loss3-5ms,reorder5,deliver30)")
 	fs.StringVar(&o.l.linuxCC, "lossy-linux-cc", "", "lossy: congestion control of the Linux path's namespaces, e.g. cubic (default: the kernel's default, named in the report)")
+	fs.BoolVar(&o.l.window, "lossy-window", false, "lossy: the netcore path's stacks with core.Config.WindowControl (the link limits data in flight)")
 	fs.Uint64Var(&o.l.seed, "lossy-seed", 1, "lossy: seed of the goodput cells and first seed of the 30% loss cell")
 	return func() {
 		set := map[string]bool{}
@@ -158,8 +161,8 @@ func lossyPaths() []lossyPath {
 }
 
 // startNetcoreImpaired joins two netcore stacks through impaired links.
-func startNetcoreImpaired(_ lossyOptions, ab, ba impair.Config) (*lossyEnv, error) {
-	a, b, stop, err := netcorePair(lossyMTU)
+func startNetcoreImpaired(o lossyOptions, ab, ba impair.Config) (*lossyEnv, error) {
+	a, b, stop, err := netcorePairConfig(core.Config{MTU: lossyMTU, WindowControl: o.window})
 	if err != nil {
 		return nil, err
 	}
@@ -187,6 +190,9 @@ func measureLossy(o lossyOptions, log io.Writer) (*LossyReport, error) {
 	var run []lossyPath
 	for _, p := range paths {
 		sys := LossySystem{Name: p.name, About: p.about, Skipped: p.unavailable()}
+		if p.name == "netcore" && o.window {
+			sys.About += ", Config.WindowControl on"
+		}
 		if sys.Skipped == "" && p.name == "linux" {
 			settings, err := linuxTCPSettings(o)
 			if err != nil {

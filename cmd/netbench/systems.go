@@ -101,6 +101,12 @@ var (
 // netcorePair starts two stacks (A dials, B serves) and returns them with
 // a func that closes both and waits for Run.
 func netcorePair(mtu int) (a, b *core.Netstack, stop func(), err error) {
+	return netcorePairConfig(core.Config{MTU: mtu})
+}
+
+// netcorePairConfig is netcorePair with both stacks on cfg (addresses
+// added).
+func netcorePairConfig(cfg core.Config) (a, b *core.Netstack, stop func(), err error) {
 	var stacks []*core.Netstack
 	var dones []chan error
 	stop = func() {
@@ -110,7 +116,9 @@ func netcorePair(mtu int) (a, b *core.Netstack, stop func(), err error) {
 		}
 	}
 	for _, addr := range []netip.Addr{addrA, addrB} {
-		ns, err := core.New(core.Config{MTU: mtu, Addrs: []netip.Prefix{netip.PrefixFrom(addr, 24)}})
+		c := cfg
+		c.Addrs = []netip.Prefix{netip.PrefixFrom(addr, 24)}
+		ns, err := core.New(c)
 		if err != nil {
 			stop()
 			return nil, nil, nil, err

@@ -1,0 +1,188 @@
+package core
+
+import (
+	"net/netip"
+	"testing"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+)
+
+// ctlSegment builds an IPv4 TCP segment from 10.0.0.2:80 to 10.0.0.1:1234
+// (an inbound one for the stack at 10.0.0.1) with a right checksum.
+func ctlSegment(flags header.TCPFlags, seq, ack uint32, wnd uint16, opts []byte) []byte {
+	src := tcpip.AddrFrom4([4]byte{10, 0, 0, 2})
+	dst := tcpip.AddrFrom4([4]byte{10, 0, 0, 1})
+	tcpLen := header.TCPMinimumSize + len(opts)
+	b := make([]byte, header.IPv4MinimumSize+tcpLen)
+	ip := header.IPv4(b)
+	ip.Encode(&header.IPv4Fields{TotalLength: uint16(len(b)), TTL: 64, Protocol: uint8(header.TCPProtocolNumber), SrcAddr: src, DstAddr: dst})
+	ip.SetChecksum(^ip.CalculateChecksum())
+	t := header.TCP(b[header.IPv4MinimumSize:])
+	t.Encode(&header.TCPFields{SrcPort: 80, DstPort: 1234, SeqNum: seq, AckNum: ack, DataOffset: uint8(tcpLen), Flags: flags, WindowSize: wnd})
+	copy(t[header.TCPMinimumSize:], opts)
+	t.SetChecksum(^checksum.Checksum(t, header.PseudoHeaderChecksum(header.TCPProtocolNumber, src, dst, uint16(tcpLen))))
+	return b
+}
+
+// ctlTestFlow is a controlled flow whose SYNs were seen with window
+// scales ours and peer's, that sent [1000, 1000+inflight) and measured
+// a path of bw bytes/s and rtt.
+func ctlTestFlow(ours, peer int, inflight uint32, bw float64, rtt time.Duration) *ctlFlow {
+	f := &ctlFlow{ourSYN: true, peerSYN: true, ourWS: ours, peerWS: peer, mss: 1448, known: true,
+		una: 1000, nxt: seqnum.Value(1000 + inflight), minRTT: rtt}
+	f.bw[0] = bw
+	return f
+}
+
+// TestWindowControlLower checks the window the link hands gVisor: twice
+// the measured path in the peer's scale (rounded up), never above the
+// peer's window, never below what is in flight or the floor, the TCP
+// checksum right after the change, and the original bytes untouched.
+func TestWindowControlLower(t *testing.T) {
+	for _, tc := range []struct {
+		name        string
+		ours, peer  int
+		inflight    uint32
+		bw          float64
+		rtt         time.Duration
+		field, want uint16 // the peer's window field, and the one delivered
+	}{
+		// 50 MB/s × 10 ms × 2 = 1,000,000 bytes; scale 7: 7813 (rounded up).
+		{"path", 7, 7, 1000, 50e6, 10 * time.Millisecond, 30000, 7813},
+		{"peer's smaller", 7, 7, 1000, 50e6, 10 * time.Millisecond, 5000, 5000},
+		// The round trip's floor, 2 ms: 50 MB/s × 2 ms × 2 = 200,000
+		// bytes, 1563 in scale 7.
+		{"rtt floor", 7, 7, 1000, 50e6, 100 * time.Microsecond, 30000, 1563},
+		// The segments' floor: 10 × 1448 bytes, 114 in scale 7.
+		{"segments", 7, 7, 1000, 1e3, time.Millisecond, 30000, 114},
+		// 600,000 bytes in flight keep the right edge: 4688 in scale 7.
+		{"in flight", 7, 7, 600000, 1e6, time.Millisecond, 30000, 4688},
+		// No scale on our side: none on either (RFC 7323 §2.2).
+		{"unscaled", -1, 7, 1000, 1e6, 10 * time.Millisecond, 65535, 20000},
+		// 10 MB/s × 10 ms × 2 = 200,000 bytes: 50000 in scale 2.
+		{"scale 2", 2, 2, 1000, 10e6, 10 * time.Millisecond, 65535, 50000},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := ctlTestFlow(tc.ours, tc.peer, tc.inflight, tc.bw, tc.rtt)
+			b := ctlSegment(header.TCPFlagAck, 1, 1000, tc.field, nil)
+			orig := append([]byte(nil), b...)
+			s, ok := parseTCP(b)
+			if !ok {
+				t.Fatal("parseTCP failed")
+			}
+			var w windowCtl
+			wnd, ok := f.window(time.Now())
+			if !ok {
+				t.Fatal("no window")
+			}
+			w.mu.Lock()
+			got := w.lower(b, 0, &s, f, wnd)
+			w.mu.Unlock()
+			gs, ok := parseTCP(got)
+			if !ok {
+				t.Fatal("parseTCP of the result failed")
+			}
+			if w := header.TCP(gs.tcp).WindowSize(); w != tc.want {
+				t.Errorf("window field %d; want %d (%d bytes allowed)", w, tc.want, wnd)
+			}
+			if !gs.checksumsValid() {
+				t.Error("checksums of the lowered ACK are wrong")
+			}
+			if string(b) != string(orig) {
+				t.Error("the original packet was changed")
+			}
+			if lowered := w.clamped.Load(); (lowered == 1) != (tc.want != tc.field) {
+				t.Errorf("clamped = %d", lowered)
+			}
+		})
+	}
+}
+
+// TestWindowControlFlow runs a flow's bookkeeping: the SYNs' window
+// scales, records of sent data, the rate and round-trip samples of the
+// ACKs, and a retransmitted segment that gives no round-trip sample.
+func TestWindowControlFlow(t *testing.T) {
+	var w windowCtl
+	w.on.Store(true)
+	local, remote := netip.MustParseAddr("10.0.0.1"), netip.MustParseAddr("10.0.0.2")
+	var k dsackKey
+	copy(k.local[:], local.AsSlice())
+	copy(k.remote[:], remote.AsSlice())
+	k.lport, k.rport = 1234, 80
+	syn := header.TCP(make([]byte, header.TCPMinimumSize+4))
+	syn.Encode(&header.TCPFields{SeqNum: 999, DataOffset: header.TCPMinimumSize + 4, Flags: header.TCPFlagSyn})
+	header.EncodeWSOption(7, syn[header.TCPMinimumSize:])
+	syn[header.TCPMinimumSize+3] = header.TCPOptionNOP
+	w.sent(k, syn, 0, false)
+	synack := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, []byte{header.TCPOptionWS, 3, 5, header.TCPOptionNOP})
+	s, _ := parseTCP(synack)
+	w.received(synack, 0, &s)
+	w.mu.Lock()
+	f := w.flows[k]
+	w.mu.Unlock()
+	if f == nil || !f.ourSYN || !f.peerSYN || f.ourWS != 7 || f.peerWS != 5 {
+		t.Fatalf("flow after the handshake: %+v", f)
+	}
+	data := header.TCP(make([]byte, header.TCPMinimumSize))
+	for i := range 10 {
+		data.Encode(&header.TCPFields{SeqNum: uint32(1000 + 1000*i), DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
+		w.sent(k, data, 1000, false)
+	}
+	data.Encode(&header.TCPFields{SeqNum: 1000, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
+	w.sent(k, data, 1000, false) // the first segment again
+	time.Sleep(2 * time.Millisecond)
+	for _, ack := range []uint32{2000, 11000} {
+		a := ctlSegment(header.TCPFlagAck, 1, ack, 65535, nil)
+		s, _ := parseTCP(a)
+		w.received(a, 0, &s)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if f.n != 0 || f.delivered != 10000 || f.una != 11000 || f.mss != 1000 {
+		t.Errorf("records %d, delivered %d, una %d, mss %d; want 0, 10000, 11000, 1000", f.n, f.delivered, f.una, f.mss)
+	}
+	if f.minRTT < 2*time.Millisecond || f.maxBW() <= 0 {
+		t.Errorf("minRTT %v (want ≥ 2ms: the resent segment gives none, the last does), maxBW %v", f.minRTT, f.maxBW())
+	}
+}
+
+// TestWindowControlBounded checks that a flow keeps at most
+// maxCtlRecords records and the link at most maxCtlFlows flows.
+func TestWindowControlBounded(t *testing.T) {
+	f := &ctlFlow{ourWS: -1, peerWS: -1}
+	now := time.Now()
+	for i := range 3 * maxCtlRecords {
+		f.noteSent(seqnum.Value(i*100), seqnum.Value(i*100+100), now)
+	}
+	if f.n != maxCtlRecords || len(f.recs) > maxCtlRecords {
+		t.Errorf("records %d (ring %d); want at most %d", f.n, len(f.recs), maxCtlRecords)
+	}
+	var w windowCtl
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for i := range 2 * maxCtlFlows {
+		w.flowLocked(dsackKey{lport: uint16(i)}, true)
+	}
+	if len(w.flows) > maxCtlFlows {
+		t.Errorf("flows %d; want at most %d", len(w.flows), maxCtlFlows)
+	}
+}
+
+// TestChecksumReplace compares the incremental checksum update with a
+// full computation.
+func TestChecksumReplace(t *testing.T) {
+	b := []byte{0x45, 0x00, 0x12, 0x34, 0xff, 0xff, 0x00, 0x01, 0xab, 0xcd}
+	sum := ^checksum.Checksum(b, 0)
+	for _, nw := range []uint16{0, 1, 0xffff, 0x8000, 0x1234} {
+		c := append([]byte(nil), b...)
+		old := uint16(c[4])<<8 | uint16(c[5])
+		c[4], c[5] = byte(nw>>8), byte(nw)
+		if got, want := checksumReplace(sum, old, nw), ^checksum.Checksum(c, 0); got != want && !(got == 0xffff && want == 0) && !(got == 0 && want == 0xffff) {
+			t.Errorf("new word %#x: %#x; want %#x", nw, got, want)
+		}
+	}
+}

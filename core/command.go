@@ -335,6 +335,11 @@ type Stats struct {
 	// connection's path to measure its round trip (see
 	// Config.WindowControl).
 	WindowsLowered, ProbeRTTs uint64
+	// LossRepairs counts the TCP segments the link sent again itself,
+	// LossRepairACKsHidden the ACKs it handed the stack without their SACK
+	// blocks, and LossRepairPassed the losses it left to the stack (see
+	// Config.LossRepair).
+	LossRepairs, LossRepairACKsHidden, LossRepairPassed uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).

@@ -252,6 +252,26 @@ type Config struct {
 	// never use it. See docs/benchmarks.md ("Window control").
 	WindowControl bool
 
+	// LossRepair turns on the link's loss repair (opt-in, experimental;
+	// it implies WindowControl, whose window then is gVisor's only limit):
+	// the link keeps a reference to each wire-sized TCP data segment the
+	// stack sends (up to 4 MiB of payload per connection, shared with
+	// gVisor's send buffer, which holds it until acknowledged anyway) and
+	// a SACK scoreboard of its own; a segment a later one overtook (RACK,
+	// RFC 8985, with a reordering window of at least 1 ms) it sends again
+	// itself, and it hands gVisor the ACK without its SACK blocks above the
+	// cumulative acknowledgement, so that gVisor's Reno does not cut its
+	// window for a random loss the link repairs. A loss the link cannot
+	// repair (a segment not kept, or repaired four times) or losses past a
+	// fifth of the segments sent reach gVisor, which recovers them and
+	// cuts its window as without LossRepair; gVisor's retransmission
+	// timeout stays the fallback, and the link never acknowledges anything
+	// for the peer. ACKs that carry data are not changed. Counted in
+	// Stats.LossRepairs, LossRepairACKsHidden and LossRepairPassed. Stacks
+	// joined by JoinPipe never use it. See docs/benchmarks.md ("Window
+	// control and loss repair").
+	LossRepair bool
+
 	// Forward, if set, turns on forwarding mode: the stack takes TCP and
 	// UDP flows addressed to any IP of its prefixes and hands each to the
 	// forwarder (see ForwardConfig and ForwardOpen). Default nil: the

@@ -258,7 +258,7 @@ func (d *dsacker) outbound(pkt *stack.PacketBuffer) (repl *stack.PacketBuffer, h
 	t := header.TCP(s.tcp)
 	flags := t.Flags()
 	k := s.key(true)
-	d.ctl.sent(k, t, pkt.Data().Size(), pkt.GSOOptions.Type != stack.GSONone)
+	d.ctl.sent(k, t, pkt)
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if flags&(header.TCPFlagSyn|header.TCPFlagAck) == header.TCPFlagSyn {

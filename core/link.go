@@ -98,6 +98,7 @@ func newLinkEP(mtu, queueLen int) *linkEP {
 	l := &linkEP{q: make([]*stack.PacketBuffer, queueLen), ready: make(chan struct{}, 1), drained: make(chan struct{})}
 	l.mtu.Store(uint32(mtu))
 	l.dsack.send = l.sendProbe
+	l.dsack.ctl.send = l.sendProbe
 	return l
 }
 

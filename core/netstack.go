@@ -145,7 +145,8 @@ func New(cfg Config) (*Netstack, error) {
 	ns.link.dsack.on.Store(!cfg.DisableDSACK)
 	ns.link.dsack.probeOn.Store(!cfg.DisableRecoveryProbes)
 	ns.link.dsack.holdFor.Store(int64(max(cfg.SACKHold, 0)))
-	ns.link.dsack.ctl.on.Store(cfg.WindowControl)
+	ns.link.dsack.ctl.on.Store(cfg.WindowControl || cfg.LossRepair)
+	ns.link.dsack.ctl.repairOn.Store(cfg.LossRepair)
 	if err := ns.initStack(); err != nil {
 		return nil, err
 	}

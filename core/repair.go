@@ -8,6 +8,7 @@ import (
 
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // windowCtl is the link's window control (Config.WindowControl): a
@@ -55,6 +56,15 @@ type windowCtl struct {
 
 	clamped   atomic.Uint64 // ACKs whose window the link lowered
 	probeRTTs atomic.Uint64 // ProbeRTT periods entered
+
+	// repairOn turns on the loss repair (repair_hide.go); send hands a
+	// repair to the link, with mu not held.
+	repairOn atomic.Bool
+	send     func(*stack.PacketBuffer)
+	repaired atomic.Uint64 // segments the link sent again
+	hidden   atomic.Uint64 // ACKs handed over without their SACK blocks
+	passed   atomic.Uint64 // losses left to gVisor
+	dsacks   atomic.Uint64 // tail-loss probes reported as duplicates
 }
 
 const (
@@ -124,7 +134,10 @@ type ctlFlow struct {
 
 	probeRTT      bool
 	probeRTTUntil time.Time
+
+	rep *repairState // the loss repair, if on
 }
+
 
 // flowLocked returns k's flow, making it (forgetting another at random
 // past maxCtlFlows) when make is set.
@@ -139,7 +152,7 @@ func (w *windowCtl) flowLocked(k dsackKey, mk bool) *ctlFlow {
 	}
 	if len(w.flows) >= maxCtlFlows {
 		for old := range w.flows {
-			delete(w.flows, old)
+			w.forgetLocked(old)
 			break
 		}
 	}
@@ -153,30 +166,39 @@ func wsOption(t header.TCP) int {
 	return header.ParseSynOptions(t.Options(), t.Flags()&header.TCPFlagAck != 0).WS
 }
 
-// sent notes a TCP segment the stack sends on k (header t, payload
-// bytes of payload; gso: a super-segment).
-func (w *windowCtl) sent(k dsackKey, t header.TCP, payload int, gso bool) {
+// sent notes pkt, a TCP segment (header t) the stack sends on k.
+func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	if !w.on.Load() {
 		return
 	}
+	payload, gso := pkt.Data().Size(), pkt.GSOOptions.Type != stack.GSONone
 	flags := t.Flags()
 	now := time.Now()
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	switch {
 	case flags&header.TCPFlagRst != 0:
-		delete(w.flows, k)
+		w.forgetLocked(k)
 		return
 	case flags&header.TCPFlagSyn != 0:
 		if flags&header.TCPFlagAck == 0 {
-			delete(w.flows, k) // an active open: a new connection
+			w.forgetLocked(k) // an active open: a new connection
 		}
 		f := w.flowLocked(k, true)
 		f.ourSYN, f.ourWS = true, wsOption(t)
 		return
 	}
 	f := w.flowLocked(k, false)
-	if f == nil || (payload == 0 && flags&header.TCPFlagFin == 0) {
+	if f == nil {
+		return
+	}
+	if f.rep == nil && w.repairOn.Load() {
+		f.rep = &repairState{}
+	}
+	if f.rep != nil {
+		f.rep.noteHeader(t, now)
+	}
+	if payload == 0 && flags&header.TCPFlagFin == 0 {
 		return
 	}
 	seq := seqnum.Value(t.SequenceNumber())
@@ -184,10 +206,27 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, payload int, gso bool) {
 	if flags&header.TCPFlagFin != 0 {
 		end++
 	}
+	nxt := f.nxt
+	if !f.known {
+		nxt = seq
+	}
 	f.noteSent(seq, end, now)
 	if !gso && payload > f.mss {
 		f.mss = payload
 	}
+	if f.rep != nil && payload > 0 {
+		f.rep.keep(pkt, seq, seq.Add(seqnum.Size(payload)), nxt, now, gso)
+	}
+}
+
+// forgetLocked drops k's flow and what it keeps.
+//
+// +checklocks:w.mu
+func (w *windowCtl) forgetLocked(k dsackKey) {
+	if f := w.flows[k]; f != nil && f.rep != nil {
+		f.rep.drop()
+	}
+	delete(w.flows, k)
 }
 
 // noteSent notes the bytes [seq, end) sent at now.
@@ -248,42 +287,73 @@ func (w *windowCtl) received(b []byte, off int, s *tcpSegment) []byte {
 	if !w.on.Load() {
 		return b
 	}
+	w.mu.Lock()
+	b, repairs := w.receivedLocked(b, off, s, time.Now())
+	send := w.send
+	w.mu.Unlock()
+	for _, p := range repairs {
+		if send != nil {
+			send(p)
+		}
+		p.DecRef()
+	}
+	return b
+}
+
+// receivedLocked is received; it returns the repairs to send too.
+//
+// +checklocks:w.mu
+func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Time) ([]byte, []*stack.PacketBuffer) {
 	t := header.TCP(s.tcp)
 	flags := t.Flags()
 	k := s.key(false)
-	now := time.Now()
-	w.mu.Lock()
-	defer w.mu.Unlock()
 	switch {
 	case flags&header.TCPFlagRst != 0:
-		delete(w.flows, k)
-		return b
+		w.forgetLocked(k)
+		return b, nil
 	case flags&header.TCPFlagSyn != 0:
 		if flags&header.TCPFlagAck == 0 {
-			delete(w.flows, k) // a passive open
+			w.forgetLocked(k) // a passive open
 		}
 		f := w.flowLocked(k, true)
 		f.peerSYN, f.peerWS = true, wsOption(t)
-		return b
+		return b, nil
 	case flags&header.TCPFlagAck == 0:
-		return b
+		return b, nil
 	}
 	f := w.flowLocked(k, false)
 	if f == nil || !f.known || !f.ourSYN || !f.peerSYN || !s.checksumsValid() {
-		return b
+		return b, nil
 	}
 	ack := seqnum.Value(t.AckNumber())
+	repair := f.rep != nil && flags == header.TCPFlagAck && s.payload == 0
+	var sb sackSeen
+	var sackedBelow uint64
+	if repair && !ack.LessThan(f.una) && ack.LessThanEq(f.nxt) {
+		// SACKed bytes are delivered (BBR's rate counts them): once
+		// here, and not again when the cumulative ACK covers them.
+		sb.blocks = header.ParseTCPOptions(t.Options()).SACKBlocks
+		var newly uint64
+		sb.high, sb.any, newly = f.rep.mark(sb.blocks, ack)
+		if newly > 0 {
+			f.delivered, f.deliverdAt = f.delivered+newly, now
+		}
+		sackedBelow = f.rep.sackedBelow(ack)
+	}
 	if f.una.LessThan(ack) && ack.LessThanEq(f.nxt) {
-		f.acked(ack, now, w)
+		f.acked(ack, now, w, sackedBelow)
 	}
 	if f.una != ack {
-		return b // an old ACK: left alone
+		return b, nil // an old ACK: left alone
 	}
-	wnd, ok := f.window(now)
+	if repair {
+		return w.repairLocked(b, off, s, f, ack, now, sb)
+	}
+	wnd, ok := f.window(sackedAbove(t, ack))
 	if !ok {
-		return b
+		return b, nil
 	}
-	return w.lower(b, off, s, f, wnd+sackedAbove(t, ack))
+	return w.lower(b, off, s, f, wnd), nil
 }
 
 // sackedAbove is the bytes t's SACK blocks report above ack: delivered,
@@ -299,10 +369,11 @@ func sackedAbove(t header.TCP, ack seqnum.Value) uint64 {
 	return n
 }
 
-// acked takes the cumulative ACK ack, above una, at now: the rate and
-// round-trip samples of the newest record it covers, and the round count.
-func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl) {
-	f.delivered += uint64(f.una.Size(ack))
+// acked takes the cumulative ACK ack, above una, at now (sacked of its
+// bytes were counted delivered when SACKed): the rate and round-trip
+// samples of the newest record it covers, and the round count.
+func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl, sacked uint64) {
+	f.delivered += uint64(f.una.Size(ack)) - min(sacked, uint64(f.una.Size(ack)))
 	f.una, f.deliverdAt = ack, now
 	var last *ctlRecord
 	for f.n > 0 && f.recs[f.head].end.LessThanEq(ack) {
@@ -360,8 +431,10 @@ func (f *ctlFlow) maxBW() float64 {
 }
 
 // window is the window the link lets gVisor have past una, in bytes, and
-// whether it has one yet (a rate and a round trip measured).
-func (f *ctlFlow) window(now time.Time) (uint64, bool) {
+// whether it has one yet (a rate and a round trip measured): the target
+// in flight plus sacked, the bytes above una the peer holds (SACKed, so no
+// longer in flight), and never less than what was sent.
+func (f *ctlFlow) window(sacked uint64) (uint64, bool) {
 	bw := f.maxBW()
 	if f.minRTT == 0 || bw == 0 {
 		return 0, false
@@ -377,23 +450,32 @@ func (f *ctlFlow) window(now time.Time) (uint64, bool) {
 		rtt := max(f.minRTT, ctlRTTFloor)
 		target = max(uint64(bw*rtt.Seconds())*ctlGainNum/ctlGainDen, ctlMinSegs*mss)
 	}
-	return max(target, uint64(f.una.Size(f.nxt)), mss), true
+	return max(target+sacked, uint64(f.una.Size(f.nxt)), mss), true
 }
 
-// lower returns b with its TCP window lowered to wnd bytes (in the peer's
-// window scale), or b itself when the peer's window is no larger. The
-// copy's TCP checksum is updated for the one field it changes.
-//
-// +checklocks:w.mu
-func (w *windowCtl) lower(b []byte, off int, s *tcpSegment, f *ctlFlow, wnd uint64) []byte {
+// field is the window field that allows wnd bytes in f's peer's window
+// scale (rounded up), or the peer's own field when that is no larger.
+func (f *ctlFlow) field(peer uint16, wnd uint64) uint16 {
 	shift := 0
 	if f.ourWS >= 0 && f.peerWS >= 0 {
 		shift = f.peerWS
 	}
+	want := (wnd + 1<<shift - 1) >> shift
+	if want == 0 || want >= uint64(peer) {
+		return peer
+	}
+	return uint16(want)
+}
+
+// lower returns b with its TCP window lowered to wnd bytes (see field),
+// or b itself when the peer's window is no larger. The copy's TCP
+// checksum is updated for the one field it changes.
+//
+// +checklocks:w.mu
+func (w *windowCtl) lower(b []byte, off int, s *tcpSegment, f *ctlFlow, wnd uint64) []byte {
 	t := header.TCP(s.tcp)
-	field := uint64(t.WindowSize())
-	want := (wnd + 1<<shift - 1) >> shift // rounded up
-	if want == 0 || want >= field {
+	want := f.field(t.WindowSize(), wnd)
+	if want == t.WindowSize() {
 		return b
 	}
 	c := append([]byte(nil), b...)
@@ -418,6 +500,9 @@ func checksumReplace(sum, old, new uint16) uint16 {
 // stop forgets every connection: the link is closing.
 func (w *windowCtl) stop() {
 	w.mu.Lock()
+	for k := range w.flows {
+		w.forgetLocked(k)
+	}
 	w.flows = nil
 	w.mu.Unlock()
 }

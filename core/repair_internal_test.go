@@ -5,10 +5,12 @@ import (
 	"testing"
 	"time"
 
+	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
 )
 
 // ctlSegment builds an IPv4 TCP segment from 10.0.0.2:80 to 10.0.0.1:1234
@@ -75,7 +77,7 @@ func TestWindowControlLower(t *testing.T) {
 				t.Fatal("parseTCP failed")
 			}
 			var w windowCtl
-			wnd, ok := f.window(time.Now())
+			wnd, ok := f.window(0)
 			if !ok {
 				t.Fatal("no window")
 			}
@@ -102,6 +104,11 @@ func TestWindowControlLower(t *testing.T) {
 	}
 }
 
+// payloadPkt is a packet of n payload bytes, no headers.
+func payloadPkt(n int) *stack.PacketBuffer {
+	return stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(make([]byte, n))})
+}
+
 // TestWindowControlFlow runs a flow's bookkeeping: the SYNs' window
 // scales, records of sent data, the rate and round-trip samples of the
 // ACKs, and a retransmitted segment that gives no round-trip sample.
@@ -117,7 +124,7 @@ func TestWindowControlFlow(t *testing.T) {
 	syn.Encode(&header.TCPFields{SeqNum: 999, DataOffset: header.TCPMinimumSize + 4, Flags: header.TCPFlagSyn})
 	header.EncodeWSOption(7, syn[header.TCPMinimumSize:])
 	syn[header.TCPMinimumSize+3] = header.TCPOptionNOP
-	w.sent(k, syn, 0, false)
+	w.sent(k, syn, payloadPkt(0))
 	synack := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, []byte{header.TCPOptionWS, 3, 5, header.TCPOptionNOP})
 	s, _ := parseTCP(synack)
 	w.received(synack, 0, &s)
@@ -130,10 +137,10 @@ func TestWindowControlFlow(t *testing.T) {
 	data := header.TCP(make([]byte, header.TCPMinimumSize))
 	for i := range 10 {
 		data.Encode(&header.TCPFields{SeqNum: uint32(1000 + 1000*i), DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
-		w.sent(k, data, 1000, false)
+		w.sent(k, data, payloadPkt(1000))
 	}
 	data.Encode(&header.TCPFields{SeqNum: 1000, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
-	w.sent(k, data, 1000, false) // the first segment again
+	w.sent(k, data, payloadPkt(1000)) // the first segment again
 	time.Sleep(2 * time.Millisecond)
 	for _, ack := range []uint32{2000, 11000} {
 		a := ctlSegment(header.TCPFlagAck, 1, ack, 65535, nil)

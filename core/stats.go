@@ -66,6 +66,8 @@ func (l *linkEP) stats(st *Stats) {
 	st.SYNACKEchoesFixed, st.ACKEchoesFixed = l.dsack.synACKsFixed.Load(), l.dsack.echoesFixed.Load()
 	st.RecoveryProbes, st.ACKsHeld = l.dsack.probesSent.Load(), l.dsack.acksHeld.Load()
 	st.WindowsLowered, st.ProbeRTTs = l.dsack.ctl.clamped.Load(), l.dsack.ctl.probeRTTs.Load()
+	st.LossRepairs, st.LossRepairACKsHidden = l.dsack.ctl.repaired.Load(), l.dsack.ctl.hidden.Load()
+	st.LossRepairPassed = l.dsack.ctl.passed.Load()
 	l.eth.stats(st)
 }
 

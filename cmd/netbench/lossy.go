@@ -35,6 +35,7 @@ type lossyOptions struct {
 	cells            string        // comma-separated cell keys to run (empty: all)
 	linuxCC          string        // the Linux path's congestion control ("": the kernel's default)
 	window           bool          // the netcore path's stacks on core.Config.WindowControl
+	repair           bool          // the netcore path's stacks on core.Config.LossRepair
 }
 
 // lossyFlags declares the lossy benchmark's flags on fs; the func it
@@ -48,6 +49,7 @@ func lossyFlags(fs *flag.FlagSet, o *options) func() {
 	fs.StringVar(&o.l.cells, "lossy-cells", "", "lossy: comma-separated cells to run (default all; e.g. loss0,loss3,loss3-5ms,reorder5,deliver30)")
 	fs.StringVar(&o.l.linuxCC, "lossy-linux-cc", "", "lossy: congestion control of the Linux path's namespaces, e.g. cubic (default: the kernel's default, named in the report)")
 	fs.BoolVar(&o.l.window, "lossy-window", false, "lossy: the netcore path's stacks with core.Config.WindowControl (the link limits data in flight)")
+	fs.BoolVar(&o.l.repair, "lossy-repair", false, "lossy: the netcore path's stacks with core.Config.LossRepair (the link repairs random loss and hides it from gVisor; implies -lossy-window)")
 	fs.Uint64Var(&o.l.seed, "lossy-seed", 1, "lossy: seed of the goodput cells and first seed of the 30% loss cell")
 	return func() {
 		set := map[string]bool{}
@@ -162,7 +164,7 @@ func lossyPaths() []lossyPath {
 
 // startNetcoreImpaired joins two netcore stacks through impaired links.
 func startNetcoreImpaired(o lossyOptions, ab, ba impair.Config) (*lossyEnv, error) {
-	a, b, stop, err := netcorePairConfig(core.Config{MTU: lossyMTU, WindowControl: o.window})
+	a, b, stop, err := netcorePairConfig(core.Config{MTU: lossyMTU, WindowControl: o.window, LossRepair: o.repair})
 	if err != nil {
 		return nil, err
 	}
@@ -190,7 +192,9 @@ func measureLossy(o lossyOptions, log io.Writer) (*LossyReport, error) {
 	var run []lossyPath
 	for _, p := range paths {
 		sys := LossySystem{Name: p.name, About: p.about, Skipped: p.unavailable()}
-		if p.name == "netcore" && o.window {
+		if p.name == "netcore" && o.repair {
+			sys.About += ", Config.LossRepair on"
+		} else if p.name == "netcore" && o.window {
 			sys.About += ", Config.WindowControl on"
 		}
 		if sys.Skipped == "" && p.name == "linux" {

@@ -1,0 +1,435 @@
+package core
+
+import (
+	"encoding/binary"
+	"slices"
+	"time"
+
+	"gvisor.dev/gvisor/pkg/buffer"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
+	"gvisor.dev/gvisor/pkg/tcpip/header"
+	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
+	"gvisor.dev/gvisor/pkg/tcpip/stack"
+)
+
+// The link's loss repair (Config.LossRepair) rides on its window control
+// (repair.go): with the link's window holding gVisor's data in flight near
+// twice the path, gVisor's Reno need not see a random loss at all. So the
+// link keeps a reference to each wire-sized data segment its stack sends
+// (up to maxRepairBytes of payload per connection; gVisor's send buffer
+// holds the same bytes until they are acknowledged anyway) and keeps a
+// SACK scoreboard of its own. A kept segment is lost, as RACK (RFC 8985)
+// has it, when a segment sent after it was delivered (SACKed or
+// acknowledged) and a round trip and a reordering window
+// (max(minRTT/4, repairReoWnd)) have passed since it was sent; the link
+// then sends it again itself, at once, with the stack's newest
+// acknowledgement, window and timestamps (the ACK that fills the hole
+// then samples the repair's round trip, not the loss's), and hands gVisor
+// the ACK without its SACK blocks above the cumulative acknowledgement,
+// with the window the link allows plus the bytes the scoreboard holds
+// SACKed. With SACK, an ACK that brings no new SACK information is no
+// duplicate (RFC 6675; gVisor's isDupAck), so gVisor's sender marks
+// nothing lost and its window is not cut; the ACK that covers the repaired
+// hole moves it on as if nothing had been lost. A repair lost again is
+// found lost again the same way (its send time is the repair's).
+//
+// The link never acknowledges anything for the peer, so no byte depends on
+// it: gVisor keeps every byte until the peer acknowledges it, and its
+// recovery and retransmission timeout stay the fallback. The link leaves a
+// loss to gVisor (it hands gVisor every ACK as it came, until what was
+// sent by then is acknowledged: "passing") when the lost segment is not
+// kept, when it was repaired repairMaxTries times, or when the link's
+// repairs pass repairShareMax of the segments sent: a loss that frequent
+// is no longer taken for random, and gVisor's Reno backs off as without
+// LossRepair. ACKs that carry data are never changed.
+
+const (
+	// maxRepairBytes bounds the payload kept per connection; segments
+	// sent past it are not kept, and a loss among them passes.
+	maxRepairBytes = 4 << 20
+	// repairMaxTries bounds the link's repairs of one segment.
+	repairMaxTries = 4
+	// repairReoWnd is the least reordering window: a segment is not lost
+	// before this long past a round trip.
+	repairReoWnd = time.Millisecond
+	// repairShareMax is the largest share of repairs among the segments
+	// sent, per thousand, at which the link still hides losses; the share
+	// counts from repairShareMin segments and is halved every
+	// repairShareWindow.
+	repairShareMax    = 200
+	repairShareMin    = 100
+	repairShareWindow = 4096
+)
+
+// repairSeg is one kept data segment.
+type repairSeg struct {
+	seq, end seqnum.Value
+	pkt      *stack.PacketBuffer
+	sentAt   time.Time // its last transmission
+	sacked   bool
+	tries    int // the link's repairs of it
+}
+
+// repairState is a connection's loss repair: the kept segments and the
+// stack's newest header fields.
+type repairState struct {
+	segs      []repairSeg // by sequence number, above una
+	bytes     int
+	rackXmit  time.Time // the newest send time of a delivered segment
+	passing   bool      // gVisor recovers a loss: ACKs go unchanged
+	passUntil seqnum.Value
+	sent      int // segments sent, for the share
+	repairs   int // of them the link's repairs
+	// ours are the link's repairs on their way out: sent tells them from
+	// the stack's own retransmissions.
+	ours []*stack.PacketBuffer
+	// spurious is the newest retransmission of the stack's own (its
+	// tail-loss probe) while the link hides losses: the first ACK that
+	// covers it reports it to gVisor as a duplicate (DSACK), else gVisor
+	// takes the probe for the repair of a loss and cuts its window.
+	spurious           bool
+	spurStart, spurEnd seqnum.Value
+	// The stack's newest segment's fields, which a repair carries.
+	ack          seqnum.Value
+	wnd          uint16
+	tsVal, tsEcr uint32
+	tsAt         time.Time
+	hasHdr       bool
+}
+
+// noteHeader takes the acknowledgement, window and timestamps of t, a
+// segment the stack sends.
+func (r *repairState) noteHeader(t header.TCP, now time.Time) {
+	r.ack, r.wnd, r.hasHdr = seqnum.Value(t.AckNumber()), t.WindowSize(), true
+	if o := header.ParseTCPOptions(t.Options()); o.TS {
+		r.tsVal, r.tsEcr, r.tsAt = o.TSVal, o.TSEcr, now
+	}
+}
+
+// keep notes the data segment pkt, [seq, end), sent at now: a new one is
+// kept (within the bounds), a retransmission of a kept one updates its
+// send time.
+func (r *repairState) keep(pkt *stack.PacketBuffer, seq, end, nxt seqnum.Value, now time.Time, gso bool) {
+	if i := slices.Index(r.ours, pkt); i >= 0 {
+		r.ours = slices.Delete(r.ours, i, i+1)
+	} else if !r.passing && seq.LessThan(nxt) && end == nxt {
+		// The stack sent its highest segment again: its tail-loss probe
+		// (a recovery probe of the link's is of the lowest).
+		r.spurious, r.spurStart, r.spurEnd = true, seq, end
+	}
+	r.sent++
+	if r.sent >= repairShareWindow {
+		r.sent, r.repairs = r.sent/2, r.repairs/2
+	}
+	i := r.find(seq)
+	if i < len(r.segs) && r.segs[i].seq == seq {
+		r.segs[i].sentAt, r.segs[i].sacked = now, false
+		return
+	}
+	if gso || i != len(r.segs) || r.bytes+int(seq.Size(end)) > maxRepairBytes {
+		return // a super-segment, out of order, or past the bound: not kept
+	}
+	r.segs = append(r.segs, repairSeg{seq: seq, end: end, pkt: pkt.IncRef(), sentAt: now})
+	r.bytes += int(seq.Size(end))
+}
+
+// find returns the index of the first kept segment that ends after seq.
+func (r *repairState) find(seq seqnum.Value) int {
+	lo, hi := 0, len(r.segs)
+	for lo < hi {
+		m := (lo + hi) / 2
+		if r.segs[m].end.LessThanEq(seq) {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	return lo
+}
+
+// release drops the kept segments below ack, noting the newest send time
+// among them.
+func (r *repairState) release(ack seqnum.Value) {
+	n := 0
+	for n < len(r.segs) && r.segs[n].end.LessThanEq(ack) {
+		s := &r.segs[n]
+		if s.sentAt.After(r.rackXmit) {
+			r.rackXmit = s.sentAt
+		}
+		r.bytes -= int(s.seq.Size(s.end))
+		s.pkt.DecRef()
+		n++
+	}
+	if n > 0 {
+		clear(r.segs[:n])
+		r.segs = append(r.segs[:0], r.segs[n:]...)
+	}
+}
+
+// drop releases every kept segment.
+func (r *repairState) drop() {
+	for _, s := range r.segs {
+		s.pkt.DecRef()
+	}
+	r.segs, r.bytes = nil, 0
+}
+
+// mark takes the SACK blocks above una into the scoreboard and returns
+// the end of the highest one (una if none), whether any block is above
+// una, and the payload newly SACKed.
+func (r *repairState) mark(blocks []header.SACKBlock, una seqnum.Value) (high seqnum.Value, any bool, newly uint64) {
+	high = una
+	for _, b := range blocks {
+		if !una.LessThan(b.Start) || !b.Start.LessThan(b.End) || una.Size(b.End) > maxDSACKDistance {
+			continue // a DSACK report, or malformed
+		}
+		any = true
+		if high.LessThan(b.End) {
+			high = b.End
+		}
+		for i := r.find(b.Start); i < len(r.segs) && r.segs[i].end.LessThanEq(b.End); i++ {
+			s := &r.segs[i]
+			if s.seq.LessThan(b.Start) {
+				continue
+			}
+			if s.sacked {
+				continue
+			}
+			if s.sentAt.After(r.rackXmit) {
+				r.rackXmit = s.sentAt
+			}
+			s.sacked = true
+			newly += uint64(s.seq.Size(s.end))
+		}
+	}
+	return high, any, newly
+}
+
+// sackedBelow is the payload of the kept segments below ack that the
+// scoreboard holds SACKed (delivered before ack covered them).
+func (r *repairState) sackedBelow(ack seqnum.Value) uint64 {
+	var n uint64
+	for _, s := range r.segs {
+		if ack.LessThan(s.end) {
+			break
+		}
+		if s.sacked {
+			n += uint64(s.seq.Size(s.end))
+		}
+	}
+	return n
+}
+
+// sackedBytes is the payload of the kept segments the scoreboard holds
+// SACKed.
+func (r *repairState) sackedBytes() uint64 {
+	var n uint64
+	for _, s := range r.segs {
+		if s.sacked {
+			n += uint64(s.seq.Size(s.end))
+		}
+	}
+	return n
+}
+
+// lost returns the kept segments below high that RACK takes for lost at
+// now (rtt: the round trip, reo: the reordering window), and whether the
+// link must pass (a hole it does not hold, or one it repaired too often).
+func (r *repairState) lost(una, high seqnum.Value, now time.Time, rtt, reo time.Duration) (lost []int, pass bool) {
+	next := una
+	for i := range r.segs {
+		s := &r.segs[i]
+		if !s.seq.LessThan(high) {
+			break
+		}
+		if next.LessThan(s.seq) {
+			return nil, true // a hole the link does not hold
+		}
+		next = s.end
+		if s.sacked || !s.sentAt.Before(r.rackXmit) || now.Sub(s.sentAt) < rtt+reo {
+			continue
+		}
+		if s.tries >= repairMaxTries {
+			return nil, true
+		}
+		lost = append(lost, i)
+	}
+	if next.LessThan(high) && len(r.segs) == 0 {
+		return nil, true
+	}
+	return lost, false
+}
+
+// shareHigh reports whether the repairs passed repairShareMax of the
+// segments sent.
+func (r *repairState) shareHigh() bool {
+	return r.sent >= repairShareMin && r.repairs*1000 > r.sent*repairShareMax
+}
+
+// repairCopy builds the repair of kept segment s: a copy with the stack's
+// newest acknowledgement, window and timestamps (the timestamp moved on by
+// the milliseconds since), or nil.
+func (r *repairState) repairCopy(s *repairSeg, now time.Time) *stack.PacketBuffer {
+	link := len(s.pkt.LinkHeader().Slice())
+	netLen := len(s.pkt.NetworkHeader().Slice())
+	tcpLen := len(s.pkt.TransportHeader().Slice())
+	buf := s.pkt.ToBuffer()
+	frame := buf.Flatten()
+	buf.Release()
+	c, ok := parseTCP(frame[link:])
+	if !ok || len(c.net) != netLen {
+		return nil
+	}
+	ct := header.TCP(c.tcp)
+	if r.hasHdr {
+		ct.SetAckNumber(uint32(r.ack))
+		ct.SetWindowSize(r.wnd)
+	}
+	if at := tsEcrOffset(ct.Options()); at >= 4 && !r.tsAt.IsZero() {
+		o := ct[header.TCPMinimumSize:]
+		binary.BigEndian.PutUint32(o[at-4:], r.tsVal+uint32(now.Sub(r.tsAt)/time.Millisecond))
+		binary.BigEndian.PutUint32(o[at:], r.tsEcr)
+	}
+	ct.SetChecksum(0)
+	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, c.src, c.dst, uint16(len(c.tcp)))
+	ct.SetChecksum(^checksum.Checksum(c.tcp, xsum))
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
+	pkt.NetworkProtocolNumber, pkt.TransportProtocolNumber = s.pkt.NetworkProtocolNumber, header.TCPProtocolNumber
+	pkt.LinkHeader().Consume(link)
+	pkt.NetworkHeader().Consume(netLen)
+	pkt.TransportHeader().Consume(tcpLen)
+	return pkt
+}
+
+// hideSACK returns a copy of the pure ACK b (the IP packet at b[off:],
+// parsed as s) without its SACK blocks above ack, with window field wnd,
+// and with dup, if set, as a DSACK report in front.
+func hideSACK(b []byte, off int, s *tcpSegment, ack seqnum.Value, wnd uint16, dup *header.SACKBlock) []byte {
+	t := header.TCP(s.tcp)
+	opts := header.ParseTCPOptions(t.Options())
+	var keep []header.SACKBlock
+	if dup != nil {
+		keep = append(keep, *dup)
+	}
+	for _, blk := range opts.SACKBlocks {
+		if !ack.LessThan(blk.Start) {
+			keep = append(keep, blk) // a DSACK report stays
+		}
+	}
+	var ob [header.TCPOptionsMaximumSize]byte
+	n := 0
+	if opts.TS {
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeTSOption(opts.TSVal, opts.TSEcr, ob[n:])
+	}
+	if len(keep) > 0 {
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeSACKBlocks(keep, ob[n:])
+	}
+	n += header.AddTCPOptionPadding(ob[:], n)
+	tcpLen := header.TCPMinimumSize + n
+	c := make([]byte, off+len(s.net)+tcpLen)
+	copy(c, b[:off+len(s.net)])
+	nt := header.TCP(c[off+len(s.net):])
+	nt.Encode(&header.TCPFields{
+		SrcPort: t.SourcePort(), DstPort: t.DestinationPort(),
+		SeqNum: t.SequenceNumber(), AckNum: t.AckNumber(),
+		DataOffset: uint8(tcpLen), Flags: t.Flags(),
+		WindowSize: wnd, UrgentPointer: t.UrgentPointer(),
+	})
+	copy(nt[header.TCPMinimumSize:], ob[:n])
+	nt.SetChecksum(^nt.CalculateChecksum(header.PseudoHeaderChecksum(header.TCPProtocolNumber, s.src, s.dst, uint16(tcpLen))))
+	ipb := c[off:]
+	if s.v6 {
+		header.IPv6(ipb).SetPayloadLength(uint16(tcpLen))
+	} else {
+		ip := header.IPv4(ipb)
+		ip.SetTotalLength(uint16(len(ipb)))
+		ip.SetChecksum(0)
+		ip.SetChecksum(^ip.CalculateChecksum())
+	}
+	return c
+}
+
+// sackSeen is what an ACK's SACK blocks told the scoreboard.
+type sackSeen struct {
+	blocks []header.SACKBlock
+	high   seqnum.Value
+	any    bool
+}
+
+// repairLocked takes the pure ACK b (parsed as s, acknowledging ack, at
+// or above f.una) of a connection with loss repair: it returns the ACK to
+// hand gVisor and the repairs to send.
+//
+// +checklocks:w.mu
+func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, ack seqnum.Value, now time.Time, sb sackSeen) ([]byte, []*stack.PacketBuffer) {
+	r := f.rep
+	t := header.TCP(s.tcp)
+	r.release(ack)
+	blocks, high, any := sb.blocks, sb.high, sb.any
+	if r.passing && !ack.LessThan(r.passUntil) {
+		r.passing = false
+	}
+	wnd, ok := f.window(r.sackedBytes())
+	var dup *header.SACKBlock
+	if r.spurious && !ack.LessThan(r.spurEnd) {
+		r.spurious = false
+		if !r.passing && (len(blocks) == 0 || ack.LessThan(blocks[0].Start)) {
+			dup = &header.SACKBlock{Start: r.spurStart, End: r.spurEnd}
+		}
+	}
+	if r.passing {
+		if any && r.passUntil.LessThan(f.nxt) {
+			r.passUntil = f.nxt // holes above join gVisor's recovery
+		}
+		if !ok {
+			return b, nil
+		}
+		return w.lower(b, off, s, f, wnd), nil
+	}
+	if !any {
+		field := t.WindowSize()
+		if ok {
+			field = f.field(field, wnd)
+		}
+		if dup != nil {
+			w.dsacks.Add(1)
+			return hideSACK(b, off, s, ack, field, dup), nil
+		}
+		return w.lower(b, off, s, f, wnd), nil
+	}
+	reo := max(f.minRTT/4, repairReoWnd)
+	lost, pass := r.lost(ack, high, now, f.minRTT, reo)
+	if pass || r.shareHigh() {
+		r.passing, r.passUntil = true, f.nxt
+		w.passed.Add(1)
+		if !ok {
+			return b, nil
+		}
+		return w.lower(b, off, s, f, wnd), nil
+	}
+	var out []*stack.PacketBuffer
+	for _, i := range lost {
+		seg := &r.segs[i]
+		if p := r.repairCopy(seg, now); p != nil {
+			out = append(out, p)
+			r.ours = append(r.ours, p)
+		}
+		seg.tries++
+		seg.sentAt = now
+		r.repairs++
+	}
+	w.repaired.Add(uint64(len(out)))
+	field := t.WindowSize()
+	if ok {
+		field = f.field(field, wnd)
+	}
+	w.hidden.Add(1)
+	if dup != nil {
+		w.dsacks.Add(1)
+	}
+	return hideSACK(b, off, s, ack, field, dup), out
+}

@@ -138,7 +138,6 @@ type ctlFlow struct {
 	rep *repairState // the loss repair, if on
 }
 
-
 // flowLocked returns k's flow, making it (forgetting another at random
 // past maxCtlFlows) when make is set.
 //

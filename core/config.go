@@ -262,11 +262,14 @@ type Config struct {
 	// itself, and it hands gVisor the ACK without its SACK blocks above the
 	// cumulative acknowledgement, so that gVisor's Reno does not cut its
 	// window for a random loss the link repairs. A loss the link cannot
-	// repair (a segment not kept, or repaired four times) or losses past a
-	// fifth of the segments sent reach gVisor, which recovers them and
+	// repair (a segment not kept, or repaired four times) or losses past
+	// 15% of the segments sent reach gVisor, which recovers them and
 	// cuts its window as without LossRepair; gVisor's retransmission
 	// timeout stays the fallback, and the link never acknowledges anything
-	// for the peer. ACKs that carry data are not changed. Counted in
+	// for the peer. Below that share a loss is hidden whatever its cause
+	// (as BBR ignores loss): at a bottleneck whose queue is shallower than
+	// the path, congestion losses up to it do not slow gVisor down, which
+	// is why this is opt-in. ACKs that carry data are not changed. Counted in
 	// Stats.LossRepairs, LossRepairACKsHidden and LossRepairPassed. Stacks
 	// joined by JoinPipe never use it. See docs/benchmarks.md ("Window
 	// control and loss repair").

@@ -41,7 +41,11 @@ import (
 // kept, when it was repaired repairMaxTries times, or when the link's
 // repairs pass repairShareMax of the segments sent: a loss that frequent
 // is no longer taken for random, and gVisor's Reno backs off as without
-// LossRepair. ACKs that carry data are never changed.
+// LossRepair (its window then stays the limit until it grows back). A
+// loss rate below that share is hidden whatever its cause, as BBR ignores
+// loss: a bottleneck whose queue is shallower than the path (the link's
+// window keeps twice the path in flight) then loses up to that share
+// without gVisor backing off. ACKs that carry data are never changed.
 
 const (
 	// maxRepairBytes bounds the payload kept per connection; segments
@@ -56,7 +60,7 @@ const (
 	// sent, per thousand, at which the link still hides losses; the share
 	// counts from repairShareMin segments and is halved every
 	// repairShareWindow.
-	repairShareMax    = 200
+	repairShareMax    = 150
 	repairShareMin    = 100
 	repairShareWindow = 4096
 )

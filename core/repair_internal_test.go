@@ -1,6 +1,7 @@
 package core
 
 import (
+	"fmt"
 	"net/netip"
 	"testing"
 	"time"
@@ -191,5 +192,105 @@ func TestChecksumReplace(t *testing.T) {
 		if got, want := checksumReplace(sum, old, nw), ^checksum.Checksum(c, 0); got != want && !(got == 0xffff && want == 0) && !(got == 0 && want == 0xffff) {
 			t.Errorf("new word %#x: %#x; want %#x", nw, got, want)
 		}
+	}
+}
+
+// TestHideSACK checks the ACK the loss repair hands gVisor: the SACK
+// blocks above the acknowledgement gone, a DSACK report kept (and one
+// added in front when asked), the window field set, the timestamps and
+// checksums right, the original untouched.
+func TestHideSACK(t *testing.T) {
+	var ob [header.TCPOptionsMaximumSize]byte
+	n := header.EncodeNOP(ob[:])
+	n += header.EncodeNOP(ob[n:])
+	n += header.EncodeTSOption(7, 9, ob[n:])
+	n += header.EncodeNOP(ob[n:])
+	n += header.EncodeNOP(ob[n:])
+	n += header.EncodeSACKBlocks([]header.SACKBlock{{Start: 500, End: 600}, {Start: 2000, End: 3000}}, ob[n:])
+	b := ctlSegment(header.TCPFlagAck, 1, 1000, 30000, ob[:n])
+	orig := append([]byte(nil), b...)
+	s, _ := parseTCP(b)
+	for _, tc := range []struct {
+		name string
+		dup  *header.SACKBlock
+		want []header.SACKBlock
+	}{
+		{"strip", nil, []header.SACKBlock{{Start: 500, End: 600}}},
+		{"dsack", &header.SACKBlock{Start: 800, End: 900}, []header.SACKBlock{{Start: 800, End: 900}, {Start: 500, End: 600}}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := hideSACK(b, 0, &s, 1000, 1234, tc.dup)
+			cs, ok := parseTCP(c)
+			if !ok || !cs.checksumsValid() {
+				t.Fatal("the copy does not parse or its checksums are wrong")
+			}
+			ct := header.TCP(cs.tcp)
+			o := header.ParseTCPOptions(ct.Options())
+			if ct.WindowSize() != 1234 || ct.AckNumber() != 1000 || !o.TS || o.TSVal != 7 || o.TSEcr != 9 {
+				t.Errorf("window %d ack %d ts %v %d/%d", ct.WindowSize(), ct.AckNumber(), o.TS, o.TSVal, o.TSEcr)
+			}
+			if fmt.Sprint(o.SACKBlocks) != fmt.Sprint(tc.want) {
+				t.Errorf("SACK blocks %v; want %v", o.SACKBlocks, tc.want)
+			}
+		})
+	}
+	if string(b) != string(orig) {
+		t.Error("the original packet was changed")
+	}
+}
+
+// TestRepairLost checks RACK's rule on the link's scoreboard: a segment
+// is lost once a segment sent after it is SACKed and a round trip and the
+// reordering window have passed; a hole the link does not hold, or one
+// repaired repairMaxTries times, passes to gVisor.
+func TestRepairLost(t *testing.T) {
+	t0 := time.Now()
+	var r repairState
+	for i := range 5 {
+		r.keep(payloadPkt(100), seqnum.Value(1000+100*i), seqnum.Value(1100+100*i), seqnum.Value(1000+100*i), t0.Add(time.Duration(i)*time.Millisecond), false)
+	}
+	defer r.drop()
+	high, any, newly := r.mark([]header.SACKBlock{{Start: 1300, End: 1500}}, 1000)
+	if !any || high != 1500 || newly != 200 {
+		t.Fatalf("mark: high %d any %v newly %d", high, any, newly)
+	}
+	if lost, pass := r.lost(1000, high, t0.Add(5*time.Millisecond), 10*time.Millisecond, time.Millisecond); len(lost) != 0 || pass {
+		t.Errorf("before a round trip: lost %v pass %v; want none", lost, pass)
+	}
+	lost, pass := r.lost(1000, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond)
+	if fmt.Sprint(lost) != "[0 1 2]" || pass {
+		t.Errorf("after a round trip: lost %v pass %v; want [0 1 2] (1300-1500 SACKed), false", lost, pass)
+	}
+	r.segs[0].tries = repairMaxTries
+	if _, pass := r.lost(1000, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond); !pass {
+		t.Error("a segment repaired repairMaxTries times does not pass")
+	}
+	r.segs[0].tries = 0
+	if _, pass := r.lost(900, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond); !pass {
+		t.Error("a hole below the kept segments does not pass")
+	}
+	if got := r.sackedBytes(); got != 200 {
+		t.Errorf("sackedBytes %d; want 200", got)
+	}
+}
+
+// TestRepairBounded checks that a connection keeps at most
+// maxRepairBytes of payload, and that a retransmission of the stack's
+// highest segment is taken for a tail-loss probe.
+func TestRepairBounded(t *testing.T) {
+	var r repairState
+	defer r.drop()
+	now := time.Now()
+	const seg = 1400
+	for i := range maxRepairBytes/seg + 100 {
+		r.keep(payloadPkt(seg), seqnum.Value(i*seg), seqnum.Value(i*seg+seg), seqnum.Value(i*seg), now, false)
+	}
+	if r.bytes > maxRepairBytes || len(r.segs) != maxRepairBytes/seg {
+		t.Errorf("kept %d bytes in %d segments; want at most %d", r.bytes, len(r.segs), maxRepairBytes)
+	}
+	nxt := seqnum.Value((maxRepairBytes/seg + 100) * seg)
+	r.keep(payloadPkt(seg), nxt-seg, nxt, nxt, now, false)
+	if !r.spurious || r.spurStart != nxt-seg || r.spurEnd != nxt {
+		t.Errorf("the highest segment sent again: spurious %v %d-%d", r.spurious, r.spurStart, r.spurEnd)
 	}
 }

@@ -1,12 +1,21 @@
 package impair_test
 
 import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/netip"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/netcore-go/netcore/core"
 	"github.com/netcore-go/netcore/core/impair"
+	"github.com/netcore-go/netcore/listener"
+	"github.com/netcore-go/netcore/netconn"
 )
 
 // TestWindowControlTransfer moves TCP with Config.WindowControl through a
@@ -59,5 +68,186 @@ func TestWindowControlQueue(t *testing.T) {
 				t.Fatalf("Stats.WindowsLowered = %d without WindowControl", lowered)
 			}
 		})
+	}
+}
+
+// dropSegmentOnce returns a Config.Drop that drops the first transmission
+// of the nth data segment (counted from 1 by distinct sequence numbers)
+// of an IPv4 path.
+func dropSegmentOnce(nth int) func([]byte) bool {
+	var seqs []uint32        // distinct data sequence numbers seen, in order
+	sent := map[uint32]int{} // transmissions of each; under the link's lock
+	return func(pkt []byte) bool {
+		f, ok := tcpFlags(pkt)
+		if !ok || f&flagSYN != 0 || pkt[0]>>4 != 4 {
+			return false
+		}
+		tcp := pkt[int(pkt[0]&0xf)*4:]
+		if len(tcp) <= int(tcp[12]>>4)*4 {
+			return false
+		}
+		seq := binary.BigEndian.Uint32(tcp[4:])
+		if sent[seq] == 0 {
+			seqs = append(seqs, seq)
+		}
+		sent[seq]++
+		return len(seqs) >= nth && seq == seqs[nth-1] && sent[seq] == 1
+	}
+}
+
+// TestLossRepairHidesLoss loses one data segment in the middle of a
+// transfer on a path of 2 ms each way: with LossRepair the sender's link
+// sends it again itself and gVisor's sender never learns of the loss (it
+// retransmits nothing and its slow-start threshold is never set); without
+// it gVisor retransmits the segment and halves its window.
+func TestLossRepairHidesLoss(t *testing.T) {
+	for _, on := range []bool{false, true} {
+		t.Run(fmt.Sprintf("repair=%v", on), func(t *testing.T) {
+			leakCheck(t)
+			p := newImpairedPairConfig(t, false, core.Config{LossRepair: on},
+				impair.Config{Drop: dropSegmentOnce(40), Delay: 2 * time.Millisecond}, impair.Config{Delay: 2 * time.Millisecond})
+			c, _, got := p.connect(t, context.Background())
+			data := make([]byte, 1*MiB)
+			rand.NewChaCha8([32]byte{5}).Read(data)
+			if _, err := c.Write(data); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case sum := <-got:
+				if sum != sha256.Sum256(data) {
+					t.Fatal("SHA-256 of the received bytes differs from the sent")
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("not delivered in a minute")
+			}
+			info, err := c.Info()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := p.ab.Stats().Dropped; d != 1 {
+				t.Fatalf("dropped %d data segments; want 1", d)
+			}
+			st := p.a.Stats()
+			t.Logf("repairs %d, ACKs hidden %d, passed %d; gVisor: retransmits %d, ssthresh %d", st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, info.SegmentsRetransmitted, info.SendSsthresh)
+			const noSsthresh = 1<<31 - 1 // gVisor's initial value and above
+			switch {
+			case on && (st.LossRepairs == 0 || st.LossRepairACKsHidden == 0):
+				t.Fatalf("LossRepairs %d, LossRepairACKsHidden %d; want both above 0", st.LossRepairs, st.LossRepairACKsHidden)
+			case on && (info.SegmentsRetransmitted != 0 || info.SendSsthresh < noSsthresh):
+				t.Fatalf("gVisor retransmitted %d segments, ssthresh %d: it saw the loss", info.SegmentsRetransmitted, info.SendSsthresh)
+			case !on && (info.SegmentsRetransmitted == 0 || info.SendSsthresh >= noSsthresh):
+				t.Fatalf("without LossRepair gVisor retransmitted %d, ssthresh %d: the loss did not reach it", info.SegmentsRetransmitted, info.SendSsthresh)
+			case !on && st.LossRepairs != 0:
+				t.Fatalf("LossRepairs %d without LossRepair", st.LossRepairs)
+			}
+		})
+	}
+}
+
+// TestLossRepairTransfer moves TCP with LossRepair through random loss
+// with delay, IPv4 and IPv6: every byte arrives (SHA-256) and the link
+// repaired and hid losses.
+func TestLossRepairTransfer(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv%d", map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
+			leakCheck(t)
+			cfg := impair.Config{Loss: 0.03, Delay: 2 * time.Millisecond, Rate: 100e6}
+			ab, ba := cfg, cfg
+			ab.Seed, ba.Seed = 3, 4
+			p := newImpairedPairConfig(t, v6, core.Config{LossRepair: true}, ab, ba)
+			p.transfer(t, sized(8*MiB))
+			st := p.a.Stats()
+			t.Logf("repairs %d, ACKs hidden %d, passed %d, windows lowered %d", st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, st.WindowsLowered)
+			if st.LossRepairs == 0 || st.LossRepairACKsHidden == 0 {
+				t.Fatalf("LossRepairs %d, LossRepairACKsHidden %d; want both above 0", st.LossRepairs, st.LossRepairACKsHidden)
+			}
+			checkImpaired(t, "a→b", cfg, p.ab.Stats())
+		})
+	}
+}
+
+// TestLossRepairCongestion moves 1 MiB with LossRepair through a 5 Mbit/s
+// link with 10 ms each way whose queue (10 packets, the delayed ones
+// included) holds less than the path: the link's window overfills it, the
+// losses pass 15% of the segments, and the link leaves them to gVisor,
+// which recovers them and cuts its window (congestion is not hidden).
+func TestLossRepairCongestion(t *testing.T) {
+	leakCheck(t)
+	cfg := impair.Config{Delay: 10 * time.Millisecond, Rate: 5e6, QueueLimit: 10}
+	ab, ba := cfg, cfg
+	ab.Seed, ba.Seed = 1, 2
+	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true}, ab, ba)
+	p.transfer(t, 1*MiB)
+	st := p.a.Stats()
+	drops := p.ab.Stats().QueueDrops
+	t.Logf("queue drops %d; repairs %d, passed %d; gVisor retransmits %d", drops, st.LossRepairs, st.LossRepairPassed, st.TCPRetransmits)
+	if drops == 0 {
+		t.Fatal("the queue dropped nothing: the test does not congest it")
+	}
+	if st.LossRepairPassed == 0 || st.TCPRetransmits == 0 {
+		t.Fatalf("LossRepairPassed %d, gVisor's retransmits %d: congestion was hidden from gVisor", st.LossRepairPassed, st.TCPRetransmits)
+	}
+}
+
+// TestLossRepairShare runs two connections with LossRepair at once
+// through one 20 Mbit/s link with 5 ms each way: when the first has
+// moved its 2 MiB, the other has moved at least a quarter as much
+// (neither starves).
+func TestLossRepairShare(t *testing.T) {
+	leakCheck(t)
+	cfg := impair.Config{Delay: 5 * time.Millisecond, Rate: 20e6, Loss: 0.01}
+	ab, ba := cfg, cfg
+	ab.Seed, ba.Seed = 5, 6
+	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true}, ab, ba)
+	ln, err := listener.Listen(p.b.CommandChannel(), "tcp4", netip.AddrPortFrom(p.addrB, 80).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	const size = 2 * MiB
+	var got [2]atomic.Int64
+	done := make(chan int, 2)
+	go func() {
+		for i := range 2 {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				buf := make([]byte, 64*KiB)
+				for {
+					n, err := c.Read(buf)
+					if got[i].Add(int64(n)) >= size || err != nil {
+						done <- i
+						return
+					}
+				}
+			}()
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for range 2 {
+		c, err := netconn.DialTCP(ctx, p.a.CommandChannel(), "tcp4", netip.AddrPort{}, netip.AddrPortFrom(p.addrB, 80))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go io.Copy(c, io.LimitReader(rand.NewChaCha8([32]byte{6}), size))
+	}
+	var first int
+	select {
+	case first = <-done:
+	case <-ctx.Done():
+		t.Fatal("neither connection moved 2 MiB in a minute")
+	}
+	other := got[1-first].Load()
+	t.Logf("first done; the other had %d of %d bytes (repairs %d)", other, size, p.a.Stats().LossRepairs)
+	if other < size/4 {
+		t.Fatalf("the other connection had %d bytes when the first had %d: it starved", other, size)
 	}
 }

@@ -262,7 +262,7 @@ type Config struct {
 	// itself, and it hands gVisor the ACK without its SACK blocks above the
 	// cumulative acknowledgement, so that gVisor's Reno does not cut its
 	// window for a random loss the link repairs. A loss the link cannot
-	// repair (a segment not kept, or repaired four times) or losses past
+	// repair (a segment not kept, or repaired eight times) or losses past
 	// 15% of the segments sent reach gVisor, which recovers them and
 	// cuts its window as without LossRepair; gVisor's retransmission
 	// timeout stays the fallback, and the link never acknowledges anything

@@ -58,9 +58,13 @@ type windowCtl struct {
 	probeRTTs atomic.Uint64 // ProbeRTT periods entered
 
 	// repairOn turns on the loss repair (repair_hide.go); send hands a
-	// repair to the link, with mu not held.
+	// repair to the link, with mu not held. timer (time.AfterFunc) is the
+	// repair timer, due at timerAt; closed is set by stop.
 	repairOn atomic.Bool
 	send     func(*stack.PacketBuffer)
+	timer    *time.Timer // +checklocks:mu
+	timerAt  time.Time   // +checklocks:mu
+	closed   bool        // +checklocks:mu
 	repaired atomic.Uint64 // segments the link sent again
 	hidden   atomic.Uint64 // ACKs handed over without their SACK blocks
 	passed   atomic.Uint64 // losses left to gVisor
@@ -128,6 +132,7 @@ type ctlFlow struct {
 
 	minRTT   time.Duration
 	minRTTAt time.Time
+	srtt     time.Duration // smoothed (RFC 6298's gain of 1/8)
 	bw       [ctlBWRounds]float64 // the maximum delivery rate of each recent round, bytes/s
 	round    uint64
 	roundEnd seqnum.Value
@@ -333,9 +338,13 @@ func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Ti
 		// here, and not again when the cumulative ACK covers them.
 		sb.blocks = header.ParseTCPOptions(t.Options()).SACKBlocks
 		var newly uint64
-		sb.high, sb.any, newly = f.rep.mark(sb.blocks, ack)
+		var sentAt time.Time
+		sb.high, sb.any, newly, sentAt = f.rep.mark(sb.blocks, ack)
 		if newly > 0 {
 			f.delivered, f.deliverdAt = f.delivered+newly, now
+		}
+		if !sentAt.IsZero() {
+			f.sampleRTT(now.Sub(sentAt), now, w) // delivered now, SACKed
 		}
 		sackedBelow = f.rep.sackedBelow(ack)
 	}
@@ -390,7 +399,8 @@ func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl, sacked ui
 	}
 	r := *last
 	f.firstSent = r.sentAt
-	if !r.resent {
+	if !r.resent && sacked == 0 {
+		// (Bytes SACKed before were delivered then, and sampled.)
 		f.sampleRTT(now.Sub(r.sentAt), now, w)
 	}
 	interval := max(r.sentAt.Sub(r.firstSentAt), now.Sub(r.deliveredAt))
@@ -407,6 +417,11 @@ func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl, sacked ui
 // minimum has stood ctlMinRTTWindow, a ProbeRTT period whose samples make
 // the next one.
 func (f *ctlFlow) sampleRTT(rtt time.Duration, now time.Time, w *windowCtl) {
+	if f.srtt == 0 {
+		f.srtt = rtt
+	} else {
+		f.srtt += (rtt - f.srtt) / 8
+	}
 	switch {
 	case f.minRTT == 0 || rtt <= f.minRTT:
 		f.minRTT, f.minRTTAt = rtt, now
@@ -499,6 +514,10 @@ func checksumReplace(sum, old, new uint16) uint16 {
 // stop forgets every connection: the link is closing.
 func (w *windowCtl) stop() {
 	w.mu.Lock()
+	w.closed = true
+	if w.timer != nil {
+		w.timer.Stop()
+	}
 	for k := range w.flows {
 		w.forgetLocked(k)
 	}

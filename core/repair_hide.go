@@ -52,16 +52,19 @@ const (
 	// sent past it are not kept, and a loss among them passes.
 	maxRepairBytes = 4 << 20
 	// repairMaxTries bounds the link's repairs of one segment.
-	repairMaxTries = 4
+	repairMaxTries = 8
 	// repairReoWnd is the least reordering window: a segment is not lost
 	// before this long past a round trip.
 	repairReoWnd = time.Millisecond
+	// repairMaxWait bounds how long the link waits for a repair before it
+	// sends it again: below gVisor's least retransmission timeout.
+	repairMaxWait = 150 * time.Millisecond
 	// repairShareMax is the largest share of repairs among the segments
 	// sent, per thousand, at which the link still hides losses; the share
 	// counts from repairShareMin segments and is halved every
 	// repairShareWindow.
 	repairShareMax    = 150
-	repairShareMin    = 100
+	repairShareMin    = 500
 	repairShareWindow = 4096
 )
 
@@ -71,7 +74,8 @@ type repairSeg struct {
 	pkt      *stack.PacketBuffer
 	sentAt   time.Time // its last transmission
 	sacked   bool
-	tries    int // the link's repairs of it
+	resent   bool // sent more than once (by the stack or the link)
+	tries    int  // the link's repairs of it
 }
 
 // repairState is a connection's loss repair: the kept segments and the
@@ -82,8 +86,8 @@ type repairState struct {
 	rackXmit  time.Time // the newest send time of a delivered segment
 	passing   bool      // gVisor recovers a loss: ACKs go unchanged
 	passUntil seqnum.Value
-	sent      int // segments sent, for the share
-	repairs   int // of them the link's repairs
+	sent      int // new segments sent, for the share
+	repairs   int // of them found lost (and repaired)
 	// ours are the link's repairs on their way out: sent tells them from
 	// the stack's own retransmissions.
 	ours []*stack.PacketBuffer
@@ -121,14 +125,13 @@ func (r *repairState) keep(pkt *stack.PacketBuffer, seq, end, nxt seqnum.Value, 
 		// (a recovery probe of the link's is of the lowest).
 		r.spurious, r.spurStart, r.spurEnd = true, seq, end
 	}
-	r.sent++
-	if r.sent >= repairShareWindow {
-		r.sent, r.repairs = r.sent/2, r.repairs/2
-	}
 	i := r.find(seq)
 	if i < len(r.segs) && r.segs[i].seq == seq {
-		r.segs[i].sentAt, r.segs[i].sacked = now, false
+		r.segs[i].sentAt, r.segs[i].sacked, r.segs[i].resent = now, false, true
 		return
+	}
+	if r.sent++; r.sent >= repairShareWindow {
+		r.sent, r.repairs = r.sent/2, r.repairs/2
 	}
 	if gso || i != len(r.segs) || r.bytes+int(seq.Size(end)) > maxRepairBytes {
 		return // a super-segment, out of order, or past the bound: not kept
@@ -180,8 +183,9 @@ func (r *repairState) drop() {
 
 // mark takes the SACK blocks above una into the scoreboard and returns
 // the end of the highest one (una if none), whether any block is above
-// una, and the payload newly SACKed.
-func (r *repairState) mark(blocks []header.SACKBlock, una seqnum.Value) (high seqnum.Value, any bool, newly uint64) {
+// una, the payload newly SACKed, and the send time of the newest segment
+// sent once among it (zero if none): its round trip ends now.
+func (r *repairState) mark(blocks []header.SACKBlock, una seqnum.Value) (high seqnum.Value, any bool, newly uint64, sentAt time.Time) {
 	high = una
 	for _, b := range blocks {
 		if !una.LessThan(b.Start) || !b.Start.LessThan(b.End) || una.Size(b.End) > maxDSACKDistance {
@@ -204,9 +208,12 @@ func (r *repairState) mark(blocks []header.SACKBlock, una seqnum.Value) (high se
 			}
 			s.sacked = true
 			newly += uint64(s.seq.Size(s.end))
+			if s.tries == 0 && !s.resent && s.sentAt.After(sentAt) {
+				sentAt = s.sentAt
+			}
 		}
 	}
-	return high, any, newly
+	return high, any, newly, sentAt
 }
 
 // sackedBelow is the payload of the kept segments below ack that the
@@ -237,9 +244,10 @@ func (r *repairState) sackedBytes() uint64 {
 }
 
 // lost returns the kept segments below high that RACK takes for lost at
-// now (rtt: the round trip, reo: the reordering window), and whether the
-// link must pass (a hole it does not hold, or one it repaired too often).
-func (r *repairState) lost(una, high seqnum.Value, now time.Time, rtt, reo time.Duration) (lost []int, pass bool) {
+// now (rtt: the minimum round trip, reo: the reordering window, again: how
+// long a repair may take), and whether the link must pass (a hole it does
+// not hold, or one it repaired too often).
+func (r *repairState) lost(una, high seqnum.Value, now time.Time, rtt, reo, again time.Duration) (lost []int, pass bool) {
 	next := una
 	for i := range r.segs {
 		s := &r.segs[i]
@@ -250,7 +258,12 @@ func (r *repairState) lost(una, high seqnum.Value, now time.Time, rtt, reo time.
 			return nil, true // a hole the link does not hold
 		}
 		next = s.end
-		if s.sacked || !s.sentAt.Before(r.rackXmit) || now.Sub(s.sentAt) < rtt+reo {
+		if s.sacked || now.Sub(s.sentAt) < rtt+reo {
+			continue
+		}
+		// RACK's rule; a repair not delivered in two round trips is lost
+		// again, whatever was sent after it (the repair timer's rule).
+		if !s.sentAt.Before(r.rackXmit) && (s.tries == 0 || now.Sub(s.sentAt) < again) {
 			continue
 		}
 		if s.tries >= repairMaxTries {
@@ -406,7 +419,7 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 		return w.lower(b, off, s, f, wnd), nil
 	}
 	reo := max(f.minRTT/4, repairReoWnd)
-	lost, pass := r.lost(ack, high, now, f.minRTT, reo)
+	lost, pass := r.lost(ack, high, now, f.minRTT, reo, f.repairWait(reo))
 	if pass || r.shareHigh() {
 		r.passing, r.passUntil = true, f.nxt
 		w.passed.Add(1)
@@ -415,18 +428,11 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 		}
 		return w.lower(b, off, s, f, wnd), nil
 	}
-	var out []*stack.PacketBuffer
-	for _, i := range lost {
-		seg := &r.segs[i]
-		if p := r.repairCopy(seg, now); p != nil {
-			out = append(out, p)
-			r.ours = append(r.ours, p)
-		}
-		seg.tries++
-		seg.sentAt = now
-		r.repairs++
-	}
+	out := r.repairLost(lost, now)
 	w.repaired.Add(uint64(len(out)))
+	if len(out) > 0 {
+		w.armLocked(now.Add(f.repairWait(reo)))
+	}
 	field := t.WindowSize()
 	if ok {
 		field = f.field(field, wnd)
@@ -436,4 +442,116 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 		w.dsacks.Add(1)
 	}
 	return hideSACK(b, off, s, ack, field, dup), out
+}
+
+// repairLost builds the repairs of the kept segments at the indexes lost
+// and notes them sent at now.
+func (r *repairState) repairLost(lost []int, now time.Time) []*stack.PacketBuffer {
+	var out []*stack.PacketBuffer
+	for _, i := range lost {
+		seg := &r.segs[i]
+		if p := r.repairCopy(seg, now); p != nil {
+			out = append(out, p)
+			r.ours = append(r.ours, p)
+		}
+		if seg.tries == 0 {
+			r.repairs++ // a loss (a repair lost again is not another)
+		}
+		seg.tries++
+		seg.sentAt = now
+	}
+	return out
+}
+
+// repairWait is how long a repair may take before the link sends it
+// again: twice the smoothed round trip and the reordering window, but no
+// more than repairMaxWait (gVisor's retransmission timeout is 200 ms or
+// more).
+func (f *ctlFlow) repairWait(reo time.Duration) time.Duration {
+	return min(2*max(f.srtt, f.minRTT)+reo, repairMaxWait)
+}
+
+// armLocked makes the repair timer fire at at, or earlier.
+//
+// +checklocks:w.mu
+func (w *windowCtl) armLocked(at time.Time) {
+	if w.closed {
+		return
+	}
+	if w.timer == nil {
+		w.timerAt = at
+		w.timer = time.AfterFunc(time.Until(at), w.fire)
+		return
+	}
+	if w.timerAt.IsZero() || at.Before(w.timerAt) {
+		w.timerAt = at
+		w.timer.Reset(time.Until(at))
+	}
+}
+
+// fire is the repair timer: it sends again the repairs that were not
+// delivered in two round trips (nothing sent after them may be there to
+// show them lost), and arms itself while repairs are outstanding.
+func (w *windowCtl) fire() {
+	w.mu.Lock()
+	w.timerAt = time.Time{}
+	if w.closed {
+		w.mu.Unlock()
+		return
+	}
+	now := time.Now()
+	var out []*stack.PacketBuffer
+	var next time.Time
+	for _, f := range w.flows {
+		r := f.rep
+		if r == nil || r.passing || len(r.segs) == 0 {
+			continue
+		}
+		reo := max(f.minRTT/4, repairReoWnd)
+		lost, pass := r.lost(f.una, r.highSACK(f.una), now, f.minRTT, reo, f.repairWait(reo))
+		if pass {
+			continue // the next ACK passes it
+		}
+		if o := r.repairLost(lost, now); len(o) > 0 {
+			out = append(out, o...)
+		}
+		if at, ok := r.nextRepairDue(f.repairWait(reo)); ok && (next.IsZero() || at.Before(next)) {
+			next = at
+		}
+	}
+	w.repaired.Add(uint64(len(out)))
+	if !next.IsZero() {
+		w.armLocked(next)
+	}
+	send := w.send
+	w.mu.Unlock()
+	for _, p := range out {
+		if send != nil {
+			send(p)
+		}
+		p.DecRef()
+	}
+}
+
+// highSACK is the end of the highest kept segment the scoreboard holds
+// SACKed, or una.
+func (r *repairState) highSACK(una seqnum.Value) seqnum.Value {
+	for i := len(r.segs) - 1; i >= 0; i-- {
+		if r.segs[i].sacked {
+			return r.segs[i].end
+		}
+	}
+	return una
+}
+
+// nextRepairDue is when the oldest outstanding repair is due again
+// (after wait), if one is outstanding.
+func (r *repairState) nextRepairDue(wait time.Duration) (time.Time, bool) {
+	var at time.Time
+	for _, s := range r.segs {
+		if s.tries > 0 && !s.sacked && (at.IsZero() || s.sentAt.Before(at)) {
+			at = s.sentAt
+		}
+	}
+	return at.Add(wait), !at.IsZero()
 }

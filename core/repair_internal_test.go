@@ -250,23 +250,23 @@ func TestRepairLost(t *testing.T) {
 		r.keep(payloadPkt(100), seqnum.Value(1000+100*i), seqnum.Value(1100+100*i), seqnum.Value(1000+100*i), t0.Add(time.Duration(i)*time.Millisecond), false)
 	}
 	defer r.drop()
-	high, any, newly := r.mark([]header.SACKBlock{{Start: 1300, End: 1500}}, 1000)
+	high, any, newly, _ := r.mark([]header.SACKBlock{{Start: 1300, End: 1500}}, 1000)
 	if !any || high != 1500 || newly != 200 {
 		t.Fatalf("mark: high %d any %v newly %d", high, any, newly)
 	}
-	if lost, pass := r.lost(1000, high, t0.Add(5*time.Millisecond), 10*time.Millisecond, time.Millisecond); len(lost) != 0 || pass {
+	if lost, pass := r.lost(1000, high, t0.Add(5*time.Millisecond), 10*time.Millisecond, time.Millisecond, 30*time.Millisecond); len(lost) != 0 || pass {
 		t.Errorf("before a round trip: lost %v pass %v; want none", lost, pass)
 	}
-	lost, pass := r.lost(1000, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond)
+	lost, pass := r.lost(1000, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond, 30*time.Millisecond)
 	if fmt.Sprint(lost) != "[0 1 2]" || pass {
 		t.Errorf("after a round trip: lost %v pass %v; want [0 1 2] (1300-1500 SACKed), false", lost, pass)
 	}
 	r.segs[0].tries = repairMaxTries
-	if _, pass := r.lost(1000, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond); !pass {
+	if _, pass := r.lost(1000, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond, 30*time.Millisecond); !pass {
 		t.Error("a segment repaired repairMaxTries times does not pass")
 	}
 	r.segs[0].tries = 0
-	if _, pass := r.lost(900, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond); !pass {
+	if _, pass := r.lost(900, high, t0.Add(20*time.Millisecond), 10*time.Millisecond, time.Millisecond, 30*time.Millisecond); !pass {
 		t.Error("a hole below the kept segments does not pass")
 	}
 	if got := r.sackedBytes(); got != 200 {

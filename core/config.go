@@ -253,7 +253,9 @@ type Config struct {
 	WindowControl bool
 
 	// LossRepair turns on the link's loss repair (opt-in, experimental;
-	// it implies WindowControl, whose window then is gVisor's only limit):
+	// it implies WindowControl, whose window then is gVisor's only limit;
+	// it acts on connections whose minimum round trip is 2 ms or more, on
+	// shorter ones gVisor's own recovery is cheaper):
 	// the link keeps a reference to each wire-sized TCP data segment the
 	// stack sends (up to 4 MiB of payload per connection, shared with
 	// gVisor's send buffer, which holds it until acknowledged anyway) and

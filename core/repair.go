@@ -218,7 +218,7 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	if !gso && payload > f.mss {
 		f.mss = payload
 	}
-	if f.rep != nil && payload > 0 {
+	if f.rep != nil && payload > 0 && (f.minRTT == 0 || f.minRTT >= repairMinRTT) {
 		f.rep.keep(pkt, seq, seq.Add(seqnum.Size(payload)), nxt, now, gso)
 	}
 }
@@ -330,7 +330,7 @@ func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Ti
 		return b, nil
 	}
 	ack := seqnum.Value(t.AckNumber())
-	repair := f.rep != nil && flags == header.TCPFlagAck && s.payload == 0
+	repair := f.rep != nil && flags == header.TCPFlagAck && s.payload == 0 && f.minRTT >= repairMinRTT
 	var sb sackSeen
 	var sackedBelow uint64
 	if repair && !ack.LessThan(f.una) && ack.LessThanEq(f.nxt) {
@@ -353,6 +353,9 @@ func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Ti
 	}
 	if f.una != ack {
 		return b, nil // an old ACK: left alone
+	}
+	if f.rep != nil && !repair {
+		f.rep.release(ack)
 	}
 	if repair {
 		return w.repairLocked(b, off, s, f, ack, now, sb)

@@ -62,9 +62,9 @@ type windowCtl struct {
 	// repair timer, due at timerAt; closed is set by stop.
 	repairOn atomic.Bool
 	send     func(*stack.PacketBuffer)
-	timer    *time.Timer // +checklocks:mu
-	timerAt  time.Time   // +checklocks:mu
-	closed   bool        // +checklocks:mu
+	timer    *time.Timer   // +checklocks:mu
+	timerAt  time.Time     // +checklocks:mu
+	closed   bool          // +checklocks:mu
 	repaired atomic.Uint64 // segments the link sent again
 	hidden   atomic.Uint64 // ACKs handed over without their SACK blocks
 	passed   atomic.Uint64 // losses left to gVisor
@@ -132,7 +132,7 @@ type ctlFlow struct {
 
 	minRTT   time.Duration
 	minRTTAt time.Time
-	srtt     time.Duration // smoothed (RFC 6298's gain of 1/8)
+	srtt     time.Duration        // smoothed (RFC 6298's gain of 1/8)
 	bw       [ctlBWRounds]float64 // the maximum delivery rate of each recent round, bytes/s
 	round    uint64
 	roundEnd seqnum.Value

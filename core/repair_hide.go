@@ -68,7 +68,7 @@ const (
 	repairMaxWait = 150 * time.Millisecond
 	// repairShareMax is the largest share of repairs among the segments
 	// sent, per thousand, at which the link still hides losses; the share
-	// counts from repairShareMin segments and is halved every
+	// is of at least repairShareMin segments and is halved every
 	// repairShareWindow.
 	repairShareMax    = 150
 	repairShareMin    = 500
@@ -285,9 +285,11 @@ func (r *repairState) lost(una, high seqnum.Value, now time.Time, rtt, reo, agai
 }
 
 // shareHigh reports whether the repairs passed repairShareMax of the
-// segments sent.
+// segments sent, or of repairShareMin while fewer were sent: a burst of
+// losses early in a connection (slow start overfilling a queue) is
+// congestion even before the share is measured over repairShareMin.
 func (r *repairState) shareHigh() bool {
-	return r.sent >= repairShareMin && r.repairs*1000 > r.sent*repairShareMax
+	return r.repairs*1000 > max(r.sent, repairShareMin)*repairShareMax
 }
 
 // repairCopy builds the repair of kept segment s: a copy with the stack's

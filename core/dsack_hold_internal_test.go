@@ -63,11 +63,14 @@ func TestSACKHold(t *testing.T) {
 			if out(gapACK(rcvNxt + 2000)) {
 				t.Fatal("an ACK with a DSACK report held")
 			}
-			// Two gap ACKs in a row: the newer one goes out when the hold is up.
-			d.holdFor.Store(int64(time.Millisecond))
+			// Two gap ACKs in a row: the newer one goes out when the hold is
+			// up. The hold is long while both go in (a short one could be up
+			// between them on a loaded machine), then cut and the timer run.
 			if !out(gapACK(rcvNxt+2000)) || !out(gapACK(rcvNxt+2100)) {
 				t.Fatal("gap-reporting ACKs not held")
 			}
+			d.holdFor.Store(int64(time.Nanosecond))
+			d.fire()
 			select {
 			case b := <-sent:
 				s, ok := parseTCP(b)

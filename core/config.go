@@ -284,6 +284,30 @@ type Config struct {
 	// control and loss repair").
 	LossRepair bool
 
+	// ReorderHold bounds the link's reorder hold: how long a TCP segment
+	// that arrives above the next sequence number expected on its
+	// connection (a packet before it is missing) may be kept back, in
+	// case the missing one was merely overtaken, before the stack sees
+	// it. The hold is adaptive, per connection: it stays off until the
+	// link sees reordering (a gap that filled late: the same bytes
+	// arriving twice, the late first copy and the sender's
+	// retransmission), and then holds a gap for 5/4 of the longest such
+	// delay seen plus 250 µs, at most ReorderHold, shrinking after each
+	// gap that did not fill in time (a real loss, which the hold delays
+	// by that much). While a gap is held, what arrives above it is kept
+	// and goes in, in order, once it fills, so gVisor sees no reordering,
+	// sends no SACK for it, and its sender neither retransmits nor cuts
+	// its window, and the ACK clock goes on (unlike SACKHold's). gVisor's
+	// own reordering window is tied to an RTT its millisecond timestamps
+	// keep at 1 ms or more, so without the hold a packet held back 1 ms
+	// counts as lost (docs/gvisor-upstream.md §3). At most 256 segments
+	// are kept per connection and 4096 per stack. Default 0: 2 ms (see
+	// docs/benchmarks.md); negative turns the hold off. Counted in
+	// Stats.ReorderHeld, ReorderFilled and ReorderExpired. Stacks joined
+	// by JoinPipe never hold, nor does a device with receive offloads
+	// (OffloadDevice) for the segments it coalesces.
+	ReorderHold time.Duration
+
 	// Forward, if set, turns on forwarding mode: the stack takes TCP and
 	// UDP flows addressed to any IP of its prefixes and hands each to the
 	// forwarder (see ForwardConfig and ForwardOpen). Default nil: the

@@ -87,6 +87,8 @@ type linkEP struct {
 	// dsack fixes up TCP segments gVisor gets wrong after loss (see
 	// dsack.go), unless the link has a peer.
 	dsack dsacker
+	// reorder puts inbound TCP segments back in order (see reorder.go).
+	reorder reorderer
 }
 
 var (
@@ -99,6 +101,7 @@ func newLinkEP(mtu, queueLen int) *linkEP {
 	l.mtu.Store(uint32(mtu))
 	l.dsack.send = l.sendProbe
 	l.dsack.ctl.send = l.sendProbe
+	l.reorder.deliver = l.deliverReleased
 	return l
 }
 
@@ -250,6 +253,15 @@ func (l *linkEP) deliver(b []byte) {
 	}
 	l.packetsIn.Add(1)
 	b = l.dsack.inbound(b, l.linkHeaderLen())
+	if l.reorder.on() && l.reorderInbound(d, proto, b) {
+		return
+	}
+	l.deliverTo(d, proto, b)
+}
+
+// deliverTo hands b, one inbound packet of proto, to d, gVisor's
+// dispatcher, copying it.
+func (l *linkEP) deliverTo(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte) {
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	l.off.rxMu.RLock()
 	d.DeliverNetworkPacket(proto, pkt)
@@ -455,6 +467,7 @@ func (l *linkEP) flushOrWake() {
 // deliveries from a peer to end.
 func (l *linkEP) close() {
 	defer l.dsack.stop()
+	defer l.reorder.stop()
 	l.inMu.Lock()
 	l.inClosed = true
 	l.inMu.Unlock()

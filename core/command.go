@@ -345,6 +345,10 @@ type Stats struct {
 	// ReorderFilled the gaps that filled while held, and ReorderExpired
 	// those whose hold ran out (let through to the stack as they were).
 	ReorderHeld, ReorderFilled, ReorderExpired uint64
+	// SYNsResent counts the copies of TCP SYNs the link sent early, and
+	// SYNACKsReplayed the copies of SYN-ACKs it sent in answer to a
+	// resent SYN (see Config.SYNRetry).
+	SYNsResent, SYNACKsReplayed uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).

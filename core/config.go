@@ -308,6 +308,26 @@ type Config struct {
 	// (OffloadDevice) for the segments it coalesces.
 	ReorderHold time.Duration
 
+	// SYNRetry is how long the link waits for the answer to its stack's
+	// TCP SYN before it sends a copy of that SYN itself, and then between
+	// copies, up to three after each SYN the stack sends; gVisor's own
+	// timer (1 s, then doubling, as RFC 6298 and Linux) goes on beneath.
+	// The copies carry a fresh timestamp, so the first RTT sample is the
+	// answered copy's round trip. A listening stack's link answers a
+	// SYN resent on a connection its stack already answered with a copy
+	// of its SYN-ACK (gVisor's listener answers it with a bare ACK, which
+	// the connecting side ignores, and resends its SYN-ACK only on its own
+	// 1 s timer): one per SYN received, at most four per connection, so
+	// it never answers more SYNs than arrive. This is more aggressive
+	// than RFC 6298's 1 s initial timeout, on purpose: at 30% loss each
+	// way half of all handshakes lose their SYN or SYN-ACK, and on
+	// gVisor's timers alone waited 1, 3, 7 or 15 s (docs/benchmarks.md).
+	// It costs at most three small packets per second of a handshake that
+	// gets no answer. Default 0: 250 ms; negative turns both off.
+	// Counted in Stats.SYNsResent and SYNACKsReplayed. Stacks joined by
+	// JoinPipe never retry.
+	SYNRetry time.Duration
+
 	// Forward, if set, turns on forwarding mode: the stack takes TCP and
 	// UDP flows addressed to any IP of its prefixes and hands each to the
 	// forwarder (see ForwardConfig and ForwardOpen). Default nil: the

@@ -89,6 +89,9 @@ type linkEP struct {
 	dsack dsacker
 	// reorder puts inbound TCP segments back in order (see reorder.go).
 	reorder reorderer
+	// syn retries handshakes early (see syn.go), unless the link has a
+	// peer.
+	syn synRetrier
 }
 
 var (
@@ -102,6 +105,7 @@ func newLinkEP(mtu, queueLen int) *linkEP {
 	l.dsack.send = l.sendProbe
 	l.dsack.ctl.send = l.sendProbe
 	l.reorder.deliver = l.deliverReleased
+	l.syn.send = l.sendProbe
 	return l
 }
 
@@ -136,6 +140,9 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		out := pkt
 		var fixed *stack.PacketBuffer
 		if dsack {
+			if l.syn.on() {
+				l.syn.outbound(pkt)
+			}
 			var held bool
 			if fixed, held = l.dsack.outbound(pkt); held {
 				taken++ // sent later, or superseded (see dsack_hold.go)
@@ -252,6 +259,9 @@ func (l *linkEP) deliver(b []byte) {
 		return
 	}
 	l.packetsIn.Add(1)
+	if l.syn.on() {
+		l.synInbound(b)
+	}
 	b = l.dsack.inbound(b, l.linkHeaderLen())
 	if l.reorder.on() && l.reorderInbound(d, proto, b) {
 		return
@@ -468,6 +478,7 @@ func (l *linkEP) flushOrWake() {
 func (l *linkEP) close() {
 	defer l.dsack.stop()
 	defer l.reorder.stop()
+	defer l.syn.stop()
 	l.inMu.Lock()
 	l.inClosed = true
 	l.inMu.Unlock()

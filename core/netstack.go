@@ -148,6 +148,7 @@ func New(cfg Config) (*Netstack, error) {
 	ns.link.dsack.ctl.on.Store(cfg.WindowControl || cfg.LossRepair)
 	ns.link.dsack.ctl.repairOn.Store(cfg.LossRepair)
 	ns.link.reorder.longest.Store(int64(cfg.reorderHold()))
+	ns.link.syn.every.Store(int64(cfg.synRetry()))
 	if err := ns.initStack(); err != nil {
 		return nil, err
 	}

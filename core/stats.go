@@ -70,6 +70,7 @@ func (l *linkEP) stats(st *Stats) {
 	st.LossRepairPassed = l.dsack.ctl.passed.Load()
 	st.ReorderHeld, st.ReorderFilled = l.reorder.held.Load(), l.reorder.filled.Load()
 	st.ReorderExpired = l.reorder.expired.Load()
+	st.SYNsResent, st.SYNACKsReplayed = l.syn.resent.Load(), l.syn.replayed.Load()
 	l.eth.stats(st)
 }
 

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,14 +108,39 @@ type reoPacket struct {
 	seq   seqnum.Value
 	end   seqnum.Value
 	at    time.Time // when it arrived
+	ts    segTS     // its timestamp
 }
+
+// segTS is a segment's timestamp (TSval), if it has one.
+type segTS struct {
+	val uint32
+	ok  bool
+}
+
+// tsOf returns the timestamp of the TCP header t.
+func tsOf(t header.TCP) segTS {
+	opts := t.Options()
+	// gVisor's and Linux's layout: NOP, NOP, timestamps.
+	if len(opts) >= 12 && opts[0] == header.TCPOptionNOP && opts[1] == header.TCPOptionNOP &&
+		opts[2] == header.TCPOptionTS && opts[3] == header.TCPOptionTSLength {
+		return segTS{val: binary.BigEndian.Uint32(opts[4:]), ok: true}
+	}
+	o := header.ParseTCPOptions(opts)
+	return segTS{val: o.TSVal, ok: o.TS}
+}
+
+// notNewer reports whether a was sent no later than b, by their
+// timestamps (false without both).
+func (a segTS) notNewer(b segTS) bool { return a.ok && b.ok && !tsNewer(a.val, b.val) }
 
 // reoHole is a gap a connection let through to the stack.
 type reoHole struct {
 	start, end seqnum.Value
 	at         time.Time // when it showed
+	ts         segTS     // the timestamp of the segment that showed it
 	fills      int       // copies of its first bytes that arrived since
 	first      time.Time // when the first did
+	old        bool      // one of them was sent before the segment that showed it
 }
 
 // reoFlow is what the link knows of one connection's receive side.
@@ -123,6 +149,7 @@ type reoFlow struct {
 	nxt    seqnum.Value // the next sequence number expected
 	segs   []reoPacket  // kept, by sequence number, all above nxt
 	gapAt  time.Time    // when the gap below segs[0] showed
+	gapTS  segTS        // the timestamp of the segment that showed it
 	holes  [reorderHoles]reoHole
 	hole   int           // next slot in holes
 	extent time.Duration // the reordering extent learned: max(prev, cur)
@@ -224,6 +251,7 @@ func (r *reorderer) inbound(b []byte, off int, proto tcpip.NetworkProtocolNumber
 		f = r.addLocked(k, nil)
 	}
 	end := seq.Add(size)
+	ts := tsOf(t)
 	if !f.known {
 		f.known, f.nxt = true, seq
 	}
@@ -232,9 +260,9 @@ func (r *reorderer) inbound(b []byte, off int, proto tcpip.NetworkProtocolNumber
 	}
 	rel = r.expireLocked(f, now, longest, nil)
 	if seq.LessThanEq(f.nxt) {
-		return r.inOrderLocked(f, b, proto, seq, end, now, longest, rel)
+		return r.inOrderLocked(f, b, proto, seq, end, ts, now, longest, rel)
 	}
-	return r.aboveLocked(f, b, proto, seq, end, now, longest, rel)
+	return r.aboveLocked(f, b, proto, seq, end, ts, now, longest, rel)
 }
 
 // far reports whether the segment [seq, end) lies further than
@@ -250,13 +278,15 @@ func far(nxt, seq, end seqnum.Value) bool {
 // delivered, and with it what it makes contiguous.
 //
 // +checklocks:r.mu
-func (r *reorderer) inOrderLocked(f *reoFlow, b []byte, proto tcpip.NetworkProtocolNumber, seq, end seqnum.Value, now time.Time, longest time.Duration, rel []reoPacket) (reoVerdict, *reoFlow, []reoPacket) {
+func (r *reorderer) inOrderLocked(f *reoFlow, b []byte, proto tcpip.NetworkProtocolNumber, seq, end seqnum.Value, ts segTS, now time.Time, longest time.Duration, rel []reoPacket) (reoVerdict, *reoFlow, []reoPacket) {
 	if seq.LessThan(f.nxt) {
-		f.noteFill(seq, end, now, longest)
+		f.noteFill(seq, end, ts, now, longest)
 	}
 	if f.nxt.LessThan(end) {
 		if len(f.segs) > 0 {
-			f.learn(now.Sub(f.gapAt), longest, now) // a gap held filled
+			if !tsNewer(ts.val, f.gapTS.val) || !ts.ok || !f.gapTS.ok {
+				f.learn(now.Sub(f.gapAt), longest, now) // a gap held filled late
+			}
 			r.filled.Add(1)
 		}
 		f.nxt = end
@@ -277,12 +307,12 @@ func (r *reorderer) inOrderLocked(f *reoFlow, b []byte, proto tcpip.NetworkProto
 // aboveLocked takes a segment [seq, end) above f.nxt: a gap below it.
 //
 // +checklocks:r.mu
-func (r *reorderer) aboveLocked(f *reoFlow, b []byte, proto tcpip.NetworkProtocolNumber, seq, end seqnum.Value, now time.Time, longest time.Duration, rel []reoPacket) (reoVerdict, *reoFlow, []reoPacket) {
+func (r *reorderer) aboveLocked(f *reoFlow, b []byte, proto tcpip.NetworkProtocolNumber, seq, end seqnum.Value, ts segTS, now time.Time, longest time.Duration, rel []reoPacket) (reoVerdict, *reoFlow, []reoPacket) {
 	hold := f.hold(longest)
 	if hold <= 0 || len(f.segs) >= maxReorderSegs || r.kept >= maxReorderSegsLink {
 		// Let the gap through: what is kept goes first, in order.
 		rel = r.flushLocked(f, now, rel)
-		f.addHole(f.nxt, seq, now)
+		f.addHole(f.nxt, seq, now, ts)
 		f.nxt = end
 		if f.busy {
 			f.out = append(f.out, rel...)
@@ -298,9 +328,9 @@ func (r *reorderer) aboveLocked(f *reoFlow, b []byte, proto tcpip.NetworkProtoco
 		return reoReleaseOnly, f, rel
 	}
 	if len(f.segs) == 0 {
-		f.gapAt = now
+		f.gapAt, f.gapTS = now, ts
 	}
-	f.insert(reoPacket{b: clone(b), proto: proto, seq: seq, end: end, at: now})
+	f.insert(reoPacket{b: clone(b), proto: proto, seq: seq, end: end, at: now, ts: ts})
 	r.kept++
 	r.held.Add(1)
 	r.armLocked(f.gapAt.Add(hold))
@@ -417,10 +447,10 @@ func (r *reorderer) popLocked(f *reoFlow, rel []reoPacket) []reoPacket {
 	clear(f.segs[rest:])
 	f.segs = f.segs[:rest]
 	if rest > 0 {
-		f.gapAt = f.segs[0].at
+		f.gapAt, f.gapTS = f.segs[0].at, f.segs[0].ts
 		for _, s := range f.segs[1:] {
 			if s.at.Before(f.gapAt) {
-				f.gapAt = s.at
+				f.gapAt, f.gapTS = s.at, s.ts
 			}
 		}
 	}
@@ -435,7 +465,7 @@ func (r *reorderer) expireLocked(f *reoFlow, now time.Time, longest time.Duratio
 	for len(f.segs) > 0 && !now.Before(f.gapAt.Add(f.hold(longest))) {
 		r.expired.Add(1)
 		f.age(now)
-		f.addHole(f.nxt, f.segs[0].seq, f.gapAt)
+		f.addHole(f.nxt, f.segs[0].seq, f.gapAt, f.segs[0].ts)
 		f.nxt = f.segs[0].seq
 		rel = r.popLocked(f, rel)
 	}
@@ -447,38 +477,53 @@ func (r *reorderer) expireLocked(f *reoFlow, now time.Time, longest time.Duratio
 // +checklocks:r.mu
 func (r *reorderer) flushLocked(f *reoFlow, now time.Time, rel []reoPacket) []reoPacket {
 	for len(f.segs) > 0 {
-		f.addHole(f.nxt, f.segs[0].seq, f.gapAt)
+		f.addHole(f.nxt, f.segs[0].seq, f.gapAt, f.segs[0].ts)
 		f.nxt = f.segs[0].seq
 		rel = r.popLocked(f, rel)
 	}
 	return rel
 }
 
-// addHole remembers the gap [start, end) let through at at.
-func (f *reoFlow) addHole(start, end seqnum.Value, at time.Time) {
+// addHole remembers the gap [start, end) let through, which showed at at,
+// by a segment of timestamp ts.
+func (f *reoFlow) addHole(start, end seqnum.Value, at time.Time, ts segTS) {
 	if !start.LessThan(end) {
 		return
 	}
-	f.holes[f.hole] = reoHole{start: start, end: end, at: at}
+	f.holes[f.hole] = reoHole{start: start, end: end, at: at, ts: ts}
 	f.hole = (f.hole + 1) % reorderHoles
 }
 
-// noteFill notes a segment [seq, end) below f.nxt: if it starts a gap let
-// through whose first bytes arrived once already, one of the two copies
-// was the sender's first, late, and the other its retransmission. The
-// first to arrive is taken for the extent: if it was the retransmission,
-// the original came later still, and the next gaps let through raise it.
-func (f *reoFlow) noteFill(seq, end seqnum.Value, now time.Time, longest time.Duration) {
+// noteFill notes a segment [seq, end), of timestamp ts, below f.nxt: if
+// it starts a gap let through whose first bytes arrived once already, one
+// of the two copies may have been the sender's first, late, and the other
+// its retransmission. A copy sent after the segment that showed the gap
+// (a newer timestamp) is a retransmission; one sent no later, at the
+// timestamps' millisecond, may be the late first copy, and its arrival is
+// taken for the extent (the later one if both may be). Two
+// retransmissions of a lost segment (gVisor's and a recovery probe) so
+// count as evidence only when the first was sent within the millisecond
+// of the segment that showed the gap, and then as an extent that short.
+// Without timestamps the first copy's arrival is taken.
+func (f *reoFlow) noteFill(seq, end seqnum.Value, ts segTS, now time.Time, longest time.Duration) {
 	for i := range f.holes {
 		h := &f.holes[i]
 		if h.start == h.end || !seq.LessThanEq(h.start) || !h.start.LessThan(end) {
 			continue
 		}
+		old := ts.notNewer(h.ts)
 		if h.fills++; h.fills == 1 {
-			h.first = now
+			h.first, h.old = now, old
 			continue
 		}
-		f.learn(h.first.Sub(h.at), longest, now)
+		switch {
+		case !h.ts.ok || !ts.ok:
+			f.learn(h.first.Sub(h.at), longest, now)
+		case old:
+			f.learn(now.Sub(h.at), longest, now)
+		case h.old:
+			f.learn(h.first.Sub(h.at), longest, now)
+		}
 		*h = reoHole{}
 	}
 }

@@ -300,8 +300,8 @@ type Config struct {
 	// its window, and the ACK clock goes on (unlike SACKHold's). gVisor's
 	// own reordering window is tied to an RTT its millisecond timestamps
 	// keep at 1 ms or more, so without the hold a packet held back 1 ms
-	// counts as lost (docs/gvisor-upstream.md §3). At most 256 segments
-	// are kept per connection and 4096 per stack. Default 0: 2 ms (see
+	// counts as lost (docs/gvisor-upstream.md §3). At most 512 segments
+	// are kept per connection and 4096 per stack. Default 0: 8 ms (see
 	// docs/benchmarks.md); negative turns the hold off. Counted in
 	// Stats.ReorderHeld, ReorderFilled and ReorderExpired. Stacks joined
 	// by JoinPipe never hold, nor does a device with receive offloads

@@ -56,7 +56,7 @@ import (
 
 const (
 	// maxReorderSegs bounds the segments kept for one connection.
-	maxReorderSegs = 256
+	maxReorderSegs = 512
 	// maxReorderSegsLink bounds those kept for all connections of a link.
 	maxReorderSegsLink = 4096
 	// maxReorderFlows bounds the connections a link tracks.
@@ -75,7 +75,7 @@ const (
 	// (a corrupted or stale segment is passed on as it is).
 	maxReorderJump = 1 << 24
 	// defaultReorderHold is Config.ReorderHold's default.
-	defaultReorderHold = 2 * time.Millisecond
+	defaultReorderHold = 8 * time.Millisecond
 )
 
 // reorderer is a link's reorder hold (see above).

@@ -174,7 +174,9 @@ func (r *synRetrier) trackLocked(k dsackKey, c *synConn, pkt *stack.PacketBuffer
 		c = nil
 	}
 	if c == nil {
-		r.expireLocked(now)
+		if len(r.conns) >= maxSYNConns {
+			r.expireLocked(now)
+		}
 		if len(r.conns) >= maxSYNConns {
 			return nil
 		}
@@ -192,7 +194,8 @@ func (r *synRetrier) trackLocked(k dsackKey, c *synConn, pkt *stack.PacketBuffer
 	return c
 }
 
-// expireLocked forgets handshakes tracked longer than synForget.
+// expireLocked forgets handshakes tracked longer than synForget (run
+// when the table is full).
 //
 // +checklocks:r.mu
 func (r *synRetrier) expireLocked(now time.Time) {

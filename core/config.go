@@ -227,8 +227,10 @@ type Config struct {
 	// cut the sender's retransmissions eightfold (7,900 to 930 in 9 s) but
 	// not its goodput (0.17-0.19 Gbit/s against 0.19-0.20): while an ACK
 	// is held its sender gets no ACK clock, and at 5% reordering some gap
-	// is open most of the time. It may suit a path whose reordering is
-	// rarer, or where retransmissions cost. Counted in Stats.ACKsHeld.
+	// is open most of the time; ReorderHold, which holds the segments
+	// instead, does what this was meant to. It may suit a path whose
+	// reordering is rarer, or where retransmissions cost. Counted in
+	// Stats.ACKsHeld.
 	// Stacks joined by JoinPipe never hold.
 	SACKHold time.Duration
 

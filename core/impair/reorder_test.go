@@ -63,3 +63,21 @@ func TestJoinReorderHoldLoss(t *testing.T) {
 		}
 	}
 }
+
+// TestJoinReorderACKs reorders the ACK direction only: an ACK overtaken
+// by a newer one is ignored by the sender (its acknowledgement is behind),
+// so nothing is retransmitted for it, and the hold keeps no ACK (it holds
+// only segments that carry sequence space). IPv4 and IPv6.
+func TestJoinReorderACKs(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("v6=%v", v6), func(t *testing.T) {
+			p := newImpairedPair(t, v6, impair.Config{Seed: 1}, impair.Config{Seed: 2, Reorder: 0.05})
+			p.transfer(t, sized(8*MiB))
+			a, b, reordered := p.a.Stats(), p.b.Stats(), p.ba.Stats().Reordered
+			t.Logf("ACKs reordered %d; sender retransmits %d, DSACKed %d", reordered, a.TCPRetransmits, a.TCPDSACKedSegments)
+			if reordered == 0 || a.ReorderHeld != 0 || b.ReorderHeld != 0 {
+				t.Fatalf("%d ACKs reordered, held by A %d, by B %d; want some, and none held", reordered, a.ReorderHeld, b.ReorderHeld)
+			}
+		})
+	}
+}

@@ -68,6 +68,13 @@ const (
 	// reorderWindow is how long evidence of reordering counts: the extent
 	// is the longest of the current window's and the last one's.
 	reorderWindow = time.Second
+	// reorderMinEvidence is how many pieces of evidence of reordering
+	// the current and the last window must hold before the connection
+	// holds gaps: reordering gives hundreds a second, while two
+	// retransmissions of a lost segment, the first within the
+	// millisecond of the segment that showed the gap, rarely look like
+	// one (see noteFill).
+	reorderMinEvidence = 3
 	// minReorderExtent is the extent below which a connection holds none.
 	minReorderExtent = 50 * time.Microsecond
 	// maxReorderJump bounds how far above the expected sequence number a
@@ -156,7 +163,10 @@ type reoFlow struct {
 	// The longest evidence of the current window (from winAt) and of the
 	// one before.
 	cur, prev time.Duration
-	winAt     time.Time
+	// nCur and nPrev count the evidence of those windows, eCur and
+	// ePrev the gaps whose hold ran out.
+	nCur, nPrev, eCur, ePrev int
+	winAt                    time.Time
 	// busy is set while a goroutine delivers this connection's released
 	// segments; others queue theirs in out, which it delivers too.
 	busy bool
@@ -176,22 +186,29 @@ const (
 // on reports whether the hold is on.
 func (r *reorderer) on() bool { return r.longest.Load() > 0 }
 
-// hold is how long f holds a gap, with longest the configured bound.
+// hold is how long f holds a gap, with longest the configured bound:
+// none until there are reorderMinEvidence pieces of evidence in the
+// current and the last window, nor while more gaps ran out in them than
+// there is evidence (a path that loses, where something looked like
+// reordering once: each loss then costs the hold).
 func (f *reoFlow) hold(longest time.Duration) time.Duration {
-	if f.extent < minReorderExtent {
+	n := f.nCur + f.nPrev
+	if f.extent < minReorderExtent || n < reorderMinEvidence || f.eCur+f.ePrev > n {
 		return 0
 	}
 	return min(longest, f.extent+f.extent/4+reorderMargin)
 }
 
 // learn takes d, measured at now, as evidence of f's reordering extent:
-// the longest of the evidence of the last one or two reorderWindows.
+// the longest of the evidence of the last one or two reorderWindows
+// (used once there are reorderMinEvidence pieces of it).
 func (f *reoFlow) learn(d, longest time.Duration, now time.Time) {
 	if d > longest || d <= 0 {
 		return
 	}
 	f.age(now)
 	f.cur = max(f.cur, d)
+	f.nCur++
 	f.extent = max(f.prev, f.cur)
 }
 
@@ -201,11 +218,11 @@ func (f *reoFlow) age(now time.Time) {
 		return
 	}
 	if now.Sub(f.winAt) < 2*reorderWindow {
-		f.prev = f.cur
+		f.prev, f.nPrev, f.ePrev = f.cur, f.nCur, f.eCur
 	} else {
-		f.prev = 0
+		f.prev, f.nPrev, f.ePrev = 0, 0, 0
 	}
-	f.cur, f.winAt = 0, now
+	f.cur, f.nCur, f.eCur, f.winAt = 0, 0, 0, now
 	f.extent = f.prev
 }
 
@@ -284,8 +301,11 @@ func (r *reorderer) inOrderLocked(f *reoFlow, b []byte, proto tcpip.NetworkProto
 	}
 	if f.nxt.LessThan(end) {
 		if len(f.segs) > 0 {
-			if !tsNewer(ts.val, f.gapTS.val) || !ts.ok || !f.gapTS.ok {
-				f.learn(now.Sub(f.gapAt), longest, now) // a gap held filled late
+			// A gap held filled late by the sender's first copy: not a
+			// retransmission (sent after the segment that showed the
+			// gap, or of bytes the stack has already reported missing).
+			if (!tsNewer(ts.val, f.gapTS.val) || !ts.ok || !f.gapTS.ok) && !f.reported(f.nxt) {
+				f.learn(now.Sub(f.gapAt), longest, now)
 			}
 			r.filled.Add(1)
 		}
@@ -465,6 +485,7 @@ func (r *reorderer) expireLocked(f *reoFlow, now time.Time, longest time.Duratio
 	for len(f.segs) > 0 && !now.Before(f.gapAt.Add(f.hold(longest))) {
 		r.expired.Add(1)
 		f.age(now)
+		f.eCur++
 		f.addHole(f.nxt, f.segs[0].seq, f.gapAt, f.segs[0].ts)
 		f.nxt = f.segs[0].seq
 		rel = r.popLocked(f, rel)
@@ -492,6 +513,17 @@ func (f *reoFlow) addHole(start, end seqnum.Value, at time.Time, ts segTS) {
 	}
 	f.holes[f.hole] = reoHole{start: start, end: end, at: at, ts: ts}
 	f.hole = (f.hole + 1) % reorderHoles
+}
+
+// reported reports whether seq lies in a gap f let through (which its
+// stack has reported missing, so that the sender retransmits it).
+func (f *reoFlow) reported(seq seqnum.Value) bool {
+	for _, h := range f.holes {
+		if h.start != h.end && h.start.LessThanEq(seq) && seq.LessThan(h.end) {
+			return true
+		}
+	}
+	return false
 }
 
 // noteFill notes a segment [seq, end), of timestamp ts, below f.nxt: if

@@ -71,7 +71,7 @@ func (h *reoHarness) in(seq uint32, n int, flags header.TCPFlags, ts uint32) {
 func (h *reoHarness) learned(d time.Duration) {
 	h.r.mu.Lock()
 	defer h.r.mu.Unlock()
-	h.flow.winAt, h.flow.cur, h.flow.extent = h.now, d, d
+	h.flow.winAt, h.flow.cur, h.flow.extent, h.flow.nCur = h.now, d, d, reorderMinEvidence
 }
 
 // expect checks that exactly seqs were delivered since the last call, in
@@ -162,6 +162,29 @@ func TestReorderLearn(t *testing.T) {
 			h.r.mu.Unlock()
 			if got != tc.want {
 				t.Fatalf("extent %v; want %v", got, tc.want)
+			}
+			// One piece of evidence does not turn the hold on; three do.
+			h.r.mu.Lock()
+			hold, n := h.flow.hold(time.Hour), h.flow.nCur
+			h.r.mu.Unlock()
+			if hold != 0 {
+				t.Fatalf("hold %v after %d pieces of evidence; want 0", hold, n)
+			}
+			if tc.want == 0 {
+				return
+			}
+			for seq := uint32(1300); seq < 1300+2*300; seq += 300 {
+				h.in(seq+200, 100, header.TCPFlagAck, 20) // shows the gap at seq
+				h.now = h.now.Add(time.Millisecond)
+				h.in(seq, 100, header.TCPFlagAck, 20) // late
+				h.in(seq, 100, header.TCPFlagAck, 21) // and retransmitted
+				h.in(seq+100, 100, header.TCPFlagAck, 21)
+			}
+			h.r.mu.Lock()
+			hold, n = h.flow.hold(time.Hour), h.flow.nCur
+			h.r.mu.Unlock()
+			if hold == 0 {
+				t.Fatalf("hold 0 after %d pieces of evidence; want on", n)
 			}
 		})
 	}

@@ -291,12 +291,12 @@ type Config struct {
 	// connection (a packet before it is missing) may be kept back, in
 	// case the missing one was merely overtaken, before the stack sees
 	// it. The hold is adaptive, per connection: it stays off until the
-	// link sees reordering (a gap that filled late: the same bytes
-	// arriving twice, the late first copy and the sender's
-	// retransmission), and then holds a gap for 5/4 of the longest such
-	// delay seen plus 250 µs, at most ReorderHold, shrinking after each
-	// gap that did not fill in time (a real loss, which the hold delays
-	// by that much). While a gap is held, what arrives above it is kept
+	// link has seen reordering a few times (a gap that filled late: the
+	// same bytes arriving twice, one copy sent before the segment that
+	// showed the gap, by its timestamp), and then holds a gap for 5/4 of
+	// the longest such delay of the last 1-2 s plus 250 µs, at most
+	// ReorderHold; it goes off again while more gaps ran out than there
+	// was evidence (real losses, each delayed by the hold). While a gap is held, what arrives above it is kept
 	// and goes in, in order, once it fills, so gVisor sees no reordering,
 	// sends no SACK for it, and its sender neither retransmits nor cuts
 	// its window, and the ACK clock goes on (unlike SACKHold's). gVisor's

@@ -30,18 +30,21 @@ import (
 //
 // The hold is adaptive, per connection: the link learns the connection's
 // reordering extent, the longest time a gap took to fill with the sender's
-// first copy, and holds a gap for 5/4 of it plus reorderMargin, at most
-// Config.ReorderHold. A gap that fills while it is held is measured
-// directly; a gap let through (before anything was learned, or after its
-// hold was up) is remembered (reorderHoles per connection), and when its
-// bytes arrive twice the first copy was merely late and the second the
-// sender's retransmission (or the reverse), so the later arrival bounds
-// the extent. Nothing learned, nothing is held: on a path that loses
-// packets but does not reorder them the hold stays off and a loss is
-// reported as soon as without it; each gap whose hold runs out shrinks the
-// extent by an eighth. Evidence beyond Config.ReorderHold is ignored (it
-// cannot be used, and a retransmission repeated after a timeout looks the
-// same).
+// first copy over the last one or two reorderWindows, and holds a gap for
+// 5/4 of it plus reorderMargin, at most Config.ReorderHold. A gap that
+// fills while it is held is measured directly (unless the filler is a
+// retransmission: sent after the segment that showed the gap, by their
+// timestamps, or of bytes let through before); a gap let through (before
+// anything was learned, or after its hold was up) is remembered
+// (reorderHoles per connection), and when its bytes arrive twice, one copy
+// sent no later than the segment that showed the gap, that copy was the
+// late first one (see noteFill). Nothing learned, nothing is held: on a
+// path that loses packets but does not reorder them the hold stays off and
+// a loss is reported as soon as without it. The hold needs
+// reorderMinEvidence pieces of evidence, and goes off while more gaps ran
+// out than there is evidence. Evidence beyond Config.ReorderHold is
+// ignored (it cannot be used, and a retransmission repeated after a
+// timeout looks the same).
 //
 // Bounded: at most maxReorderSegs segments are kept per connection and
 // maxReorderSegsLink per link (past either, the connection's kept segments

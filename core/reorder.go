@@ -299,6 +299,7 @@ func far(nxt, seq, end seqnum.Value) bool {
 //
 // +checklocks:r.mu
 func (r *reorderer) inOrderLocked(f *reoFlow, b []byte, proto tcpip.NetworkProtocolNumber, seq, end seqnum.Value, ts segTS, now time.Time, longest time.Duration, rel []reoPacket) (reoVerdict, *reoFlow, []reoPacket) {
+	expired := len(rel) // let out by their hold's end: they go before b
 	if seq.LessThan(f.nxt) {
 		f.noteFill(seq, end, ts, now, longest)
 	}
@@ -316,15 +317,21 @@ func (r *reorderer) inOrderLocked(f *reoFlow, b []byte, proto tcpip.NetworkProto
 		rel = r.popLocked(f, rel)
 	}
 	if f.busy {
+		f.out = append(f.out, rel[:expired]...)
 		f.out = append(f.out, reoPacket{b: clone(b), proto: proto})
-		f.out = append(f.out, rel...)
+		f.out = append(f.out, rel[expired:]...)
 		return reoKept, f, nil
 	}
 	if len(rel) == 0 {
 		return reoPass, f, nil
 	}
 	f.busy = true
-	return reoRelease, f, rel
+	if expired == 0 {
+		return reoRelease, f, rel
+	}
+	out := append(make([]reoPacket, 0, len(rel)+1), rel[:expired]...)
+	out = append(out, reoPacket{b: clone(b), proto: proto})
+	return reoReleaseOnly, f, append(out, rel[expired:]...)
 }
 
 // aboveLocked takes a segment [seq, end) above f.nxt: a gap below it.

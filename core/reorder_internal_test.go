@@ -254,3 +254,17 @@ func BenchmarkReorderInOrder(b *testing.B) {
 		i++
 	}
 }
+
+// TestReorderHoldExpiresOnArrival: a gap whose hold is up when the next
+// segment arrives (before the timer) goes through before that segment.
+func TestReorderHoldExpiresOnArrival(t *testing.T) {
+	h := newReoHarness(t, dsackCases[0], time.Hour)
+	h.expect(999)
+	h.learned(time.Minute)
+	h.in(1000, 100, header.TCPFlagAck, 5)
+	h.in(1200, 100, header.TCPFlagAck, 5) // 1100 is lost
+	h.expect(1000)
+	h.now = h.now.Add(time.Hour) // the hold is up
+	h.in(1300, 100, header.TCPFlagAck, 6)
+	h.expect(1200, 1300)
+}

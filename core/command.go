@@ -340,6 +340,15 @@ type Stats struct {
 	// blocks, and LossRepairPassed the losses it left to the stack (see
 	// Config.LossRepair).
 	LossRepairs, LossRepairACKsHidden, LossRepairPassed uint64
+	// ReorderHeld counts the inbound TCP segments the link kept back
+	// because a segment before them was missing (see Config.ReorderHold),
+	// ReorderFilled the gaps that filled while held, and ReorderExpired
+	// those whose hold ran out (let through to the stack as they were).
+	ReorderHeld, ReorderFilled, ReorderExpired uint64
+	// SYNsResent counts the copies of TCP SYNs the link sent early, and
+	// SYNACKsReplayed the copies of SYN-ACKs it sent in answer to a
+	// resent SYN (see Config.SYNRetry).
+	SYNsResent, SYNACKsReplayed uint64
 
 	// IPMalformedIn counts inbound IP packets dropped as malformed (bad
 	// header, length or checksum).

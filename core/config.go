@@ -227,8 +227,10 @@ type Config struct {
 	// cut the sender's retransmissions eightfold (7,900 to 930 in 9 s) but
 	// not its goodput (0.17-0.19 Gbit/s against 0.19-0.20): while an ACK
 	// is held its sender gets no ACK clock, and at 5% reordering some gap
-	// is open most of the time. It may suit a path whose reordering is
-	// rarer, or where retransmissions cost. Counted in Stats.ACKsHeld.
+	// is open most of the time; ReorderHold, which holds the segments
+	// instead, does what this was meant to. It may suit a path whose
+	// reordering is rarer, or where retransmissions cost. Counted in
+	// Stats.ACKsHeld.
 	// Stacks joined by JoinPipe never hold.
 	SACKHold time.Duration
 
@@ -283,6 +285,50 @@ type Config struct {
 	// CPU and the receiver's window); see docs/benchmarks.md ("Window
 	// control and loss repair").
 	LossRepair bool
+
+	// ReorderHold bounds the link's reorder hold: how long a TCP segment
+	// that arrives above the next sequence number expected on its
+	// connection (a packet before it is missing) may be kept back, in
+	// case the missing one was merely overtaken, before the stack sees
+	// it. The hold is adaptive, per connection: it stays off until the
+	// link has seen reordering a few times (a gap that filled late: the
+	// same bytes arriving twice, one copy sent before the segment that
+	// showed the gap, by its timestamp), and then holds a gap for 5/4 of
+	// the longest such delay of the last 1-2 s plus 250 µs, at most
+	// ReorderHold; it goes off again while more gaps ran out than there
+	// was evidence (real losses, each delayed by the hold). While a gap is held, what arrives above it is kept
+	// and goes in, in order, once it fills, so gVisor sees no reordering,
+	// sends no SACK for it, and its sender neither retransmits nor cuts
+	// its window, and the ACK clock goes on (unlike SACKHold's). gVisor's
+	// own reordering window is tied to an RTT its millisecond timestamps
+	// keep at 1 ms or more, so without the hold a packet held back 1 ms
+	// counts as lost (docs/gvisor-upstream.md §3). At most 512 segments
+	// are kept per connection and 4096 per stack. Default 0: 8 ms (see
+	// docs/benchmarks.md); negative turns the hold off. Counted in
+	// Stats.ReorderHeld, ReorderFilled and ReorderExpired. Stacks joined
+	// by JoinPipe never hold, nor does a device with receive offloads
+	// (OffloadDevice) for the segments it coalesces.
+	ReorderHold time.Duration
+
+	// SYNRetry is how long the link waits for the answer to its stack's
+	// TCP SYN before it sends a copy of that SYN itself, and then between
+	// copies, up to three after each SYN the stack sends; gVisor's own
+	// timer (1 s, then doubling, as RFC 6298 and Linux) goes on beneath.
+	// The copies carry a fresh timestamp, so the first RTT sample is the
+	// answered copy's round trip. A listening stack's link answers a
+	// SYN resent on a connection its stack already answered with a copy
+	// of its SYN-ACK (gVisor's listener answers it with a bare ACK, which
+	// the connecting side ignores, and resends its SYN-ACK only on its own
+	// 1 s timer): one per SYN received, at most four per connection, so
+	// it never answers more SYNs than arrive. This is more aggressive
+	// than RFC 6298's 1 s initial timeout, on purpose: at 30% loss each
+	// way half of all handshakes lose their SYN or SYN-ACK, and on
+	// gVisor's timers alone waited 1, 3, 7 or 15 s (docs/benchmarks.md).
+	// It costs at most three small packets per second of a handshake that
+	// gets no answer. Default 0: 250 ms; negative turns both off.
+	// Counted in Stats.SYNsResent and SYNACKsReplayed. Stacks joined by
+	// JoinPipe never retry.
+	SYNRetry time.Duration
 
 	// Forward, if set, turns on forwarding mode: the stack takes TCP and
 	// UDP flows addressed to any IP of its prefixes and hands each to the

@@ -87,6 +87,11 @@ type linkEP struct {
 	// dsack fixes up TCP segments gVisor gets wrong after loss (see
 	// dsack.go), unless the link has a peer.
 	dsack dsacker
+	// reorder puts inbound TCP segments back in order (see reorder.go).
+	reorder reorderer
+	// syn retries handshakes early (see syn.go), unless the link has a
+	// peer.
+	syn synRetrier
 }
 
 var (
@@ -99,6 +104,8 @@ func newLinkEP(mtu, queueLen int) *linkEP {
 	l.mtu.Store(uint32(mtu))
 	l.dsack.send = l.sendProbe
 	l.dsack.ctl.send = l.sendProbe
+	l.reorder.deliver = l.deliverReleased
+	l.syn.send = l.sendProbe
 	return l
 }
 
@@ -133,6 +140,9 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 		out := pkt
 		var fixed *stack.PacketBuffer
 		if dsack {
+			if l.syn.on() {
+				l.syn.outbound(pkt)
+			}
 			var held bool
 			if fixed, held = l.dsack.outbound(pkt); held {
 				taken++ // sent later, or superseded (see dsack_hold.go)
@@ -249,7 +259,19 @@ func (l *linkEP) deliver(b []byte) {
 		return
 	}
 	l.packetsIn.Add(1)
+	if l.syn.on() {
+		l.synInbound(b)
+	}
 	b = l.dsack.inbound(b, l.linkHeaderLen())
+	if l.reorder.on() && l.reorderInbound(d, proto, b) {
+		return
+	}
+	l.deliverTo(d, proto, b)
+}
+
+// deliverTo hands b, one inbound packet of proto, to d, gVisor's
+// dispatcher, copying it.
+func (l *linkEP) deliverTo(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte) {
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	l.off.rxMu.RLock()
 	d.DeliverNetworkPacket(proto, pkt)
@@ -455,6 +477,8 @@ func (l *linkEP) flushOrWake() {
 // deliveries from a peer to end.
 func (l *linkEP) close() {
 	defer l.dsack.stop()
+	defer l.reorder.stop()
+	defer l.syn.stop()
 	l.inMu.Lock()
 	l.inClosed = true
 	l.inMu.Unlock()

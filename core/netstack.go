@@ -147,6 +147,8 @@ func New(cfg Config) (*Netstack, error) {
 	ns.link.dsack.holdFor.Store(int64(max(cfg.SACKHold, 0)))
 	ns.link.dsack.ctl.on.Store(cfg.WindowControl || cfg.LossRepair)
 	ns.link.dsack.ctl.repairOn.Store(cfg.LossRepair)
+	ns.link.reorder.longest.Store(int64(cfg.reorderHold()))
+	ns.link.syn.every.Store(int64(cfg.synRetry()))
 	if err := ns.initStack(); err != nil {
 		return nil, err
 	}

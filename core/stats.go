@@ -68,6 +68,9 @@ func (l *linkEP) stats(st *Stats) {
 	st.WindowsLowered, st.ProbeRTTs = l.dsack.ctl.clamped.Load(), l.dsack.ctl.probeRTTs.Load()
 	st.LossRepairs, st.LossRepairACKsHidden = l.dsack.ctl.repaired.Load(), l.dsack.ctl.hidden.Load()
 	st.LossRepairPassed = l.dsack.ctl.passed.Load()
+	st.ReorderHeld, st.ReorderFilled = l.reorder.held.Load(), l.reorder.filled.Load()
+	st.ReorderExpired = l.reorder.expired.Load()
+	st.SYNsResent, st.SYNACKsReplayed = l.syn.resent.Load(), l.syn.replayed.Load()
 	l.eth.stats(st)
 }
 

@@ -507,7 +507,8 @@ func TestJoinDSACK(t *testing.T) {
 	for _, v6 := range []bool{false, true} {
 		for _, off := range []bool{false, true} {
 			t.Run(fmt.Sprintf("v6=%v/DisableDSACK=%v", v6, off), func(t *testing.T) {
-				p := newImpairedPairConfig(t, v6, core.Config{DisableDSACK: off}, impair.Config{Seed: 7, Reorder: 0.05}, impair.Config{})
+				// No reorder hold: it would put the packets back in order.
+				p := newImpairedPairConfig(t, v6, core.Config{DisableDSACK: off, ReorderHold: -1}, impair.Config{Seed: 7, Reorder: 0.05}, impair.Config{})
 				p.transfer(t, sized(2*MiB))
 				sent, got := p.b.Stats().DSACKsSent, p.a.Stats().TCPDSACKedSegments
 				if held := p.ab.Stats().Reordered; held == 0 {
@@ -534,7 +535,9 @@ func TestJoinLostSYNACKRTO(t *testing.T) {
 	leakCheck(t)
 	for _, v6 := range []bool{false, true} {
 		t.Run(map[bool]string{false: "v4", true: "v6"}[v6], func(t *testing.T) {
-			p := newImpairedPair(t, v6, impair.Config{}, impair.Config{Drop: dropFirst(flagSYN | flagACK)})
+			// No early SYN copies (Config.SYNRetry): their SYN-ACK echoes a
+			// fresh timestamp, and this is about gVisor's own retries.
+			p := newImpairedPairConfig(t, v6, core.Config{SYNRetry: -1}, impair.Config{}, impair.Config{Drop: dropFirst(flagSYN | flagACK)})
 			c, _, got := p.connect(t, context.Background())
 			data := make([]byte, 256*KiB)
 			rand.NewChaCha8([32]byte{3}).Read(data)

@@ -50,9 +50,7 @@ type dsacker struct {
 	// +checklocks:mu
 	active map[*dsackFlow]struct{} // connections a probe may be due on
 	// +checklocks:mu
-	timer *time.Timer // fires at timerAt, for the earliest probe
-	// +checklocks:mu
-	timerAt time.Time
+	timer dueTimer // for the earliest probe or held ACK
 	// +checklocks:mu
 	kept int // segments kept for probes
 	// holdFor is how long an ACK reporting a gap is held (0: not).
@@ -362,18 +360,7 @@ func ackCopy(s *tcpSegment, link []byte, dup *header.SACKBlock, echo uint32, fix
 		opts.TSEcr, fixed = echo, true
 	}
 	var ob [header.TCPOptionsMaximumSize]byte
-	n := 0
-	if opts.TS {
-		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeTSOption(opts.TSVal, opts.TSEcr, ob[n:])
-	}
-	if len(blocks) > 0 {
-		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeSACKBlocks(blocks, ob[n:])
-	}
-	n += header.AddTCPOptionPadding(ob[:], n)
+	n := encodeACKOptions(&ob, opts, blocks)
 	tcpLen := header.TCPMinimumSize + n
 	frame := make([]byte, len(link)+len(s.net)+tcpLen)
 	copy(frame, link)
@@ -509,4 +496,22 @@ func (l *linkEP) linkHeaderLen() int {
 		return EthernetHeaderLen
 	}
 	return 0
+}
+
+// encodeACKOptions writes the options of a rebuilt ACK into ob: the
+// timestamps of opts (if it has them) and blocks as a SACK option (if
+// any), each behind two NOPs, then padding; it returns their length.
+func encodeACKOptions(ob *[header.TCPOptionsMaximumSize]byte, opts header.TCPOptions, blocks []header.SACKBlock) int {
+	n := 0
+	if opts.TS {
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeTSOption(opts.TSVal, opts.TSEcr, ob[n:])
+	}
+	if len(blocks) > 0 {
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeSACKBlocks(blocks, ob[n:])
+	}
+	return n + header.AddTCPOptionPadding(ob[:], n)
 }

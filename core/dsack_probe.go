@@ -239,21 +239,13 @@ func (d *dsacker) armLocked(f *dsackFlow) {
 //
 // +checklocks:d.mu
 func (d *dsacker) armAtLocked(at time.Time) {
-	if d.timer == nil {
-		d.timerAt = at
-		d.timer = time.AfterFunc(time.Until(at), d.fire)
-		return
-	}
-	if d.timerAt.IsZero() || at.Before(d.timerAt) {
-		d.timerAt = at
-		d.timer.Reset(time.Until(at))
-	}
+	d.timer.arm(at, d.fire)
 }
 
 // fire sends the probes that are due and arms the timer for the next.
 func (d *dsacker) fire() {
 	d.mu.Lock()
-	d.timerAt = time.Time{}
+	d.timer.fired()
 	if d.closed {
 		d.mu.Unlock()
 		return
@@ -283,8 +275,7 @@ func (d *dsacker) fire() {
 	}
 	probes, next = d.releaseDueLocked(now, probes, next)
 	if !next.IsZero() {
-		d.timerAt = next
-		d.timer.Reset(time.Until(next))
+		d.timer.arm(next, d.fire)
 	}
 	send := d.send
 	d.mu.Unlock()
@@ -369,9 +360,7 @@ func (d *dsacker) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.closed = true
-	if d.timer != nil {
-		d.timer.Stop()
-	}
+	d.timer.stop()
 	for _, f := range d.flows {
 		d.forgetLocked(f)
 		d.dropHeldLocked(f)

@@ -102,9 +102,7 @@ type reorderer struct {
 	// +checklocks:mu
 	kept int // segments kept, all connections
 	// +checklocks:mu
-	timer *time.Timer
-	// +checklocks:mu
-	timerAt time.Time
+	timer dueTimer
 	// +checklocks:mu
 	closed bool
 
@@ -574,21 +572,13 @@ func (f *reoFlow) noteFill(seq, end seqnum.Value, ts segTS, now time.Time, longe
 //
 // +checklocks:r.mu
 func (r *reorderer) armLocked(at time.Time) {
-	if !r.timerAt.IsZero() && !at.Before(r.timerAt) {
-		return
-	}
-	r.timerAt = at
-	if r.timer == nil {
-		r.timer = time.AfterFunc(time.Until(at), r.fire)
-		return
-	}
-	r.timer.Reset(time.Until(at))
+	r.timer.arm(at, r.fire)
 }
 
 // fire lets out what is due and arms the timer for the next.
 func (r *reorderer) fire() {
 	r.mu.Lock()
-	r.timerAt = time.Time{}
+	r.timer.fired()
 	if r.closed {
 		r.mu.Unlock()
 		return
@@ -653,9 +643,7 @@ func (r *reorderer) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	if r.timer != nil {
-		r.timer.Stop()
-	}
+	r.timer.stop()
 	r.flows, r.kept = nil, 0
 }
 

@@ -58,12 +58,11 @@ type windowCtl struct {
 	probeRTTs atomic.Uint64 // ProbeRTT periods entered
 
 	// repairOn turns on the loss repair (repair_hide.go); send hands a
-	// repair to the link, with mu not held. timer (time.AfterFunc) is the
-	// repair timer, due at timerAt; closed is set by stop.
+	// repair to the link, with mu not held. timer is the repair timer;
+	// closed is set by stop.
 	repairOn atomic.Bool
 	send     func(*stack.PacketBuffer)
-	timer    *time.Timer   // +checklocks:mu
-	timerAt  time.Time     // +checklocks:mu
+	timer    dueTimer      // +checklocks:mu
 	closed   bool          // +checklocks:mu
 	repaired atomic.Uint64 // segments the link sent again
 	hidden   atomic.Uint64 // ACKs handed over without their SACK blocks
@@ -518,9 +517,7 @@ func checksumReplace(sum, old, new uint16) uint16 {
 func (w *windowCtl) stop() {
 	w.mu.Lock()
 	w.closed = true
-	if w.timer != nil {
-		w.timer.Stop()
-	}
+	w.timer.stop()
 	for k := range w.flows {
 		w.forgetLocked(k)
 	}

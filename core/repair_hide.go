@@ -343,18 +343,7 @@ func hideSACK(b []byte, off int, s *tcpSegment, ack seqnum.Value, wnd uint16, du
 		}
 	}
 	var ob [header.TCPOptionsMaximumSize]byte
-	n := 0
-	if opts.TS {
-		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeTSOption(opts.TSVal, opts.TSEcr, ob[n:])
-	}
-	if len(keep) > 0 {
-		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeSACKBlocks(keep, ob[n:])
-	}
-	n += header.AddTCPOptionPadding(ob[:], n)
+	n := encodeACKOptions(&ob, opts, keep)
 	tcpLen := header.TCPMinimumSize + n
 	c := make([]byte, off+len(s.net)+tcpLen)
 	copy(c, b[:off+len(s.net)])
@@ -487,15 +476,7 @@ func (w *windowCtl) armLocked(at time.Time) {
 	if w.closed {
 		return
 	}
-	if w.timer == nil {
-		w.timerAt = at
-		w.timer = time.AfterFunc(time.Until(at), w.fire)
-		return
-	}
-	if w.timerAt.IsZero() || at.Before(w.timerAt) {
-		w.timerAt = at
-		w.timer.Reset(time.Until(at))
-	}
+	w.timer.arm(at, w.fire)
 }
 
 // fire is the repair timer: it sends again the repairs that were not
@@ -503,7 +484,7 @@ func (w *windowCtl) armLocked(at time.Time) {
 // show them lost), and arms itself while repairs are outstanding.
 func (w *windowCtl) fire() {
 	w.mu.Lock()
-	w.timerAt = time.Time{}
+	w.timer.fired()
 	if w.closed {
 		w.mu.Unlock()
 		return

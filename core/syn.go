@@ -68,9 +68,7 @@ type synRetrier struct {
 	// +checklocks:mu
 	conns map[dsackKey]*synConn
 	// +checklocks:mu
-	timer *time.Timer
-	// +checklocks:mu
-	timerAt time.Time
+	timer dueTimer
 	// +checklocks:mu
 	closed bool
 
@@ -289,21 +287,13 @@ func (c *synConn) copyLocked(now time.Time, tsEcr uint32, echo bool) *stack.Pack
 //
 // +checklocks:r.mu
 func (r *synRetrier) armLocked(at time.Time) {
-	if !r.timerAt.IsZero() && !at.Before(r.timerAt) {
-		return
-	}
-	r.timerAt = at
-	if r.timer == nil {
-		r.timer = time.AfterFunc(time.Until(at), r.fire)
-		return
-	}
-	r.timer.Reset(time.Until(at))
+	r.timer.arm(at, r.fire)
 }
 
 // fire sends the SYN copies that are due and arms the timer for the next.
 func (r *synRetrier) fire() {
 	r.mu.Lock()
-	r.timerAt = time.Time{}
+	r.timer.fired()
 	if r.closed {
 		r.mu.Unlock()
 		return
@@ -357,9 +347,7 @@ func (r *synRetrier) stop() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.closed = true
-	if r.timer != nil {
-		r.timer.Stop()
-	}
+	r.timer.stop()
 	r.conns = nil
 	r.n.Store(0)
 }

@@ -296,8 +296,9 @@ type Config struct {
 	// showed the gap, by its timestamp), and then holds a gap for 5/4 of
 	// the longest such delay of the last 1-2 s plus 250 µs, at most
 	// ReorderHold; it goes off again while more gaps ran out than there
-	// was evidence (real losses, each delayed by the hold). While a gap is held, what arrives above it is kept
-	// and goes in, in order, once it fills, so gVisor sees no reordering,
+	// was evidence (real losses, each delayed by the hold). While a gap
+	// is held, what arrives above it is kept and goes in, in order, once
+	// it fills, so gVisor sees no reordering,
 	// sends no SACK for it, and its sender neither retransmits nor cuts
 	// its window, and the ACK clock goes on (unlike SACKHold's). gVisor's
 	// own reordering window is tied to an RTT its millisecond timestamps

@@ -105,6 +105,29 @@ func (p impairedPair) connect(tb testing.TB, ctx context.Context) (c *netconn.TC
 	return c, ln, sums
 }
 
+// sendChecked writes size bytes seeded by seed on c, closes its write
+// side and waits, a minute at most, for got (connect's) to hold the
+// SHA-256 of the same bytes.
+func sendChecked(tb testing.TB, c *netconn.TCPConn, got <-chan [sha256.Size]byte, size int, seed byte) {
+	tb.Helper()
+	data := make([]byte, size)
+	rand.NewChaCha8([32]byte{seed}).Read(data)
+	if _, err := c.Write(data); err != nil {
+		tb.Fatal(err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		tb.Fatal(err)
+	}
+	select {
+	case sum := <-got:
+		if sum != sha256.Sum256(data) {
+			tb.Fatal("SHA-256 of the received bytes differs from the sent")
+		}
+	case <-time.After(time.Minute):
+		tb.Fatal("not delivered in a minute")
+	}
+}
+
 // receiveAll accepts one connection and returns the SHA-256 of all it
 // reads.
 func receiveAll(ln net.Listener) [sha256.Size]byte {
@@ -539,17 +562,7 @@ func TestJoinLostSYNACKRTO(t *testing.T) {
 			// fresh timestamp, and this is about gVisor's own retries.
 			p := newImpairedPairConfig(t, v6, core.Config{SYNRetry: -1}, impair.Config{}, impair.Config{Drop: dropFirst(flagSYN | flagACK)})
 			c, _, got := p.connect(t, context.Background())
-			data := make([]byte, 256*KiB)
-			rand.NewChaCha8([32]byte{3}).Read(data)
-			if _, err := c.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			if sum := <-got; sum != sha256.Sum256(data) {
-				t.Fatal("SHA-256 of the received bytes differs from the sent")
-			}
+			sendChecked(t, c, got, 256*KiB, 3)
 			info, err := c.Info() // all data acknowledged: RTT sampled
 			if err != nil {
 				t.Fatal(err)

@@ -2,9 +2,7 @@ package impair_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
-	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -55,22 +53,7 @@ func TestJoinRecoveryProbe(t *testing.T) {
 			p := newImpairedPairConfig(t, false, core.Config{DisableRecoveryProbes: tc.disable},
 				impair.Config{Drop: dropSegmentTwice(4)}, impair.Config{})
 			c, _, got := p.connect(t, context.Background())
-			data := make([]byte, 8*1400) // 8 segments: within the initial window
-			rand.NewChaCha8([32]byte{4}).Read(data)
-			if _, err := c.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case sum := <-got:
-				if sum != sha256.Sum256(data) {
-					t.Fatal("SHA-256 of the received bytes differs from the sent")
-				}
-			case <-time.After(time.Minute):
-				t.Fatal("not delivered in a minute")
-			}
+			sendChecked(t, c, got, 8*1400, 4) // 8 segments: within the initial window
 			st := p.a.Stats()
 			if inf, err := c.Info(); err == nil {
 				t.Logf("info %+v stats rtx %d fast %d", inf, st.TCPRetransmits, st.TCPFastRetransmits)

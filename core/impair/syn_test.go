@@ -2,8 +2,6 @@ package impair_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"math/rand/v2"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,17 +38,7 @@ func TestJoinSYNRetry(t *testing.T) {
 				}
 				p := newImpairedPairConfig(t, v6, cfg, ab, impair.Config{Drop: dropFirst(flagSYN | flagACK)})
 				c, _, got := p.connect(t, context.Background())
-				data := make([]byte, 256*KiB)
-				rand.NewChaCha8([32]byte{5}).Read(data)
-				if _, err := c.Write(data); err != nil {
-					t.Fatal(err)
-				}
-				if err := c.CloseWrite(); err != nil {
-					t.Fatal(err)
-				}
-				if sum := <-got; sum != sha256.Sum256(data) {
-					t.Fatal("SHA-256 of the received bytes differs from the sent")
-				}
+				sendChecked(t, c, got, 256*KiB, 5)
 				info, err := c.Info()
 				if err != nil {
 					t.Fatal(err)

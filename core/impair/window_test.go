@@ -2,7 +2,6 @@ package impair_test
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
 	"io"
@@ -108,22 +107,7 @@ func TestLossRepairHidesLoss(t *testing.T) {
 			p := newImpairedPairConfig(t, false, core.Config{LossRepair: on},
 				impair.Config{Drop: dropSegmentOnce(40), Delay: 2 * time.Millisecond}, impair.Config{Delay: 2 * time.Millisecond})
 			c, _, got := p.connect(t, context.Background())
-			data := make([]byte, 1*MiB)
-			rand.NewChaCha8([32]byte{5}).Read(data)
-			if _, err := c.Write(data); err != nil {
-				t.Fatal(err)
-			}
-			if err := c.CloseWrite(); err != nil {
-				t.Fatal(err)
-			}
-			select {
-			case sum := <-got:
-				if sum != sha256.Sum256(data) {
-					t.Fatal("SHA-256 of the received bytes differs from the sent")
-				}
-			case <-time.After(time.Minute):
-				t.Fatal("not delivered in a minute")
-			}
+			sendChecked(t, c, got, 1*MiB, 5)
 			info, err := c.Info()
 			if err != nil {
 				t.Fatal(err)

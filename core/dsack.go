@@ -374,16 +374,10 @@ func ackCopy(s *tcpSegment, link []byte, dup *header.SACKBlock, echo uint32, fix
 		WindowSize: t.WindowSize(), UrgentPointer: t.UrgentPointer(),
 	})
 	copy(nt[header.TCPMinimumSize:], ob[:n])
-	nt.SetChecksum(^nt.CalculateChecksum(header.PseudoHeaderChecksum(header.TCPProtocolNumber, s.src, s.dst, uint16(tcpLen))))
+	sealACK(b, s, tcpLen)
 	proto := header.IPv4ProtocolNumber
 	if s.v6 {
 		proto = header.IPv6ProtocolNumber
-		header.IPv6(b).SetPayloadLength(uint16(tcpLen))
-	} else {
-		ip := header.IPv4(b)
-		ip.SetTotalLength(uint16(len(b)))
-		ip.SetChecksum(0)
-		ip.SetChecksum(^ip.CalculateChecksum())
 	}
 	pkt = stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
 	pkt.NetworkProtocolNumber, pkt.TransportProtocolNumber = proto, header.TCPProtocolNumber
@@ -514,4 +508,20 @@ func encodeACKOptions(ob *[header.TCPOptionsMaximumSize]byte, opts header.TCPOpt
 		n += header.EncodeSACKBlocks(blocks, ob[n:])
 	}
 	return n + header.AddTCPOptionPadding(ob[:], n)
+}
+
+// sealACK completes b, a rebuilt ACK of s (its IP header, then a TCP
+// header and options of tcpLen bytes, no payload): the TCP checksum, the
+// IP length and, on IPv4, the header checksum.
+func sealACK(b []byte, s *tcpSegment, tcpLen int) {
+	nt := header.TCP(b[len(s.net):])
+	nt.SetChecksum(^nt.CalculateChecksum(header.PseudoHeaderChecksum(header.TCPProtocolNumber, s.src, s.dst, uint16(tcpLen))))
+	if s.v6 {
+		header.IPv6(b).SetPayloadLength(uint16(tcpLen))
+		return
+	}
+	ip := header.IPv4(b)
+	ip.SetTotalLength(uint16(len(b)))
+	ip.SetChecksum(0)
+	ip.SetChecksum(^ip.CalculateChecksum())
 }

@@ -355,16 +355,7 @@ func hideSACK(b []byte, off int, s *tcpSegment, ack seqnum.Value, wnd uint16, du
 		WindowSize: wnd, UrgentPointer: t.UrgentPointer(),
 	})
 	copy(nt[header.TCPMinimumSize:], ob[:n])
-	nt.SetChecksum(^nt.CalculateChecksum(header.PseudoHeaderChecksum(header.TCPProtocolNumber, s.src, s.dst, uint16(tcpLen))))
-	ipb := c[off:]
-	if s.v6 {
-		header.IPv6(ipb).SetPayloadLength(uint16(tcpLen))
-	} else {
-		ip := header.IPv4(ipb)
-		ip.SetTotalLength(uint16(len(ipb)))
-		ip.SetChecksum(0)
-		ip.SetChecksum(^ip.CalculateChecksum())
-	}
+	sealACK(c[off:], s, tcpLen)
 	return c
 }
 

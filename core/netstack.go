@@ -74,6 +74,9 @@ type Netstack struct {
 	// routeGen counts changes of the stack's addresses: UDP route
 	// caches filled before one are emptied (see routeCache).
 	routeGen uint64
+	// gvisorSends, set by tests before any request, sends every datagram
+	// through gVisor's endpoint: the reference the cache's are checked by.
+	gvisorSends bool
 	// sweepUDP asks the next pass over the ready list to sweep udpWatch.
 	sweepUDP atomic.Bool
 

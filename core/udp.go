@@ -58,12 +58,26 @@ func (s *socket) udpConnect(remote netip.AddrPort) (Response, error, bool) {
 	if terr := s.ep.Connect(fa); terr != nil {
 		return nil, fromTCPIP(terr), false
 	}
-	s.dropRoutes()
+	s.connectRoutes(fa)
 	return s.addrs(), nil, false
 }
 
+// connectRoutes makes s's sends without a destination go to peer through
+// s's route cache: the routes cached while s was unconnected (with its
+// source as it was) go, and its first send fills the peer's.
+func (s *socket) connectRoutes(peer tcpip.FullAddress) {
+	q := s.dgrams
+	if q == nil || s.kind != kindUDP {
+		return
+	}
+	if q.routes != nil {
+		q.routes.clear()
+	}
+	q.peer, q.connected = peer, true
+}
+
 // dropRoutes lets go of s's cached routes for good (see routeCache): s is
-// connected or closed.
+// closed.
 func (s *socket) dropRoutes() {
 	if s.dgrams == nil {
 		return
@@ -102,6 +116,14 @@ func (s *socket) sendDatagram(to netip.AddrPort, buf []byte) (n int, err error, 
 // writeDatagram sends what p holds as one datagram, as sendDatagram does.
 func (s *socket) writeDatagram(to netip.AddrPort, p tcpip.Payloader) (n int, err error, wait bool) {
 	var opts tcpip.WriteOptions
+	if !to.IsValid() && s.dgrams != nil && s.dgrams.connected {
+		if terr := s.ep.LastError(); terr != nil {
+			return 0, fromTCPIP(terr), false // an ICMP error, reported once (as gVisor's Write does)
+		}
+		if n, err, wait, ok := s.sendCached(&s.dgrams.peer, p); ok {
+			return n, err, wait
+		}
+	}
 	if to.IsValid() {
 		if s.kind == kindPing && to.Port() == 0 {
 			to = netip.AddrPortFrom(to.Addr(), 1)

@@ -64,9 +64,13 @@ type udpQueue struct {
 	// routes are the routes of an unconnected socket's last destinations
 	// (see routeCache), made on its first send.
 	routes *routeCache
-	// noRoutes is set once the socket is connected or closed: it never
-	// caches routes again.
+	// noRoutes is set once the socket is closed: it never caches routes
+	// again.
 	noRoutes bool
+	// connected is set once the socket is connected to peer: sends with
+	// no destination go there through the route cache.
+	connected bool
+	peer      tcpip.FullAddress
 }
 
 // datagramWriter collects one datagram gVisor writes out.

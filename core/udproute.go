@@ -1,6 +1,7 @@
 package core
 
 import (
+	"io"
 	"math"
 	"sync"
 
@@ -24,8 +25,11 @@ import (
 // What stays gVisor's: the socket's port and bound address (the source),
 // the network layer (fragmentation, DF, MTU errors, loopback, neighbour
 // resolution), the inbound demux (replies and ICMP errors reach the
-// socket as before). What the cache does not serve goes through gVisor's
-// endpoint as before: connected sockets, broadcast, multicast, link-local
+// socket as before). A connected socket's sends take the route to its
+// peer the same way (gVisor's endpoint made a packet-release closure and a
+// payload reader for each), after the check for an ICMP error gVisor's
+// Write reports first. What the cache does not serve goes through gVisor's
+// endpoint as before: broadcast, multicast, link-local
 // and v4-mapped destinations, a forwarding stack, and any route that is no
 // longer valid (its address removed: WritePacket refuses it, the entry is
 // dropped and the datagram is sent the old way). Routes are taken with the
@@ -43,7 +47,7 @@ import (
 // routeSlots is how many destinations a socket's routeCache keeps.
 const routeSlots = 4
 
-// routeCache is an unconnected UDP socket's routes of its last
+// routeCache is a UDP socket's routes of its last
 // destinations. Only the token holder touches it, except what the
 // charge's mutex guards.
 type routeCache struct {
@@ -57,6 +61,9 @@ type routeCache struct {
 	sent, sendErrs, epSent *tcpip.StatCounter
 
 	charge sendCharge
+	// lr is the reader the payload is copied through into gVisor's buffer
+	// (WriteFromReader would make one per datagram).
+	lr io.LimitedReader
 }
 
 // cachedRoute is one destination's route and the header fields of its
@@ -114,7 +121,7 @@ func recvErr(o *tcpip.SocketOptions, proto tcpip.NetworkProtocolNumber) bool {
 // use one. A cache filled before the stack's addresses changed is emptied.
 func (s *socket) routes() *routeCache {
 	q := s.dgrams
-	if s.kind != kindUDP || s.ns.fwd != nil || q == nil || q.noRoutes {
+	if s.kind != kindUDP || s.ns.fwd != nil || q == nil || q.noRoutes || s.ns.gvisorSends {
 		return nil
 	}
 	c := q.routes
@@ -262,7 +269,9 @@ func headerParams(ep tcpip.Endpoint, r *stack.Route) (stack.NetworkHeaderParams,
 // write builds the UDP packet of p to port through e's route and sends it.
 func (c *routeCache) write(s *socket, e *cachedRoute, port uint16, p tcpip.Payloader) tcpip.Error {
 	var data buffer.Buffer
-	if _, err := data.WriteFromReader(p, int64(p.Len())); err != nil {
+	_, err := data.WriteFromReaderAndLimitedReader(p, int64(p.Len()), &c.lr)
+	c.lr.R = nil
+	if err != nil {
 		data.Release()
 		return &tcpip.ErrBadBuffer{}
 	}

@@ -3,6 +3,7 @@ package core_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net/netip"
 	"testing"
 
@@ -24,9 +25,25 @@ type wireStack struct {
 
 func newWireStack(tb testing.TB) *wireStack {
 	tb.Helper()
+	return wireStackOf(tb, testnet.Start(tb, core.Config{Addrs: []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("fd00::1/64"),
+	}}))
+}
+
+// newGVisorWireStack is a wireStack whose datagrams all go out through
+// gVisor's endpoint (no route cache): the reference packets.
+func newGVisorWireStack(tb testing.TB) *wireStack {
+	tb.Helper()
 	ns := testnet.Start(tb, core.Config{Addrs: []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.1/24"), netip.MustParsePrefix("fd00::1/64"),
 	}})
+	core.SendThroughGVisor(ns)
+	return wireStackOf(tb, ns)
+}
+
+// wireStackOf attaches ns's pipe.
+func wireStackOf(tb testing.TB, ns *core.Netstack) *wireStack {
+	tb.Helper()
 	p := core.NewPipe(0)
 	if err := ns.AttachDevice(&core.PipeDev{End: p.A, Medium: core.MediumIP, MTU: 1500}); err != nil {
 		tb.Fatal(err)
@@ -90,12 +107,13 @@ func sameNetworkHeader(tb testing.TB, got, want []byte) {
 	}
 }
 
-// An unconnected socket's datagrams (sent through its cached routes) look
-// on the wire as gVisor's own send makes them, over IPv4 and IPv6: the
-// network header fields of a connected socket's datagram to the same
-// peer, the socket's port as the source, a valid checksum, the bytes
-// sent; the stack counts them as sent.
-func TestUDPUnconnectedSendsAsGVisor(t *testing.T) {
+// Unconnected and connected sockets' datagrams (sent through their cached
+// routes) look on the wire as gVisor's own send makes them, over IPv4 and
+// IPv6: the network header fields of a datagram gVisor's endpoint sends to
+// the same peer (on a stack that sends through it alone), the socket's port
+// as the source, a valid checksum, the bytes sent; the stack counts them as
+// sent.
+func TestUDPCachedSendsAsGVisor(t *testing.T) {
 	leakCheck(t)
 	for _, tc := range []struct{ local, peer string }{
 		{"0.0.0.0:0", "10.0.0.2:9"},
@@ -103,29 +121,35 @@ func TestUDPUnconnectedSendsAsGVisor(t *testing.T) {
 		{"[::]:0", "[fd00::2]:9"},
 	} {
 		t.Run(tc.local, func(t *testing.T) {
-			w := newWireStack(t)
-			peer := netip.MustParseAddrPort(tc.peer)
-			conn := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort(tc.local)})
-			do[core.Response](t, w.ch, conn.Handle, core.UDPConnect{Remote: peer})
-			do[core.UDPSent](t, w.ch, conn.Handle, core.UDPSend{Buf: []byte("gvisor")})
-			want := w.next(t)
+			peer, local := netip.MustParseAddrPort(tc.peer), netip.MustParseAddrPort(tc.local)
+			g := newGVisorWireStack(t)
+			ref := do[core.UDPBound](t, g.ch, core.NoHandle, core.UDPBind{Local: local})
+			do[core.Response](t, g.ch, ref.Handle, core.UDPConnect{Remote: peer})
+			do[core.UDPSent](t, g.ch, ref.Handle, core.UDPSend{Buf: []byte("gvisor")})
+			want := g.next(t)
 			_, _, wu := udpOf(t, want)
 
-			un := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort(tc.local)})
+			w := newWireStack(t)
+			un := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: local})
+			conn := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: local})
+			do[core.Response](t, w.ch, conn.Handle, core.UDPConnect{Remote: peer})
 			before := do[core.Stats](t, w.ch, core.NoHandle, core.GetStats{}).UDPPacketsOut
-			for i := range 3 { // the first fills the cache, the others use it
-				msg := []byte{'n', 'c', byte(i)}
-				do[core.UDPSent](t, w.ch, un.Handle, core.UDPSend{To: peer, Buf: msg})
+			for i := range 6 { // each socket's first fills its cache, the others use it
+				msg, sock, to := []byte{'n', 'c', byte(i)}, un, peer
+				if i%2 == 1 {
+					sock, to = conn, netip.AddrPort{}
+				}
+				do[core.UDPSent](t, w.ch, sock.Handle, core.UDPSend{To: to, Buf: msg})
 				got := w.next(t)
 				sameNetworkHeader(t, got, want)
 				_, _, u := udpOf(t, got)
-				if u.SourcePort() != un.Local.Port() || u.DestinationPort() != wu.DestinationPort() || !bytes.Equal(u.Payload(), msg) {
+				if u.SourcePort() != sock.Local.Port() || u.DestinationPort() != wu.DestinationPort() || !bytes.Equal(u.Payload(), msg) {
 					t.Fatalf("datagram %d: ports %d→%d, payload %q; want %d→%d, %q",
-						i, u.SourcePort(), u.DestinationPort(), u.Payload(), un.Local.Port(), wu.DestinationPort(), msg)
+						i, u.SourcePort(), u.DestinationPort(), u.Payload(), sock.Local.Port(), wu.DestinationPort(), msg)
 				}
 			}
-			if got := do[core.Stats](t, w.ch, core.NoHandle, core.GetStats{}).UDPPacketsOut - before; got != 3 {
-				t.Fatalf("UDPPacketsOut grew by %d, want 3", got)
+			if got := do[core.Stats](t, w.ch, core.NoHandle, core.GetStats{}).UDPPacketsOut - before; got != 6 {
+				t.Fatalf("UDPPacketsOut grew by %d, want 6", got)
 			}
 		})
 	}
@@ -188,4 +212,33 @@ func testCtx(tb testing.TB) context.Context {
 	ctx, cancel := context.WithCancel(context.Background())
 	tb.Cleanup(cancel)
 	return ctx
+}
+
+// A connected socket's sends take its cached route, and gVisor's answers
+// stay: an ICMP port unreachable from the peer is reported once, as
+// ErrConnRefused, by the next send (as gVisor's own Write does), and the
+// send after it goes.
+func TestUDPConnectedSendReportsRefused(t *testing.T) {
+	leakCheck(t)
+	p := testnet.NewPair(t)
+	a := p.A.CommandChannel()
+	conn := do[core.UDPBound](t, a, core.NoHandle, core.UDPBind{Local: netip.AddrPortFrom(testnet.AddrA, 0)})
+	do[core.Response](t, a, conn.Handle, core.UDPConnect{Remote: netipB(9)}) // nobody listens on B:9
+	var err error
+	sent := 0
+	for ; sent < 1000 && err == nil; sent++ { // the ICMP error comes back after the first
+		_, err = try(a, conn.Handle, core.UDPSend{Buf: []byte("anyone?")})
+	}
+	if !errors.Is(err, core.ErrConnRefused) {
+		t.Fatalf("after %d sends: err = %v, want %v", sent, err, core.ErrConnRefused)
+	}
+	if sent < 2 {
+		t.Fatalf("the first send failed (%v): it should go, the refusal comes after it", err)
+	}
+	if _, err := try(a, conn.Handle, core.UDPSend{Buf: []byte("again")}); err != nil {
+		t.Fatalf("the send after the reported error: %v, want none (reported once)", err)
+	}
+	if n := p.A.Stats().UDPPacketsOut; n != uint64(sent) {
+		t.Fatalf("UDPPacketsOut = %d, want %d (every send but the refused one)", n, sent)
+	}
 }

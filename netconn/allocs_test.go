@@ -3,6 +3,7 @@ package netconn_test
 import (
 	"io"
 	"net"
+	"net/netip"
 	"runtime"
 	"testing"
 
@@ -95,10 +96,54 @@ func TestUDPDatagramAllocs(t *testing.T) {
 }
 
 // maxGVisorAllocs is what gVisor allocates per datagram sent and
-// received: three PacketBuffer.Network views, the receive's
-// HandlePacket record, the payload's chunk and the queueing discipline's
-// one-packet list.
-const maxGVisorAllocs = 6
+// received: three PacketBuffer.Network views and the record of the
+// receive's HandlePacket, and the queueing discipline's one-packet list.
+// The send's payload costs none: netcore hands gVisor's buffer a reader it
+// reuses (gVisor's own send made one per datagram, a seventh allocation).
+const maxGVisorAllocs = 5
+
+// A connected socket's Write (netbench's dgram senders, a DNS client) and
+// a ReadFrom of it allocate no more than an unconnected WriteTo does: the
+// send takes the socket's cached route, not gVisor's endpoint, whose write
+// context made a packet-release closure and a payload reader per datagram
+// (7 allocations then).
+func TestUDPConnectedDatagramAllocs(t *testing.T) {
+	if testnet.RaceEnabled {
+		t.Skip("the race detector allocates; .ci/run runs this without -race")
+	}
+	const rounds = 2000
+	p := newPair(t)
+	_, rcv := udpListeners(t, p)
+	snd, err := netconn.DialUDP(testCtx(t), p.A.CommandChannel(), "udp4", netip.AddrPortFrom(testnet.AddrA, 0), rcv.LocalAddr().(*net.UDPAddr).AddrPort())
+	if err != nil {
+		t.Fatalf("DialUDP: %v", err)
+	}
+	defer snd.Close()
+	src := snd.LocalAddr().(*net.UDPAddr).AddrPort()
+	for _, size := range []int{64, 1200} {
+		msg, buf := make([]byte, size), make([]byte, 2048)
+		roundTrip := func() {
+			if _, err := snd.Write(msg); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			n, from, err := rcv.ReadFrom(buf)
+			if err != nil || n != size || from.(*net.UDPAddr).AddrPort() != src {
+				t.Fatalf("ReadFrom = %d, %v, %v; want %d from %v", n, from, err, size, src)
+			}
+		}
+		for range rounds / 4 {
+			roundTrip()
+		}
+		owners, sites := allocsite.PerOp(rounds, roundTrip)
+		t.Logf("%d B: allocations per datagram by owner: %v", size, owners)
+		if owners["netcore"] > 0.01 {
+			t.Errorf("%d B: netcore allocates %.3g times per datagram, want none (by site: %v)", size, owners["netcore"], sites)
+		}
+		if owners["gvisor"] > maxGVisorAllocs+0.1 {
+			t.Errorf("%d B: gVisor allocates %.3g times per datagram, want ≤ %d (by site: %v)", size, owners["gvisor"], maxGVisorAllocs, sites)
+		}
+	}
+}
 
 // ReadBatch and WriteBatch allocate nothing of netcore's per datagram
 // either: 16 datagrams from each of 4 senders, written in batches and read

@@ -107,9 +107,10 @@ func (s *socket) sendDatagram(to netip.AddrPort, buf []byte) (n int, err error, 
 	if len(buf) > maxDatagram {
 		return 0, ErrMessageTooLong, false
 	}
-	s.rd.Reset(buf)
-	n, err, wait = s.writeDatagram(to, &s.rd)
-	s.rd.Reset(nil)
+	f := &s.dgrams.flat
+	f.reset(buf)
+	n, err, wait = s.writeDatagram(to, f)
+	f.reset(nil)
 	return n, err, wait
 }
 

@@ -54,6 +54,8 @@ type udpQueue struct {
 	// pending is an error met by a receive batch after it had filled some
 	// messages, kept for the next receive.
 	pending error
+	// flat is the payload of a send from one buffer.
+	flat flatPayload
 	// gather and scatter are the payload of a send from several buffers
 	// and the room of a receive into several (UDPSendBatch, UDPRecvBatch).
 	gather  gatherReader

@@ -1,6 +1,7 @@
 package core
 
 import (
+	"bytes"
 	"io"
 	"math"
 	"sync"
@@ -268,11 +269,8 @@ func headerParams(ep tcpip.Endpoint, r *stack.Route) (stack.NetworkHeaderParams,
 
 // write builds the UDP packet of p to port through e's route and sends it.
 func (c *routeCache) write(s *socket, e *cachedRoute, port uint16, p tcpip.Payloader) tcpip.Error {
-	var data buffer.Buffer
-	_, err := data.WriteFromReaderAndLimitedReader(p, int64(p.Len()), &c.lr)
-	c.lr.R = nil
+	data, err := c.payload(p)
 	if err != nil {
-		data.Release()
 		return &tcpip.ErrBadBuffer{}
 	}
 	t := c.charge.take(int64(e.reserve) + data.Size())
@@ -299,6 +297,39 @@ func (c *routeCache) write(s *socket, e *cachedRoute, port uint16, p tcpip.Paylo
 	}
 	return e.r.WritePacket(e.params, pkt)
 }
+
+// payload copies what p holds into a gVisor buffer: a send from one
+// buffer straight into one chunk, any other through c.lr (WriteFromReader
+// would make a reader per datagram, and the copy through it costs more
+// than the copy).
+func (c *routeCache) payload(p tcpip.Payloader) (buffer.Buffer, error) {
+	if f, ok := p.(*flatPayload); ok && len(f.b) <= buffer.MaxChunkSize {
+		return buffer.MakeWithView(buffer.NewViewWithData(f.b)), nil
+	}
+	var data buffer.Buffer
+	_, err := data.WriteFromReaderAndLimitedReader(p, int64(p.Len()), &c.lr)
+	c.lr.R = nil
+	if err != nil {
+		data.Release()
+	}
+	return data, err
+}
+
+// flatPayload is the payload of a send from one buffer: a
+// tcpip.Payloader for gVisor's endpoint, whose bytes the route cache
+// copies directly.
+type flatPayload struct {
+	b []byte
+	r bytes.Reader
+}
+
+func (f *flatPayload) reset(b []byte) { f.b = b; f.r.Reset(b) }
+
+// Len implements tcpip.Payloader.
+func (f *flatPayload) Len() int { return f.r.Len() }
+
+// Read implements io.Reader.
+func (f *flatPayload) Read(p []byte) (int, error) { return f.r.Read(p) }
 
 // drop empties e, releasing its route.
 func (c *routeCache) drop(e *cachedRoute) {

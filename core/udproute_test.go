@@ -157,7 +157,8 @@ func TestUDPCachedSendsAsGVisor(t *testing.T) {
 
 // Sends to destinations the cache does not serve keep gVisor's answers: a
 // broadcast is refused (netcore sets no SO_BROADCAST) and nothing goes
-// out, a dual-stack socket sends to an IPv4 peer as IPv4, and a datagram
+// out, a dual-stack socket sends to an IPv4 peer as IPv4 (connected or
+// not), and a datagram
 // to a cached peer still goes after them.
 func TestUDPUnconnectedSendErrors(t *testing.T) {
 	leakCheck(t)
@@ -177,6 +178,16 @@ func TestUDPUnconnectedSendErrors(t *testing.T) {
 	do[core.UDPSent](t, w.ch, v6.Handle, core.UDPSend{To: peer, Buf: []byte("c")})
 	if pkt := w.next(t); pkt[0]>>4 != 4 {
 		t.Fatalf("a dual-stack socket sent IPv%d to an IPv4 peer", pkt[0]>>4)
+	}
+	// So does a dual-stack socket connected to one (a v4-mapped peer, which
+	// the cache leaves to gVisor).
+	v6c := do[core.UDPBound](t, w.ch, core.NoHandle, core.UDPBind{Local: netip.MustParseAddrPort("[::]:0")})
+	do[core.Response](t, w.ch, v6c.Handle, core.UDPConnect{Remote: peer})
+	do[core.UDPSent](t, w.ch, v6c.Handle, core.UDPSend{Buf: []byte("c2")})
+	if pkt := w.next(t); pkt[0]>>4 != 4 {
+		t.Fatalf("a connected dual-stack socket sent IPv%d to an IPv4 peer", pkt[0]>>4)
+	} else if _, _, u := udpOf(t, pkt); string(u.Payload()) != "c2" || u.SourcePort() != v6c.Local.Port() {
+		t.Fatalf("payload %q from port %d, want %q from %d", u.Payload(), u.SourcePort(), "c2", v6c.Local.Port())
 	}
 	do[core.UDPSent](t, w.ch, un.Handle, core.UDPSend{To: peer, Buf: []byte("d")})
 	if _, _, u := udpOf(t, w.next(t)); string(u.Payload()) != "d" {

@@ -118,6 +118,8 @@ type ctlRecord struct {
 type ctlFlow struct {
 	ourSYN, peerSYN bool // the SYN of each side was seen
 	ourWS, peerWS   int  // their window scale option (-1: none)
+	iss, peerISS    seqnum.Value
+	synAt           time.Time // our SYN's send time, until acknowledged (zero if sent again)
 
 	known    bool // una and nxt are set
 	una, nxt seqnum.Value
@@ -184,11 +186,13 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 		w.forgetLocked(k)
 		return
 	case flags&header.TCPFlagSyn != 0:
-		if flags&header.TCPFlagAck == 0 {
-			w.forgetLocked(k) // an active open: a new connection
+		seq := seqnum.Value(t.SequenceNumber())
+		if f := w.flows[k]; flags&header.TCPFlagAck == 0 && (f == nil || !f.ourSYN || f.iss != seq) {
+			w.forgetLocked(k) // an active open: a new connection (not its SYN again)
 		}
 		f := w.flowLocked(k, true)
-		f.ourSYN, f.ourWS = true, wsOption(t)
+		f.noteSYN(seq, now)
+		f.ourWS = wsOption(t)
 		return
 	}
 	f := w.flowLocked(k, false)
@@ -220,6 +224,31 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	if f.rep != nil && payload > 0 && (f.minRTT == 0 || f.minRTT >= repairMinRTT) {
 		f.rep.keep(pkt, seq, seq.Add(seqnum.Size(payload)), nxt, now, gso)
 	}
+}
+
+// noteSYN notes our SYN (or SYN-ACK), of sequence number seq, sent at now:
+// the first one starts the handshake's round trip, one sent again
+// (the same seq) leaves the handshake without a sample (Karn).
+func (f *ctlFlow) noteSYN(seq seqnum.Value, now time.Time) {
+	if f.ourSYN && f.iss == seq {
+		f.synAt = time.Time{}
+	} else {
+		f.iss, f.synAt = seq, now
+	}
+	f.ourSYN = true
+}
+
+// synAcked takes the handshake's round trip as the first round-trip
+// sample when t, a segment from the peer at now, is the first to
+// acknowledge our SYN, sent once: on a path with delay the loss repair
+// then acts from the first flight on (a loss there that reached gVisor
+// would end its slow start at a few segments).
+func (f *ctlFlow) synAcked(t header.TCP, now time.Time, w *windowCtl) {
+	if f.synAt.IsZero() || t.Flags()&header.TCPFlagAck == 0 || seqnum.Value(t.AckNumber()) != f.iss.Add(1) {
+		return
+	}
+	f.sampleRTT(now.Sub(f.synAt), now, w)
+	f.synAt = time.Time{}
 }
 
 // forgetLocked drops k's flow and what it keeps.
@@ -315,16 +344,21 @@ func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Ti
 		w.forgetLocked(k)
 		return b, nil
 	case flags&header.TCPFlagSyn != 0:
-		if flags&header.TCPFlagAck == 0 {
-			w.forgetLocked(k) // a passive open
+		seq := seqnum.Value(t.SequenceNumber())
+		if f := w.flows[k]; flags&header.TCPFlagAck == 0 && (f == nil || !f.peerSYN || f.peerISS != seq) {
+			w.forgetLocked(k) // a passive open (not the peer's SYN again)
 		}
 		f := w.flowLocked(k, true)
-		f.peerSYN, f.peerWS = true, wsOption(t)
+		f.peerSYN, f.peerISS, f.peerWS = true, seq, wsOption(t)
+		f.synAcked(t, now, w)
 		return b, nil
 	case flags&header.TCPFlagAck == 0:
 		return b, nil
 	}
 	f := w.flowLocked(k, false)
+	if f != nil {
+		f.synAcked(t, now, w)
+	}
 	if f == nil || !f.known || !f.ourSYN || !f.peerSYN || !s.checksumsValid() {
 		return b, nil
 	}

@@ -126,6 +126,7 @@ func TestWindowControlFlow(t *testing.T) {
 	header.EncodeWSOption(7, syn[header.TCPMinimumSize:])
 	syn[header.TCPMinimumSize+3] = header.TCPOptionNOP
 	w.sent(k, syn, payloadPkt(0))
+	time.Sleep(2 * time.Millisecond) // the handshake's round trip is a sample too
 	synack := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, []byte{header.TCPOptionWS, 3, 5, header.TCPOptionNOP})
 	s, _ := parseTCP(synack)
 	w.received(synack, 0, &s)
@@ -155,6 +156,74 @@ func TestWindowControlFlow(t *testing.T) {
 	}
 	if f.minRTT < 2*time.Millisecond || f.maxBW() <= 0 {
 		t.Errorf("minRTT %v (want ≥ 2ms: the resent segment gives none, the last does), maxBW %v", f.minRTT, f.maxBW())
+	}
+}
+
+// ctlTestKey is the connection ctlSegment's packets belong to, from the
+// stack's side.
+func ctlTestKey() dsackKey {
+	var k dsackKey
+	copy(k.local[:], netip.MustParseAddr("10.0.0.1").AsSlice())
+	copy(k.remote[:], netip.MustParseAddr("10.0.0.2").AsSlice())
+	k.lport, k.rport = 1234, 80
+	return k
+}
+
+// TestWindowControlHandshakeRTT checks the first round-trip sample: the
+// handshake's, from our SYN to the peer's SYN-ACK (an active open) or
+// from our SYN-ACK to the peer's ACK of it (a passive one), and none when
+// our SYN was sent twice (Karn: the answer may be to either).
+func TestWindowControlHandshakeRTT(t *testing.T) {
+	const pause = 3 * time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		active   bool
+		synsSent int
+		want     bool // a sample of at least pause
+	}{
+		{"active", true, 1, true},
+		{"active, SYN sent twice", true, 2, false},
+		{"passive", false, 1, true},
+		{"passive, SYN-ACK sent twice", false, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w windowCtl
+			w.on.Store(true)
+			k := ctlTestKey()
+			if !tc.active {
+				peerSYN := ctlSegment(header.TCPFlagSyn, 0, 0, 65535, nil)
+				s, _ := parseTCP(peerSYN)
+				w.received(peerSYN, 0, &s)
+			}
+			flags := header.TCPFlagSyn
+			if !tc.active {
+				flags |= header.TCPFlagAck
+			}
+			syn := header.TCP(make([]byte, header.TCPMinimumSize))
+			syn.Encode(&header.TCPFields{SeqNum: 999, AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: flags})
+			for range tc.synsSent {
+				w.sent(k, syn, payloadPkt(0))
+			}
+			time.Sleep(pause)
+			answer := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, nil)
+			if !tc.active {
+				answer = ctlSegment(header.TCPFlagAck, 1, 1000, 65535, nil)
+			}
+			s, _ := parseTCP(answer)
+			w.received(answer, 0, &s)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			f := w.flows[k]
+			if f == nil || !f.ourSYN || !f.peerSYN {
+				t.Fatalf("flow after the handshake: %+v", f)
+			}
+			if got := f.minRTT >= pause && f.srtt == f.minRTT; got != tc.want {
+				t.Errorf("minRTT %v, srtt %v; want a sample of at least %v: %v", f.minRTT, f.srtt, pause, tc.want)
+			}
+			if !tc.want && f.minRTT != 0 {
+				t.Errorf("minRTT %v; want none", f.minRTT)
+			}
+		})
 	}
 }
 

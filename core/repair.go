@@ -68,6 +68,9 @@ type windowCtl struct {
 	hidden   atomic.Uint64 // ACKs handed over without their SACK blocks
 	passed   atomic.Uint64 // losses left to gVisor
 	dsacks   atomic.Uint64 // tail-loss probes reported as duplicates
+	// dupsDropped counts pure ACKs not handed over: copies of the one
+	// before (the peer's link repeats each, Config.SingleACKs).
+	dupsDropped atomic.Uint64
 }
 
 const (
@@ -118,6 +121,8 @@ type ctlRecord struct {
 type ctlFlow struct {
 	ourSYN, peerSYN bool // the SYN of each side was seen
 	ourWS, peerWS   int  // their window scale option (-1: none)
+	ourSACK         bool // SACK permitted, by our SYN
+	peerSACK        bool // and by the peer's
 	iss, peerISS    seqnum.Value
 	synAt           time.Time // our SYN's send time, until acknowledged (zero if sent again)
 
@@ -166,11 +171,6 @@ func (w *windowCtl) flowLocked(k dsackKey, mk bool) *ctlFlow {
 	return f
 }
 
-// wsOption returns the window scale of a SYN's options, or -1.
-func wsOption(t header.TCP) int {
-	return header.ParseSynOptions(t.Options(), t.Flags()&header.TCPFlagAck != 0).WS
-}
-
 // sent notes pkt, a TCP segment (header t) the stack sends on k.
 func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	if !w.on.Load() {
@@ -192,7 +192,8 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 		}
 		f := w.flowLocked(k, true)
 		f.noteSYN(seq, now)
-		f.ourWS = wsOption(t)
+		o := header.ParseSynOptions(t.Options(), flags&header.TCPFlagAck != 0)
+		f.ourWS, f.ourSACK = o.WS, o.SACKPermitted
 		return
 	}
 	f := w.flowLocked(k, false)
@@ -313,8 +314,9 @@ func (f *ctlFlow) markResent(seq, end seqnum.Value) {
 }
 
 // received notes a TCP segment s that arrives for the stack and returns
-// the packet to deliver: b, or a copy whose window the link lowered. The
-// IP packet starts at b[off:].
+// the packet to deliver: b, a copy whose window the link lowered, or nil
+// (none: a copy of the pure ACK before it, see repairState.again). The IP
+// packet starts at b[off:].
 func (w *windowCtl) received(b []byte, off int, s *tcpSegment) []byte {
 	if !w.on.Load() {
 		return b
@@ -349,7 +351,8 @@ func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Ti
 			w.forgetLocked(k) // a passive open (not the peer's SYN again)
 		}
 		f := w.flowLocked(k, true)
-		f.peerSYN, f.peerISS, f.peerWS = true, seq, wsOption(t)
+		o := header.ParseSynOptions(t.Options(), flags&header.TCPFlagAck != 0)
+		f.peerSYN, f.peerISS, f.peerWS, f.peerSACK = true, seq, o.WS, o.SACKPermitted
 		f.synAcked(t, now, w)
 		return b, nil
 	case flags&header.TCPFlagAck == 0:
@@ -364,6 +367,10 @@ func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Ti
 	}
 	ack := seqnum.Value(t.AckNumber())
 	repair := f.rep != nil && flags == header.TCPFlagAck && s.payload == 0 && f.minRTT >= repairMinRTT
+	if repair && f.ourSACK && f.peerSACK && f.rep.again(s.tcp[:t.DataOffset()]) {
+		w.dupsDropped.Add(1)
+		return nil, nil
+	}
 	var sb sackSeen
 	var sackedBelow uint64
 	if repair && !ack.LessThan(f.una) && ack.LessThanEq(f.nxt) {

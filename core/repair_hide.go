@@ -104,6 +104,10 @@ type repairState struct {
 	// takes the probe for the repair of a loss and cuts its window.
 	spurious           bool
 	spurStart, spurEnd seqnum.Value
+	// last is the TCP header of the connection's last pure ACK (options
+	// included; lastLen bytes), which again compares the next with.
+	last    [header.TCPHeaderMaximumSize]byte
+	lastLen int
 	// The stack's newest segment's fields, which a repair carries.
 	ack          seqnum.Value
 	wnd          uint16
@@ -119,6 +123,21 @@ func (r *repairState) noteHeader(t header.TCP, now time.Time) {
 	if o := header.ParseTCPOptions(t.Options()); o.TS {
 		r.tsVal, r.tsEcr, r.tsAt = o.TSVal, o.TSEcr, now
 	}
+}
+
+// again reports whether t, the TCP header of a pure ACK of a connection
+// that uses SACK, is a copy of the one before, byte for byte (the peer's
+// link repeats every pure ACK, Config.SingleACKs), and else notes it. A
+// copy brings gVisor nothing (with SACK an ACK without new SACK
+// information is no duplicate, RFC 6675) but costs its sender a walk of
+// all it has in flight (RACK's loss detection, per ACK), and at a loss
+// the peer acknowledges every segment: the copies are most of the ACKs.
+func (r *repairState) again(t []byte) bool {
+	if r.lastLen == len(t) && string(r.last[:r.lastLen]) == string(t) {
+		return true
+	}
+	r.lastLen = copy(r.last[:], t)
+	return false
 }
 
 // keep notes the data segment pkt, [seq, end), sent at now: a new one is

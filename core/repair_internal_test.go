@@ -363,3 +363,59 @@ func TestRepairBounded(t *testing.T) {
 		t.Errorf("the highest segment sent again: spurious %v %d-%d", r.spurious, r.spurStart, r.spurEnd)
 	}
 }
+
+// repairTestFlow runs an active open on w (repair on) whose SYNs permit
+// SACK when sack is set, with a handshake of at least 3 ms, and sends one
+// data segment of 1000 bytes: a flow the repair acts on.
+func repairTestFlow(t *testing.T, w *windowCtl, sack bool) dsackKey {
+	t.Helper()
+	w.on.Store(true)
+	w.repairOn.Store(true)
+	k := ctlTestKey()
+	var opts []byte
+	if sack {
+		opts = []byte{header.TCPOptionSACKPermitted, 2, header.TCPOptionNOP, header.TCPOptionNOP}
+	}
+	syn := header.TCP(make([]byte, header.TCPMinimumSize+len(opts)))
+	syn.Encode(&header.TCPFields{SeqNum: 999, DataOffset: uint8(len(syn)), Flags: header.TCPFlagSyn})
+	copy(syn[header.TCPMinimumSize:], opts)
+	w.sent(k, syn, payloadPkt(0))
+	time.Sleep(3 * time.Millisecond)
+	synack := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, opts)
+	s, _ := parseTCP(synack)
+	w.received(synack, 0, &s)
+	data := header.TCP(make([]byte, header.TCPMinimumSize))
+	data.Encode(&header.TCPFields{SeqNum: 1000, AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
+	w.sent(k, data, payloadPkt(1000))
+	return k
+}
+
+// TestLossRepairDropsCopies checks that the link hands gVisor no copy of
+// the pure ACK before it (the peer's link sends each twice) on a
+// connection with SACK, and every ACK without SACK (where a copy is a
+// duplicate ACK that counts).
+func TestLossRepairDropsCopies(t *testing.T) {
+	for _, sack := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sack=%v", sack), func(t *testing.T) {
+			var w windowCtl
+			defer w.stop()
+			repairTestFlow(t, &w, sack)
+			var delivered []bool
+			for _, wnd := range []uint16{30000, 30000, 30001, 30001} {
+				a := ctlSegment(header.TCPFlagAck, 1, 1000, wnd, nil)
+				s, _ := parseTCP(a)
+				delivered = append(delivered, w.received(a, 0, &s) != nil)
+			}
+			want := "[true false true false]"
+			if !sack {
+				want = "[true true true true]"
+			}
+			if got := fmt.Sprint(delivered); got != want {
+				t.Errorf("ACKs handed over %s; want %s", got, want)
+			}
+			if got, want := w.dupsDropped.Load(), map[bool]uint64{true: 2}[sack]; got != want {
+				t.Errorf("dupsDropped %d; want %d", got, want)
+			}
+		})
+	}
+}

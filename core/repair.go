@@ -71,6 +71,7 @@ type windowCtl struct {
 	// dupsDropped counts pure ACKs not handed over: copies of the one
 	// before (the peer's link repeats each, Config.SingleACKs).
 	dupsDropped atomic.Uint64
+	thinned     atomic.Uint64 // hidden ACKs not handed over (see thin)
 }
 
 const (

@@ -73,6 +73,10 @@ const (
 	repairShareMax    = 150
 	repairShareMin    = 500
 	repairShareWindow = 4096
+	// repairThinSegs is how far, in segments, a hidden ACK that does not
+	// move the cumulative acknowledgement must move the window's right
+	// edge past the last one handed to gVisor to be handed over itself.
+	repairThinSegs = 4
 )
 
 // repairSeg is one kept data segment.
@@ -104,6 +108,10 @@ type repairState struct {
 	// takes the probe for the repair of a loss and cuts its window.
 	spurious           bool
 	spurStart, spurEnd seqnum.Value
+	// handedACK and handedEdge are the acknowledgement and window edge
+	// of the last hidden ACK handed to gVisor, if handedOK (see thin).
+	handedOK              bool
+	handedACK, handedEdge seqnum.Value
 	// last is the TCP header of the connection's last pure ACK (options
 	// included; lastLen bytes), which again compares the next with.
 	last    [header.TCPHeaderMaximumSize]byte
@@ -398,6 +406,8 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 	if r.passing && !ack.LessThan(r.passUntil) {
 		r.passing = false
 	}
+	handed := r.handedOK // the last ACK handed over was a hidden one
+	r.handedOK = false   // until thin notes this one
 	wnd, ok := f.window(r.sackedBytes())
 	var dup *header.SACKBlock
 	if r.spurious && !ack.LessThan(r.spurEnd) {
@@ -445,11 +455,52 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 	if ok {
 		field = f.field(field, wnd)
 	}
+	if dup == nil && r.thin(handed, ack, f.edge(ack, field), f.segSize()) {
+		w.thinned.Add(1)
+		return nil, out
+	}
 	w.hidden.Add(1)
 	if dup != nil {
 		w.dsacks.Add(1)
 	}
 	return hideSACK(b, off, s, ack, field, dup), out
+}
+
+// thin reports whether the link need not hand gVisor a hidden ACK of ack
+// whose window reaches edge: the last ACK handed over was a hidden one
+// (handed) with the same ack and an edge less than repairThinSegs
+// segments (of mss bytes) lower.
+// Such an ACK tells gVisor nothing (its SACK blocks are hidden) but that
+// it may send a segment or two more, and costs gVisor's sender a walk of
+// all it has in flight (RACK's loss detection, per ACK); while a hole is
+// open the peer acknowledges every segment. Else it notes the ACK as
+// handed over.
+func (r *repairState) thin(handed bool, ack, edge seqnum.Value, mss int) bool {
+	if handed && r.handedACK == ack && edge.LessThan(r.handedEdge.Add(seqnum.Size(repairThinSegs*mss))) {
+		r.handedOK = true // (the one handed over still is)
+		return true
+	}
+	r.handedOK, r.handedACK, r.handedEdge = true, ack, edge
+	return false
+}
+
+// edge is the right edge of a window field wnd from ack, in the peer's
+// window scale.
+func (f *ctlFlow) edge(ack seqnum.Value, wnd uint16) seqnum.Value {
+	shift := 0
+	if f.ourWS >= 0 && f.peerWS >= 0 {
+		shift = f.peerWS
+	}
+	return ack.Add(seqnum.Size(uint32(wnd) << shift))
+}
+
+// segSize is the flow's segment size: the largest seen, or
+// ctlDefaultMSS.
+func (f *ctlFlow) segSize() int {
+	if f.mss == 0 {
+		return ctlDefaultMSS
+	}
+	return f.mss
 }
 
 // repairLost builds the repairs of the kept segments at the indexes lost

@@ -419,3 +419,39 @@ func TestLossRepairDropsCopies(t *testing.T) {
 		})
 	}
 }
+
+// TestLossRepairThinsACKs checks that while a hole is open the link hands
+// gVisor a hidden ACK only once the window's right edge has moved
+// repairThinSegs segments past the last one handed over, and any ACK
+// that moves the cumulative acknowledgement.
+func TestLossRepairThinsACKs(t *testing.T) {
+	var w windowCtl
+	defer w.stop()
+	k := repairTestFlow(t, &w, true)
+	data := header.TCP(make([]byte, header.TCPMinimumSize))
+	for i := 1; i < 12; i++ {
+		data.Encode(&header.TCPFields{SeqNum: uint32(1000 + 1000*i), AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
+		w.sent(k, data, payloadPkt(1000))
+	}
+	ackWith := func(ack, sackEnd uint32, wnd uint16) bool {
+		var ob [header.TCPOptionsMaximumSize]byte
+		n := header.EncodeNOP(ob[:])
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeSACKBlocks([]header.SACKBlock{{Start: 2000, End: seqnum.Value(sackEnd)}}, ob[n:])
+		a := ctlSegment(header.TCPFlagAck, 1, ack, wnd, ob[:n])
+		s, _ := parseTCP(a)
+		return w.received(a, 0, &s) != nil
+	}
+	time.Sleep(3 * time.Millisecond) // the SACKs' round trip keeps the repair on
+	var handed []bool
+	for i := range 9 { // 1000 is missing; 2000-3000 SACKed, then one more each
+		handed = append(handed, ackWith(1000, uint32(3000+1000*i), uint16(30000+1000*i)))
+	}
+	handed = append(handed, ackWith(2000, 12000, 40000)) // the hole filled
+	if got, want := fmt.Sprint(handed), "[true false false false true false false false true true]"; got != want {
+		t.Errorf("ACKs handed over %s; want %s", got, want)
+	}
+	if got := w.thinned.Load(); got != 6 {
+		t.Errorf("thinned %d; want 6", got)
+	}
+}

@@ -94,6 +94,7 @@ type repairSeg struct {
 type repairState struct {
 	segs      []repairSeg // by sequence number, above una
 	bytes     int
+	sacked    uint64    // of them, the payload the scoreboard holds SACKed
 	rackXmit  time.Time // the newest send time of a delivered segment
 	passing   bool      // gVisor recovers a loss: ACKs go unchanged
 	passUntil seqnum.Value
@@ -161,6 +162,9 @@ func (r *repairState) keep(pkt *stack.PacketBuffer, seq, end, nxt seqnum.Value, 
 	}
 	i := r.find(seq)
 	if i < len(r.segs) && r.segs[i].seq == seq {
+		if r.segs[i].sacked {
+			r.sacked -= uint64(seq.Size(r.segs[i].end))
+		}
 		r.segs[i].sentAt, r.segs[i].sacked, r.segs[i].resent = now, false, true
 		return
 	}
@@ -198,6 +202,9 @@ func (r *repairState) release(ack seqnum.Value) {
 			r.rackXmit = s.sentAt
 		}
 		r.bytes -= int(s.seq.Size(s.end))
+		if s.sacked {
+			r.sacked -= uint64(s.seq.Size(s.end))
+		}
 		s.pkt.DecRef()
 		n++
 	}
@@ -212,7 +219,7 @@ func (r *repairState) drop() {
 	for _, s := range r.segs {
 		s.pkt.DecRef()
 	}
-	r.segs, r.bytes = nil, 0
+	r.segs, r.bytes, r.sacked = nil, 0, 0
 }
 
 // mark takes the SACK blocks above una into the scoreboard and returns
@@ -242,6 +249,7 @@ func (r *repairState) mark(blocks []header.SACKBlock, una seqnum.Value) (high se
 			}
 			s.sacked = true
 			newly += uint64(s.seq.Size(s.end))
+			r.sacked += uint64(s.seq.Size(s.end))
 			if s.tries == 0 && !s.resent && s.sentAt.After(sentAt) {
 				sentAt = s.sentAt
 			}
@@ -268,13 +276,7 @@ func (r *repairState) sackedBelow(ack seqnum.Value) uint64 {
 // sackedBytes is the payload of the kept segments the scoreboard holds
 // SACKed.
 func (r *repairState) sackedBytes() uint64 {
-	var n uint64
-	for _, s := range r.segs {
-		if s.sacked {
-			n += uint64(s.seq.Size(s.end))
-		}
-	}
-	return n
+	return r.sacked
 }
 
 // lost returns the kept segments below high that RACK takes for lost at

@@ -341,6 +341,11 @@ func TestRepairLost(t *testing.T) {
 	if got := r.sackedBytes(); got != 200 {
 		t.Errorf("sackedBytes %d; want 200", got)
 	}
+	r.keep(payloadPkt(100), 1400, 1500, 1500, t0, false) // 1400-1500 sent again
+	r.release(1400)                                      // 1300-1400 acknowledged
+	if got := r.sackedBytes(); got != 0 {
+		t.Errorf("sackedBytes %d after a resend and a release; want 0", got)
+	}
 }
 
 // TestRepairBounded checks that a connection keeps at most

@@ -457,7 +457,7 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 	if ok {
 		field = f.field(field, wnd)
 	}
-	if dup == nil && r.thin(handed, ack, f.edge(ack, field), f.segSize()) {
+	if dup == nil && !reportsDSACK(blocks, ack) && r.thin(handed, ack, f.edge(ack, field), f.segSize()) {
 		w.thinned.Add(1)
 		return nil, out
 	}
@@ -484,6 +484,21 @@ func (r *repairState) thin(handed bool, ack, edge seqnum.Value, mss int) bool {
 	}
 	r.handedOK, r.handedACK, r.handedEdge = true, ack, edge
 	return false
+}
+
+// reportsDSACK reports whether an ACK's SACK blocks start with a DSACK
+// report (RFC 2883 §4: a first block below the acknowledgement, or within
+// the second block), which gVisor's sender reads and the link never
+// thins away.
+func reportsDSACK(blocks []header.SACKBlock, ack seqnum.Value) bool {
+	if len(blocks) == 0 {
+		return false
+	}
+	b := blocks[0]
+	if b.Start.LessThan(ack) {
+		return true
+	}
+	return len(blocks) > 1 && !b.Start.LessThan(blocks[1].Start) && b.End.LessThanEq(blocks[1].End)
 }
 
 // edge is the right edge of a window field wnd from ack, in the peer's

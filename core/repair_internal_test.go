@@ -438,11 +438,11 @@ func TestLossRepairThinsACKs(t *testing.T) {
 		data.Encode(&header.TCPFields{SeqNum: uint32(1000 + 1000*i), AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
 		w.sent(k, data, payloadPkt(1000))
 	}
-	ackWith := func(ack, sackEnd uint32, wnd uint16) bool {
+	ackWith := func(ack, sackEnd uint32, wnd uint16, dsack ...header.SACKBlock) bool {
 		var ob [header.TCPOptionsMaximumSize]byte
 		n := header.EncodeNOP(ob[:])
 		n += header.EncodeNOP(ob[n:])
-		n += header.EncodeSACKBlocks([]header.SACKBlock{{Start: 2000, End: seqnum.Value(sackEnd)}}, ob[n:])
+		n += header.EncodeSACKBlocks(append(dsack, header.SACKBlock{Start: 2000, End: seqnum.Value(sackEnd)}), ob[n:])
 		a := ctlSegment(header.TCPFlagAck, 1, ack, wnd, ob[:n])
 		s, _ := parseTCP(a)
 		return w.received(a, 0, &s) != nil
@@ -452,8 +452,11 @@ func TestLossRepairThinsACKs(t *testing.T) {
 	for i := range 9 { // 1000 is missing; 2000-3000 SACKed, then one more each
 		handed = append(handed, ackWith(1000, uint32(3000+1000*i), uint16(30000+1000*i)))
 	}
+	// A DSACK report (the first block within the second) is handed over
+	// whatever the edge.
+	handed = append(handed, ackWith(1000, 11000, 39000, header.SACKBlock{Start: 2000, End: 3000}))
 	handed = append(handed, ackWith(2000, 12000, 40000)) // the hole filled
-	if got, want := fmt.Sprint(handed), "[true false false false true false false false true true]"; got != want {
+	if got, want := fmt.Sprint(handed), "[true false false false true false false false true true true]"; got != want {
 		t.Errorf("ACKs handed over %s; want %s", got, want)
 	}
 	if got := w.thinned.Load(); got != 6 {

@@ -274,16 +274,24 @@ type Config struct {
 	// 15% of the segments sent reach gVisor, which recovers them and
 	// cuts its window as without LossRepair; gVisor's retransmission
 	// timeout stays the fallback, and the link never acknowledges anything
-	// for the peer. Below that share a loss is hidden whatever its cause
-	// (as BBR ignores loss): at a bottleneck whose queue is shallower than
-	// the path, congestion losses up to it do not slow gVisor down, which
-	// is why this is opt-in. ACKs that carry data are not changed. Counted in
+	// for the peer. The handshake's round trip is the link's first sample,
+	// so a loss in the first flight is repaired too (one that reached
+	// gVisor ended its slow start at a few segments for good). To spare
+	// gVisor's sender, whose loss detection walks all it has in flight on
+	// every ACK, the link hands it no copy of the ACK before it (the peer's
+	// link repeats each, see SingleACKs) and, while a hole is open, an ACK
+	// only once its window edge has moved four segments. Below that share
+	// a loss is hidden whatever its cause (as BBR ignores loss): at a
+	// bottleneck whose queue is shallower than the path, congestion losses
+	// up to it do not slow gVisor down (a 10-packet queue on a 5 Mbit/s,
+	// 20 ms path loses 13-14% of the segments, all hidden), which is why
+	// this is opt-in. ACKs that carry data are not changed. Counted in
 	// Stats.LossRepairs, LossRepairACKsHidden and LossRepairPassed. Stacks
 	// joined by JoinPipe never use it. Off by default: on the lossy
-	// benchmark it lifted the cells with 1-10% loss and 5 ms each way 3-28x
-	// over the default, to 0.11-0.37x Linux's BBR (below it, bound by the
-	// CPU and the receiver's window); see docs/benchmarks.md ("Window
-	// control and loss repair").
+	// benchmark it lifts the cells with 1-10% loss and 5 ms each way
+	// severalfold over the default but stays below Linux's BBR there
+	// (bound by the CPU: 2 cores shared with the Linux path and other
+	// work); see docs/benchmarks.md ("Window control and loss repair").
 	LossRepair bool
 
 	// ReorderHold bounds the link's reorder hold: how long a TCP segment

@@ -176,7 +176,8 @@ func (s *tcpSegment) checksumsValid() bool {
 // inbound notes b, a packet about to be delivered to the stack, if it is
 // a TCP segment whose bytes the stack has already acknowledged (a
 // duplicate to report, when reports are on). It returns the packet to
-// deliver: b, or a fixed copy of a SYN-ACK (see fixSYNACKLocked). The IP
+// deliver: b, a fixed copy of a SYN-ACK (see fixSYNACKLocked), a copy
+// the window control changed, or nil: none (see windowCtl.received). The IP
 // packet starts at b[off:], behind a link header of off bytes.
 func (d *dsacker) inbound(b []byte, off int) []byte {
 	if off > len(b) {
@@ -186,7 +187,9 @@ func (d *dsacker) inbound(b []byte, off int) []byte {
 	if !ok {
 		return b
 	}
-	b = d.ctl.received(b, off, &s)
+	if b = d.ctl.received(b, off, &s); b == nil {
+		return nil // not handed over (see windowCtl.received)
+	}
 	t := header.TCP(s.tcp)
 	if t.Flags()&(header.TCPFlagSyn|header.TCPFlagAck|header.TCPFlagRst) == header.TCPFlagSyn|header.TCPFlagAck {
 		d.mu.Lock()

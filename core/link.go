@@ -262,7 +262,9 @@ func (l *linkEP) deliver(b []byte) {
 	if l.syn.on() {
 		l.synInbound(b)
 	}
-	b = l.dsack.inbound(b, l.linkHeaderLen())
+	if b = l.dsack.inbound(b, l.linkHeaderLen()); b == nil {
+		return
+	}
 	if l.reorder.on() && l.reorderInbound(d, proto, b) {
 		return
 	}

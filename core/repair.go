@@ -68,6 +68,10 @@ type windowCtl struct {
 	hidden   atomic.Uint64 // ACKs handed over without their SACK blocks
 	passed   atomic.Uint64 // losses left to gVisor
 	dsacks   atomic.Uint64 // tail-loss probes reported as duplicates
+	// dupsDropped counts pure ACKs not handed over: copies of the one
+	// before (the peer's link repeats each, Config.SingleACKs).
+	dupsDropped atomic.Uint64
+	thinned     atomic.Uint64 // hidden ACKs not handed over (see thin)
 }
 
 const (
@@ -118,6 +122,10 @@ type ctlRecord struct {
 type ctlFlow struct {
 	ourSYN, peerSYN bool // the SYN of each side was seen
 	ourWS, peerWS   int  // their window scale option (-1: none)
+	ourSACK         bool // SACK permitted, by our SYN
+	peerSACK        bool // and by the peer's
+	iss, peerISS    seqnum.Value
+	synAt           time.Time // our SYN's send time, until acknowledged (zero if sent again)
 
 	known    bool // una and nxt are set
 	una, nxt seqnum.Value
@@ -164,11 +172,6 @@ func (w *windowCtl) flowLocked(k dsackKey, mk bool) *ctlFlow {
 	return f
 }
 
-// wsOption returns the window scale of a SYN's options, or -1.
-func wsOption(t header.TCP) int {
-	return header.ParseSynOptions(t.Options(), t.Flags()&header.TCPFlagAck != 0).WS
-}
-
 // sent notes pkt, a TCP segment (header t) the stack sends on k.
 func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	if !w.on.Load() {
@@ -184,11 +187,14 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 		w.forgetLocked(k)
 		return
 	case flags&header.TCPFlagSyn != 0:
-		if flags&header.TCPFlagAck == 0 {
-			w.forgetLocked(k) // an active open: a new connection
+		seq := seqnum.Value(t.SequenceNumber())
+		if f := w.flows[k]; flags&header.TCPFlagAck == 0 && (f == nil || !f.ourSYN || f.iss != seq) {
+			w.forgetLocked(k) // an active open: a new connection (not its SYN again)
 		}
 		f := w.flowLocked(k, true)
-		f.ourSYN, f.ourWS = true, wsOption(t)
+		f.noteSYN(seq, now)
+		o := header.ParseSynOptions(t.Options(), flags&header.TCPFlagAck != 0)
+		f.ourWS, f.ourSACK = o.WS, o.SACKPermitted
 		return
 	}
 	f := w.flowLocked(k, false)
@@ -220,6 +226,31 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	if f.rep != nil && payload > 0 && (f.minRTT == 0 || f.minRTT >= repairMinRTT) {
 		f.rep.keep(pkt, seq, seq.Add(seqnum.Size(payload)), nxt, now, gso)
 	}
+}
+
+// noteSYN notes our SYN (or SYN-ACK), of sequence number seq, sent at now:
+// the first one starts the handshake's round trip, one sent again
+// (the same seq) leaves the handshake without a sample (Karn).
+func (f *ctlFlow) noteSYN(seq seqnum.Value, now time.Time) {
+	if f.ourSYN && f.iss == seq {
+		f.synAt = time.Time{}
+	} else {
+		f.iss, f.synAt = seq, now
+	}
+	f.ourSYN = true
+}
+
+// synAcked takes the handshake's round trip as the first round-trip
+// sample when t, a segment from the peer at now, is the first to
+// acknowledge our SYN, sent once: on a path with delay the loss repair
+// then acts from the first flight on (a loss there that reached gVisor
+// would end its slow start at a few segments).
+func (f *ctlFlow) synAcked(t header.TCP, now time.Time, w *windowCtl) {
+	if f.synAt.IsZero() || t.Flags()&header.TCPFlagAck == 0 || seqnum.Value(t.AckNumber()) != f.iss.Add(1) {
+		return
+	}
+	f.sampleRTT(now.Sub(f.synAt), now, w)
+	f.synAt = time.Time{}
 }
 
 // forgetLocked drops k's flow and what it keeps.
@@ -284,8 +315,9 @@ func (f *ctlFlow) markResent(seq, end seqnum.Value) {
 }
 
 // received notes a TCP segment s that arrives for the stack and returns
-// the packet to deliver: b, or a copy whose window the link lowered. The
-// IP packet starts at b[off:].
+// the packet to deliver: b, a copy whose window the link lowered, or nil
+// (none: a copy of the pure ACK before it, see repairState.again). The IP
+// packet starts at b[off:].
 func (w *windowCtl) received(b []byte, off int, s *tcpSegment) []byte {
 	if !w.on.Load() {
 		return b
@@ -315,21 +347,31 @@ func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Ti
 		w.forgetLocked(k)
 		return b, nil
 	case flags&header.TCPFlagSyn != 0:
-		if flags&header.TCPFlagAck == 0 {
-			w.forgetLocked(k) // a passive open
+		seq := seqnum.Value(t.SequenceNumber())
+		if f := w.flows[k]; flags&header.TCPFlagAck == 0 && (f == nil || !f.peerSYN || f.peerISS != seq) {
+			w.forgetLocked(k) // a passive open (not the peer's SYN again)
 		}
 		f := w.flowLocked(k, true)
-		f.peerSYN, f.peerWS = true, wsOption(t)
+		o := header.ParseSynOptions(t.Options(), flags&header.TCPFlagAck != 0)
+		f.peerSYN, f.peerISS, f.peerWS, f.peerSACK = true, seq, o.WS, o.SACKPermitted
+		f.synAcked(t, now, w)
 		return b, nil
 	case flags&header.TCPFlagAck == 0:
 		return b, nil
 	}
 	f := w.flowLocked(k, false)
+	if f != nil {
+		f.synAcked(t, now, w)
+	}
 	if f == nil || !f.known || !f.ourSYN || !f.peerSYN || !s.checksumsValid() {
 		return b, nil
 	}
 	ack := seqnum.Value(t.AckNumber())
 	repair := f.rep != nil && flags == header.TCPFlagAck && s.payload == 0 && f.minRTT >= repairMinRTT
+	if repair && f.ourSACK && f.peerSACK && f.rep.again(s.tcp[:t.DataOffset()]) {
+		w.dupsDropped.Add(1)
+		return nil, nil
+	}
 	var sb sackSeen
 	var sackedBelow uint64
 	if repair && !ack.LessThan(f.una) && ack.LessThanEq(f.nxt) {

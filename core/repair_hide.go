@@ -73,6 +73,10 @@ const (
 	repairShareMax    = 150
 	repairShareMin    = 500
 	repairShareWindow = 4096
+	// repairThinSegs is how far, in segments, a hidden ACK that does not
+	// move the cumulative acknowledgement must move the window's right
+	// edge past the last one handed to gVisor to be handed over itself.
+	repairThinSegs = 4
 )
 
 // repairSeg is one kept data segment.
@@ -90,6 +94,7 @@ type repairSeg struct {
 type repairState struct {
 	segs      []repairSeg // by sequence number, above una
 	bytes     int
+	sacked    uint64    // of them, the payload the scoreboard holds SACKed
 	rackXmit  time.Time // the newest send time of a delivered segment
 	passing   bool      // gVisor recovers a loss: ACKs go unchanged
 	passUntil seqnum.Value
@@ -104,6 +109,14 @@ type repairState struct {
 	// takes the probe for the repair of a loss and cuts its window.
 	spurious           bool
 	spurStart, spurEnd seqnum.Value
+	// handedACK and handedEdge are the acknowledgement and window edge
+	// of the last hidden ACK handed to gVisor, if handedOK (see thin).
+	handedOK              bool
+	handedACK, handedEdge seqnum.Value
+	// last is the TCP header of the connection's last pure ACK (options
+	// included; lastLen bytes), which again compares the next with.
+	last    [header.TCPHeaderMaximumSize]byte
+	lastLen int
 	// The stack's newest segment's fields, which a repair carries.
 	ack          seqnum.Value
 	wnd          uint16
@@ -121,6 +134,21 @@ func (r *repairState) noteHeader(t header.TCP, now time.Time) {
 	}
 }
 
+// again reports whether t, the TCP header of a pure ACK of a connection
+// that uses SACK, is a copy of the one before, byte for byte (the peer's
+// link repeats every pure ACK, Config.SingleACKs), and else notes it. A
+// copy brings gVisor nothing (with SACK an ACK without new SACK
+// information is no duplicate, RFC 6675) but costs its sender a walk of
+// all it has in flight (RACK's loss detection, per ACK), and at a loss
+// the peer acknowledges every segment: the copies are most of the ACKs.
+func (r *repairState) again(t []byte) bool {
+	if r.lastLen == len(t) && string(r.last[:r.lastLen]) == string(t) {
+		return true
+	}
+	r.lastLen = copy(r.last[:], t)
+	return false
+}
+
 // keep notes the data segment pkt, [seq, end), sent at now: a new one is
 // kept (within the bounds), a retransmission of a kept one updates its
 // send time.
@@ -134,6 +162,9 @@ func (r *repairState) keep(pkt *stack.PacketBuffer, seq, end, nxt seqnum.Value, 
 	}
 	i := r.find(seq)
 	if i < len(r.segs) && r.segs[i].seq == seq {
+		if r.segs[i].sacked {
+			r.sacked -= uint64(seq.Size(r.segs[i].end))
+		}
 		r.segs[i].sentAt, r.segs[i].sacked, r.segs[i].resent = now, false, true
 		return
 	}
@@ -171,6 +202,9 @@ func (r *repairState) release(ack seqnum.Value) {
 			r.rackXmit = s.sentAt
 		}
 		r.bytes -= int(s.seq.Size(s.end))
+		if s.sacked {
+			r.sacked -= uint64(s.seq.Size(s.end))
+		}
 		s.pkt.DecRef()
 		n++
 	}
@@ -185,7 +219,7 @@ func (r *repairState) drop() {
 	for _, s := range r.segs {
 		s.pkt.DecRef()
 	}
-	r.segs, r.bytes = nil, 0
+	r.segs, r.bytes, r.sacked = nil, 0, 0
 }
 
 // mark takes the SACK blocks above una into the scoreboard and returns
@@ -215,6 +249,7 @@ func (r *repairState) mark(blocks []header.SACKBlock, una seqnum.Value) (high se
 			}
 			s.sacked = true
 			newly += uint64(s.seq.Size(s.end))
+			r.sacked += uint64(s.seq.Size(s.end))
 			if s.tries == 0 && !s.resent && s.sentAt.After(sentAt) {
 				sentAt = s.sentAt
 			}
@@ -241,13 +276,7 @@ func (r *repairState) sackedBelow(ack seqnum.Value) uint64 {
 // sackedBytes is the payload of the kept segments the scoreboard holds
 // SACKed.
 func (r *repairState) sackedBytes() uint64 {
-	var n uint64
-	for _, s := range r.segs {
-		if s.sacked {
-			n += uint64(s.seq.Size(s.end))
-		}
-	}
-	return n
+	return r.sacked
 }
 
 // lost returns the kept segments below high that RACK takes for lost at
@@ -379,6 +408,8 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 	if r.passing && !ack.LessThan(r.passUntil) {
 		r.passing = false
 	}
+	handed := r.handedOK // the last ACK handed over was a hidden one
+	r.handedOK = false   // until thin notes this one
 	wnd, ok := f.window(r.sackedBytes())
 	var dup *header.SACKBlock
 	if r.spurious && !ack.LessThan(r.spurEnd) {
@@ -426,11 +457,67 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 	if ok {
 		field = f.field(field, wnd)
 	}
+	if dup == nil && !reportsDSACK(blocks, ack) && r.thin(handed, ack, f.edge(ack, field), f.segSize()) {
+		w.thinned.Add(1)
+		return nil, out
+	}
 	w.hidden.Add(1)
 	if dup != nil {
 		w.dsacks.Add(1)
 	}
 	return hideSACK(b, off, s, ack, field, dup), out
+}
+
+// thin reports whether the link need not hand gVisor a hidden ACK of ack
+// whose window reaches edge: the last ACK handed over was a hidden one
+// (handed) with the same ack and an edge less than repairThinSegs
+// segments (of mss bytes) lower.
+// Such an ACK tells gVisor nothing (its SACK blocks are hidden) but that
+// it may send a segment or two more, and costs gVisor's sender a walk of
+// all it has in flight (RACK's loss detection, per ACK); while a hole is
+// open the peer acknowledges every segment. Else it notes the ACK as
+// handed over.
+func (r *repairState) thin(handed bool, ack, edge seqnum.Value, mss int) bool {
+	if handed && r.handedACK == ack && edge.LessThan(r.handedEdge.Add(seqnum.Size(repairThinSegs*mss))) {
+		r.handedOK = true // (the one handed over still is)
+		return true
+	}
+	r.handedOK, r.handedACK, r.handedEdge = true, ack, edge
+	return false
+}
+
+// reportsDSACK reports whether an ACK's SACK blocks start with a DSACK
+// report (RFC 2883 §4: a first block below the acknowledgement, or within
+// the second block), which gVisor's sender reads and the link never
+// thins away.
+func reportsDSACK(blocks []header.SACKBlock, ack seqnum.Value) bool {
+	if len(blocks) == 0 {
+		return false
+	}
+	b := blocks[0]
+	if b.Start.LessThan(ack) {
+		return true
+	}
+	return len(blocks) > 1 && !b.Start.LessThan(blocks[1].Start) && b.End.LessThanEq(blocks[1].End)
+}
+
+// edge is the right edge of a window field wnd from ack, in the peer's
+// window scale.
+func (f *ctlFlow) edge(ack seqnum.Value, wnd uint16) seqnum.Value {
+	shift := 0
+	if f.ourWS >= 0 && f.peerWS >= 0 {
+		shift = f.peerWS
+	}
+	return ack.Add(seqnum.Size(uint32(wnd) << shift))
+}
+
+// segSize is the flow's segment size: the largest seen, or
+// ctlDefaultMSS.
+func (f *ctlFlow) segSize() int {
+	if f.mss == 0 {
+		return ctlDefaultMSS
+	}
+	return f.mss
 }
 
 // repairLost builds the repairs of the kept segments at the indexes lost

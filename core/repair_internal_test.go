@@ -126,6 +126,7 @@ func TestWindowControlFlow(t *testing.T) {
 	header.EncodeWSOption(7, syn[header.TCPMinimumSize:])
 	syn[header.TCPMinimumSize+3] = header.TCPOptionNOP
 	w.sent(k, syn, payloadPkt(0))
+	time.Sleep(2 * time.Millisecond) // the handshake's round trip is a sample too
 	synack := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, []byte{header.TCPOptionWS, 3, 5, header.TCPOptionNOP})
 	s, _ := parseTCP(synack)
 	w.received(synack, 0, &s)
@@ -155,6 +156,74 @@ func TestWindowControlFlow(t *testing.T) {
 	}
 	if f.minRTT < 2*time.Millisecond || f.maxBW() <= 0 {
 		t.Errorf("minRTT %v (want ≥ 2ms: the resent segment gives none, the last does), maxBW %v", f.minRTT, f.maxBW())
+	}
+}
+
+// ctlTestKey is the connection ctlSegment's packets belong to, from the
+// stack's side.
+func ctlTestKey() dsackKey {
+	var k dsackKey
+	copy(k.local[:], netip.MustParseAddr("10.0.0.1").AsSlice())
+	copy(k.remote[:], netip.MustParseAddr("10.0.0.2").AsSlice())
+	k.lport, k.rport = 1234, 80
+	return k
+}
+
+// TestWindowControlHandshakeRTT checks the first round-trip sample: the
+// handshake's, from our SYN to the peer's SYN-ACK (an active open) or
+// from our SYN-ACK to the peer's ACK of it (a passive one), and none when
+// our SYN was sent twice (Karn: the answer may be to either).
+func TestWindowControlHandshakeRTT(t *testing.T) {
+	const pause = 3 * time.Millisecond
+	for _, tc := range []struct {
+		name     string
+		active   bool
+		synsSent int
+		want     bool // a sample of at least pause
+	}{
+		{"active", true, 1, true},
+		{"active, SYN sent twice", true, 2, false},
+		{"passive", false, 1, true},
+		{"passive, SYN-ACK sent twice", false, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var w windowCtl
+			w.on.Store(true)
+			k := ctlTestKey()
+			if !tc.active {
+				peerSYN := ctlSegment(header.TCPFlagSyn, 0, 0, 65535, nil)
+				s, _ := parseTCP(peerSYN)
+				w.received(peerSYN, 0, &s)
+			}
+			flags := header.TCPFlagSyn
+			if !tc.active {
+				flags |= header.TCPFlagAck
+			}
+			syn := header.TCP(make([]byte, header.TCPMinimumSize))
+			syn.Encode(&header.TCPFields{SeqNum: 999, AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: flags})
+			for range tc.synsSent {
+				w.sent(k, syn, payloadPkt(0))
+			}
+			time.Sleep(pause)
+			answer := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, nil)
+			if !tc.active {
+				answer = ctlSegment(header.TCPFlagAck, 1, 1000, 65535, nil)
+			}
+			s, _ := parseTCP(answer)
+			w.received(answer, 0, &s)
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			f := w.flows[k]
+			if f == nil || !f.ourSYN || !f.peerSYN {
+				t.Fatalf("flow after the handshake: %+v", f)
+			}
+			if got := f.minRTT >= pause && f.srtt == f.minRTT; got != tc.want {
+				t.Errorf("minRTT %v, srtt %v; want a sample of at least %v: %v", f.minRTT, f.srtt, pause, tc.want)
+			}
+			if !tc.want && f.minRTT != 0 {
+				t.Errorf("minRTT %v; want none", f.minRTT)
+			}
+		})
 	}
 }
 
@@ -272,6 +341,11 @@ func TestRepairLost(t *testing.T) {
 	if got := r.sackedBytes(); got != 200 {
 		t.Errorf("sackedBytes %d; want 200", got)
 	}
+	r.keep(payloadPkt(100), 1400, 1500, 1500, t0, false) // 1400-1500 sent again
+	r.release(1400)                                      // 1300-1400 acknowledged
+	if got := r.sackedBytes(); got != 0 {
+		t.Errorf("sackedBytes %d after a resend and a release; want 0", got)
+	}
 }
 
 // TestRepairBounded checks that a connection keeps at most
@@ -292,5 +366,100 @@ func TestRepairBounded(t *testing.T) {
 	r.keep(payloadPkt(seg), nxt-seg, nxt, nxt, now, false)
 	if !r.spurious || r.spurStart != nxt-seg || r.spurEnd != nxt {
 		t.Errorf("the highest segment sent again: spurious %v %d-%d", r.spurious, r.spurStart, r.spurEnd)
+	}
+}
+
+// repairTestFlow runs an active open on w (repair on) whose SYNs permit
+// SACK when sack is set, with a handshake of at least 3 ms, and sends one
+// data segment of 1000 bytes: a flow the repair acts on.
+func repairTestFlow(t *testing.T, w *windowCtl, sack bool) dsackKey {
+	t.Helper()
+	w.on.Store(true)
+	w.repairOn.Store(true)
+	k := ctlTestKey()
+	var opts []byte
+	if sack {
+		opts = []byte{header.TCPOptionSACKPermitted, 2, header.TCPOptionNOP, header.TCPOptionNOP}
+	}
+	syn := header.TCP(make([]byte, header.TCPMinimumSize+len(opts)))
+	syn.Encode(&header.TCPFields{SeqNum: 999, DataOffset: uint8(len(syn)), Flags: header.TCPFlagSyn})
+	copy(syn[header.TCPMinimumSize:], opts)
+	w.sent(k, syn, payloadPkt(0))
+	time.Sleep(3 * time.Millisecond)
+	synack := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, opts)
+	s, _ := parseTCP(synack)
+	w.received(synack, 0, &s)
+	data := header.TCP(make([]byte, header.TCPMinimumSize))
+	data.Encode(&header.TCPFields{SeqNum: 1000, AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
+	w.sent(k, data, payloadPkt(1000))
+	return k
+}
+
+// TestLossRepairDropsCopies checks that the link hands gVisor no copy of
+// the pure ACK before it (the peer's link sends each twice) on a
+// connection with SACK, and every ACK without SACK (where a copy is a
+// duplicate ACK that counts).
+func TestLossRepairDropsCopies(t *testing.T) {
+	for _, sack := range []bool{true, false} {
+		t.Run(fmt.Sprintf("sack=%v", sack), func(t *testing.T) {
+			var w windowCtl
+			defer w.stop()
+			repairTestFlow(t, &w, sack)
+			var delivered []bool
+			for _, wnd := range []uint16{30000, 30000, 30001, 30001} {
+				a := ctlSegment(header.TCPFlagAck, 1, 1000, wnd, nil)
+				s, _ := parseTCP(a)
+				delivered = append(delivered, w.received(a, 0, &s) != nil)
+			}
+			want := "[true false true false]"
+			if !sack {
+				want = "[true true true true]"
+			}
+			if got := fmt.Sprint(delivered); got != want {
+				t.Errorf("ACKs handed over %s; want %s", got, want)
+			}
+			if got, want := w.dupsDropped.Load(), map[bool]uint64{true: 2}[sack]; got != want {
+				t.Errorf("dupsDropped %d; want %d", got, want)
+			}
+		})
+	}
+}
+
+// TestLossRepairThinsACKs checks that while a hole is open the link hands
+// gVisor a hidden ACK only once the window's right edge has moved
+// repairThinSegs segments past the last one handed over, and any ACK
+// that moves the cumulative acknowledgement.
+func TestLossRepairThinsACKs(t *testing.T) {
+	var w windowCtl
+	defer w.stop()
+	k := repairTestFlow(t, &w, true)
+	data := header.TCP(make([]byte, header.TCPMinimumSize))
+	for i := 1; i < 12; i++ {
+		data.Encode(&header.TCPFields{SeqNum: uint32(1000 + 1000*i), AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: header.TCPFlagAck})
+		w.sent(k, data, payloadPkt(1000))
+	}
+	ackWith := func(ack, sackEnd uint32, wnd uint16, dsack ...header.SACKBlock) bool {
+		var ob [header.TCPOptionsMaximumSize]byte
+		n := header.EncodeNOP(ob[:])
+		n += header.EncodeNOP(ob[n:])
+		n += header.EncodeSACKBlocks(append(dsack, header.SACKBlock{Start: 2000, End: seqnum.Value(sackEnd)}), ob[n:])
+		a := ctlSegment(header.TCPFlagAck, 1, ack, wnd, ob[:n])
+		s, _ := parseTCP(a)
+		return w.received(a, 0, &s) != nil
+	}
+	time.Sleep(3 * time.Millisecond) // the SACKs' round trip keeps the repair on
+	var handed []bool
+	for i := range 9 { // 1000 is missing; 2000-3000 SACKed, then one more each
+		handed = append(handed, ackWith(1000, uint32(3000+1000*i), uint16(30000+1000*i)))
+	}
+	// A DSACK report (the first block within the second) is handed over
+	// whatever the edge.
+	handed = append(handed, ackWith(1000, 11000, 39000, header.SACKBlock{Start: 2000, End: 3000}))
+	handed = append(handed, ackWith(2000, 12000, 40000)) // the hole filled
+	if got, want := fmt.Sprint(handed), "[true false false false true false false false true true true]"; got != want {
+		t.Errorf("ACKs handed over %s; want %s", got, want)
+	}
+	if got := w.thinned.Load(); got != 6 {
+		t.Errorf("thinned %d; want 6", got)
 	}
 }

@@ -31,7 +31,14 @@ import (
 // segment once more itself, with the stack's newest acknowledgement,
 // window and timestamps (the timestamp moved on by the milliseconds since),
 // so that the receiver's ACK clocks the sender on and its RTT sample is the
-// probe's round trip. Each further probe of the same stall waits twice as
+// probe's round trip. Where the peer's SACK blocks (kept per segment as
+// they arrive) show more holes below the highest SACKed byte, the same
+// round resends each hole's segment too (up to maxProbeHoles): gVisor's
+// RACK takes a retransmission for lost only once a segment the stack sent
+// after it is delivered, which a window of a few segments in recovery
+// seldom sends, so a lost retransmission of a higher hole stalls as the
+// lowest does, and probing the lowest alone repaired the holes one round
+// at a time. Each further probe of the same stall waits twice as
 // long, up to maxProbesPerStall. One timer per link (time.AfterFunc, also
 // the ACK hold's, see dsack_hold.go) fires for the earliest; it sends with
 // no lock held, and stop ends it. Config.DisableRecoveryProbes turns
@@ -47,6 +54,8 @@ const (
 	minProbeTimeout = 2 * time.Millisecond
 	// maxProbesPerStall bounds the probes sent while nothing is acked.
 	maxProbesPerStall = 6
+	// maxProbeHoles bounds the segments one probe round resends.
+	maxProbeHoles = 16
 )
 
 // probeState is what the link knows of one connection's send side.
@@ -56,6 +65,7 @@ type probeState struct {
 	segs      []probeSeg   // kept segments above una, by sequence number
 	recovery  bool         // the connection is in recovery (see above)
 	recoverTo seqnum.Value // until una reaches it: nxt at the last gap or retransmission
+	sackHigh  seqnum.Value // highest SACKed end above una (una: none)
 	lastEvent time.Time    // when una advanced or the segment at una was sent
 	probes    int          // probes sent since una advanced
 	srtt      time.Duration
@@ -72,6 +82,7 @@ type probeSeg struct {
 	pkt      *stack.PacketBuffer
 	sentAt   time.Time
 	resent   bool
+	sacked   bool // a SACK block of the peer covered it
 }
 
 // noteSentLocked notes the data segment pkt (header t) the stack sends on
@@ -175,7 +186,7 @@ func (d *dsacker) ackedLocked(f *dsackFlow, t header.TCP, now time.Time) {
 		d.kept -= n
 		ps.segs = append(ps.segs[:0], ps.segs[n:]...)
 	}
-	gap := hasSACKAbove(t, ps.una)
+	gap := ps.noteSACK(t)
 	if gap {
 		ps.recovery, ps.recoverTo = true, ps.nxt
 	}
@@ -183,6 +194,30 @@ func (d *dsacker) ackedLocked(f *dsackFlow, t header.TCP, now time.Time) {
 		ps.recovery = false
 	}
 	d.armLocked(f)
+}
+
+// noteSACK marks the kept segments t's SACK blocks cover and moves
+// ps.sackHigh, and reports whether t reports a gap (a block above una,
+// not a DSACK report).
+func (ps *probeState) noteSACK(t header.TCP) (gap bool) {
+	if ps.sackHigh.LessThan(ps.una) {
+		ps.sackHigh = ps.una
+	}
+	for _, b := range header.ParseTCPOptions(t.Options()).SACKBlocks {
+		if !ps.una.LessThan(b.Start) || ps.nxt.LessThan(b.End) {
+			continue
+		}
+		gap = true
+		if ps.sackHigh.LessThan(b.End) {
+			ps.sackHigh = b.End
+		}
+		for i := range ps.segs {
+			if s := &ps.segs[i]; b.Start.LessThanEq(s.seq) && s.end.LessThanEq(b.End) {
+				s.sacked = true
+			}
+		}
+	}
+	return gap
 }
 
 // sample smooths an RTT sample into ps.srtt (RFC 6298's weights).
@@ -257,9 +292,7 @@ func (d *dsacker) fire() {
 		ps := f.snd
 		at := ps.lastEvent.Add(ps.timeout())
 		if !now.Before(at) {
-			if p := d.probeLocked(f, now); p != nil {
-				probes = append(probes, p)
-			}
+			probes = d.probesLocked(f, now, probes)
 			ps.probes++
 			ps.lastEvent = now
 			if ps.probes >= maxProbesPerStall {
@@ -287,23 +320,37 @@ func (d *dsacker) fire() {
 	}
 }
 
-// probeLocked builds the probe of f: a copy of its kept segment that
-// holds una, with the stack's newest acknowledgement, window and
-// timestamps, or nil if no kept segment holds it.
+// probesLocked appends to out the probes of one round on f: its kept
+// segment that holds una, and each kept segment below the highest SACKed
+// byte that no SACK block covered, maxProbeHoles at most.
 //
 // +checklocks:d.mu
-func (d *dsacker) probeLocked(f *dsackFlow, now time.Time) *stack.PacketBuffer {
+func (d *dsacker) probesLocked(f *dsackFlow, now time.Time, out []*stack.PacketBuffer) []*stack.PacketBuffer {
 	ps := f.snd
-	var s *probeSeg
+	n := 0
 	for i := range ps.segs {
-		if ps.segs[i].seq.LessThanEq(ps.una) && ps.una.LessThan(ps.segs[i].end) {
-			s = &ps.segs[i]
-			break
+		s := &ps.segs[i]
+		lowest := s.seq.LessThanEq(ps.una) && ps.una.LessThan(s.end)
+		if !lowest && (s.sacked || !s.end.LessThanEq(ps.sackHigh)) {
+			continue
+		}
+		if p := d.probeLocked(f, s, now); p != nil {
+			out = append(out, p)
+			if n++; n >= maxProbeHoles {
+				break
+			}
 		}
 	}
-	if s == nil {
-		return nil
-	}
+	return out
+}
+
+// probeLocked builds a probe of f: a copy of its kept segment s, with the
+// stack's newest acknowledgement, window and timestamps, or nil if s
+// does not parse.
+//
+// +checklocks:d.mu
+func (d *dsacker) probeLocked(f *dsackFlow, s *probeSeg, now time.Time) *stack.PacketBuffer {
+	ps := f.snd
 	link := len(s.pkt.LinkHeader().Slice())
 	netLen := len(s.pkt.NetworkHeader().Slice())
 	tcpLen := len(s.pkt.TransportHeader().Slice())

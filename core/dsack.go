@@ -62,6 +62,7 @@ type dsacker struct {
 
 	sent         atomic.Uint64 // ACKs that carried a report
 	probesSent   atomic.Uint64 // recovery probes sent
+	stallProbes  atomic.Uint64 // probe rounds sent outside recovery
 	acksHeld     atomic.Uint64 // gap-reporting ACKs held back
 	echoesFixed  atomic.Uint64 // ACKs whose timestamp echo was fixed
 	synACKsFixed atomic.Uint64 // SYN-ACKs whose echo was moved

@@ -39,7 +39,19 @@ import (
 // seldom sends, so a lost retransmission of a higher hole stalls as the
 // lowest does, and probing the lowest alone repaired the holes one round
 // at a time. Each further probe of the same stall waits twice as
-// long, up to maxProbesPerStall. One timer per link (time.AfterFunc, also
+// long, up to maxProbesPerStall.
+//
+// Outside recovery, or once those are spent, a connection whose data (or
+// FIN) stays unacknowledged with nothing acknowledged nor the lowest
+// segment resent for stallProbeTimeout gets the same probe, each further
+// one waiting twice as long (to 64 stallProbeTimeouts at most), until
+// maxStallProbes: gVisor can be left with data outstanding and no timer
+// armed (its pipe, SetPipe in snd.go, counts segments its scoreboard takes
+// for lost as not in flight, so when recovery ends with those
+// unretransmitted no retransmission timer is armed), which at 30% loss
+// stalled about one 1 MiB transfer in a hundred for good in FIN-WAIT-1. A
+// healthy connection retransmits before then (its timeout is at most a
+// few seconds on these paths), so the stall probe seldom sends. One timer per link (time.AfterFunc, also
 // the ACK hold's, see dsack_hold.go) fires for the earliest; it sends with
 // no lock held, and stop ends it. Config.DisableRecoveryProbes turns
 // probes off.
@@ -56,6 +68,11 @@ const (
 	maxProbesPerStall = 6
 	// maxProbeHoles bounds the segments one probe round resends.
 	maxProbeHoles = 16
+	// stallProbeTimeout is the wait without progress before a stall
+	// probe (outside recovery).
+	stallProbeTimeout = time.Second
+	// maxStallProbes bounds the stall probes of one stall.
+	maxStallProbes = 10
 )
 
 // probeState is what the link knows of one connection's send side.
@@ -74,6 +91,9 @@ type probeState struct {
 	wnd          uint16
 	tsVal, tsEcr uint32
 	tsAt         time.Time
+
+	// recoveryProbes: a probe of this stall was sent in recovery.
+	recoveryProbes bool
 }
 
 // probeSeg is one data segment the stack sent, kept for a probe.
@@ -170,7 +190,7 @@ func (d *dsacker) ackedLocked(f *dsackFlow, t header.TCP, now time.Time) {
 	ps := f.snd
 	ack := seqnum.Value(t.AckNumber())
 	if ps.una.LessThan(ack) && ack.LessThanEq(ps.nxt) {
-		ps.una, ps.lastEvent, ps.probes = ack, now, 0
+		ps.una, ps.lastEvent, ps.probes, ps.recoveryProbes = ack, now, 0, false
 		n := 0
 		for _, s := range ps.segs {
 			if s.end.LessThanEq(ack) {
@@ -229,10 +249,28 @@ func (ps *probeState) sample(rtt time.Duration) {
 	ps.srtt += (rtt - ps.srtt) / 8
 }
 
-// timeout is how long ps waits without progress before its next probe.
+// timeout is how long ps waits without progress before its next probe:
+// a recovery probe's while in recovery and fewer than maxProbesPerStall
+// were sent, else a stall probe's.
 func (ps *probeState) timeout() time.Duration {
-	t := max(2*ps.srtt, minProbeTimeout)
-	return t << ps.probes
+	if ps.inRecoveryProbes() {
+		return max(2*ps.srtt, minProbeTimeout) << ps.probes
+	}
+	return stallProbeTimeout << min(ps.stallProbes(), 6)
+}
+
+// inRecoveryProbes reports whether ps's next probe is a recovery probe.
+func (ps *probeState) inRecoveryProbes() bool {
+	return ps.recovery && ps.probes < maxProbesPerStall
+}
+
+// stallProbes is how many of ps's probes of this stall were stall probes
+// (the first maxProbesPerStall of a recovery are recovery probes).
+func (ps *probeState) stallProbes() int {
+	if ps.recoveryProbes {
+		return max(ps.probes-maxProbesPerStall, 0)
+	}
+	return ps.probes
 }
 
 // hasSACKAbove reports whether t carries a SACK block above una (not a
@@ -252,7 +290,7 @@ func hasSACKAbove(t header.TCP, una seqnum.Value) bool {
 // +checklocks:d.mu
 func (d *dsacker) armLocked(f *dsackFlow) {
 	ps := f.snd
-	want := ps.recovery && ps.una != ps.nxt && ps.probes < maxProbesPerStall && d.probeOn.Load() && !d.closed
+	want := ps.una != ps.nxt && !ps.spent() && d.probeOn.Load() && !d.closed
 	switch {
 	case want && !ps.active:
 		if d.active == nil {
@@ -268,6 +306,11 @@ func (d *dsacker) armLocked(f *dsackFlow) {
 		return
 	}
 	d.armAtLocked(ps.lastEvent.Add(ps.timeout()))
+}
+
+// spent reports whether ps sent all the probes a stall may have.
+func (ps *probeState) spent() bool {
+	return !ps.inRecoveryProbes() && ps.stallProbes() >= maxStallProbes
 }
 
 // armAtLocked makes the timer fire at at, or earlier.
@@ -292,10 +335,15 @@ func (d *dsacker) fire() {
 		ps := f.snd
 		at := ps.lastEvent.Add(ps.timeout())
 		if !now.Before(at) {
+			if ps.inRecoveryProbes() {
+				ps.recoveryProbes = true
+			} else {
+				d.stallProbes.Add(1)
+			}
 			probes = d.probesLocked(f, now, probes)
 			ps.probes++
 			ps.lastEvent = now
-			if ps.probes >= maxProbesPerStall {
+			if ps.spent() {
 				delete(d.active, f)
 				ps.active = false
 				continue

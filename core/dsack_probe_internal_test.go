@@ -159,3 +159,44 @@ func TestRecoveryProbeHoles(t *testing.T) {
 		})
 	}
 }
+
+// TestStallProbe: outside recovery (no gap reported, nothing resent), when
+// the stack's data stays unacknowledged and the stack sends nothing for
+// stallProbeTimeout, the link sends the lowest unacknowledged segment
+// again (counted in stallProbes): gVisor can leave a connection with data
+// or a FIN unacknowledged and no timer armed (its pipe counts segments
+// its scoreboard takes for lost as not in flight, so none is outstanding
+// when recovery ends: docs/gvisor-upstream.md §1), which otherwise waits
+// forever. IPv4 and IPv6.
+func TestStallProbe(t *testing.T) {
+	payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000) }
+	for _, c := range dsackCases {
+		t.Run(c.name, func(t *testing.T) {
+			sent := make(chan []byte, 64)
+			var d dsacker
+			d.probeOn.Store(true)
+			d.send = func(p *stack.PacketBuffer) { sent <- packetBytes(p) }
+			t.Cleanup(d.stop)
+			for i := range 2 { // 1000-2000, 2000-3000
+				d.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, uint32(1000*(i+1)), 5000, tsOpt(100, 7), payload(i))))
+			}
+			d.inbound0(c.segment(false, header.TCPFlagAck, 5000, 2000, tsOpt(112, 100), nil))
+			select {
+			case b := <-sent:
+				s, ok := parseTCP(b)
+				if !ok || !s.checksumsValid() {
+					t.Fatalf("probe is not a valid TCP packet (parsed %v): %x", ok, b)
+				}
+				pt := header.TCP(s.tcp)
+				if pt.SequenceNumber() != 2000 || !bytes.Equal(pt[pt.DataOffset():], payload(1)) {
+					t.Fatalf("probe carries seq %d; want 2000, the unacknowledged segment", pt.SequenceNumber())
+				}
+			case <-time.After(time.Minute):
+				t.Fatal("no probe of the stalled segment in a minute")
+			}
+			if n := d.stallProbes.Load(); n != 1 {
+				t.Fatalf("stallProbes %d; want 1", n)
+			}
+		})
+	}
+}

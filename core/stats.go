@@ -65,6 +65,7 @@ func (l *linkEP) stats(st *Stats) {
 	st.ACKsRepeated, st.DSACKsSent = l.acksRepeated.Load(), l.dsack.sent.Load()
 	st.SYNACKEchoesFixed, st.ACKEchoesFixed = l.dsack.synACKsFixed.Load(), l.dsack.echoesFixed.Load()
 	st.RecoveryProbes, st.ACKsHeld = l.dsack.probesSent.Load(), l.dsack.acksHeld.Load()
+	st.StallProbes = l.dsack.stallProbes.Load()
 	st.WindowsLowered, st.ProbeRTTs = l.dsack.ctl.clamped.Load(), l.dsack.ctl.probeRTTs.Load()
 	st.LossRepairs, st.LossRepairACKsHidden = l.dsack.ctl.repaired.Load(), l.dsack.ctl.hidden.Load()
 	st.LossRepairPassed = l.dsack.ctl.passed.Load()

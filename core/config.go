@@ -205,9 +205,9 @@ type Config struct {
 	// recovery, or after those six, a connection whose data or FIN stays
 	// unacknowledged with nothing sent for a second gets the same probe,
 	// the wait doubling to 64 s, ten at most (Stats.StallProbes): gVisor
-	// can end a recovery with segments outstanding and no timer armed,
-	// which stalled about one in a hundred 1 MiB transfers at 30% loss
-	// for good. At 30%
+	// can be left with a FIN or data outstanding and no timer armed,
+	// which stalled about one in three hundred 1 MiB transfers at 30%
+	// loss for good (docs/gvisor-upstream.md §1). At 30%
 	// loss this took the lossy benchmark's median time to deliver 1 MiB
 	// from 6.96 s to 1.2-1.4 s (docs/benchmarks.md). gVisor arms
 	// no tail-loss probe in recovery, so a lost retransmission, or a lost

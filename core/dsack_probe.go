@@ -46,12 +46,15 @@ import (
 // segment resent for stallProbeTimeout gets the same probe, each further
 // one waiting twice as long (to 64 stallProbeTimeouts at most), until
 // maxStallProbes: gVisor can be left with data outstanding and no timer
-// armed (its pipe, SetPipe in snd.go, counts segments its scoreboard takes
-// for lost as not in flight, so when recovery ends with those
-// unretransmitted no retransmission timer is armed), which at 30% loss
-// stalled about one 1 MiB transfer in a hundred for good in FIN-WAIT-1. A
-// healthy connection retransmits before then (its timeout is at most a
-// few seconds on these paths), so the stall probe seldom sends. One timer per link (time.AfterFunc, also
+// armed. Seen at 30% loss, about one 1 MiB transfer in three hundred: the
+// sender in FIN-WAIT-1, congestion state open, no timeout and nothing
+// sent for 29 s, the receiver's link holding nothing. The likely path
+// (docs/gvisor-upstream.md §1): SetPipe (snd.go) counts no segment
+// without payload, so a lone FIN is not outstanding in SACK recovery; a
+// tail-loss probe timer that fires with a probe already out sends
+// nothing, and postXmit arms no retransmission timer while nothing is
+// outstanding. A healthy connection retransmits before a second on these
+// paths, so the stall probe seldom sends. One timer per link (time.AfterFunc, also
 // the ACK hold's, see dsack_hold.go) fires for the earliest; it sends with
 // no lock held, and stop ends it. Config.DisableRecoveryProbes turns
 // probes off.

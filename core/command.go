@@ -327,9 +327,10 @@ type Stats struct {
 	// RecoveryProbes counts the TCP segments the link sent again itself
 	// during loss recovery (see Config.DisableRecoveryProbes).
 	RecoveryProbes uint64
-	// StallProbes counts the probe rounds the link sent for a connection
-	// whose data stayed unacknowledged, with nothing sent, for a second
-	// or more outside recovery (see Config.DisableRecoveryProbes).
+	// StallProbes counts the probe rounds the link sent outside loss
+	// recovery, for a connection whose data stayed unacknowledged with no
+	// progress (see Config.DisableRecoveryProbes); their segments count
+	// in RecoveryProbes too.
 	StallProbes uint64
 	// ACKsHeld counts the gap-reporting ACKs the link held back (see
 	// Config.SACKHold); each went out late or was superseded.

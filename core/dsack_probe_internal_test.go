@@ -200,3 +200,30 @@ func TestStallProbe(t *testing.T) {
 		})
 	}
 }
+
+// TestStallProbeTimeout: a stall probe waits four of the link's RTTs (at
+// least minStallProbeTimeout) while two or more segments are
+// unacknowledged, which no delayed ACK explains, and stallProbeTimeout
+// for one segment or before any RTT sample; each further probe of the
+// stall waits twice as long. In recovery the recovery probes' wait comes
+// first.
+func TestStallProbeTimeout(t *testing.T) {
+	two, one := make([]probeSeg, 2), make([]probeSeg, 1)
+	for _, c := range []struct {
+		name string
+		ps   probeState
+		want time.Duration
+	}{
+		{"two segments, 1 ms", probeState{srtt: time.Millisecond, segs: two}, minStallProbeTimeout},
+		{"two segments, 10 ms", probeState{srtt: 10 * time.Millisecond, segs: two}, 40 * time.Millisecond},
+		{"two segments, second probe", probeState{srtt: 10 * time.Millisecond, segs: two, probes: 1}, 80 * time.Millisecond},
+		{"one segment", probeState{srtt: time.Millisecond, segs: one}, stallProbeTimeout},
+		{"no RTT yet", probeState{segs: two}, stallProbeTimeout},
+		{"recovery", probeState{srtt: time.Millisecond, segs: two, recovery: true}, 2 * time.Millisecond},
+		{"recovery probes spent", probeState{srtt: time.Millisecond, segs: two, recovery: true, recoveryProbes: true, probes: maxProbesPerStall}, minStallProbeTimeout},
+	} {
+		if got := c.ps.timeout(); got != c.want {
+			t.Errorf("%s: timeout %v; want %v", c.name, got, c.want)
+		}
+	}
+}

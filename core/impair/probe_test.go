@@ -84,3 +84,64 @@ func TestJoinSACKHold(t *testing.T) {
 		t.Fatal("ACKsHeld 0: no gap-reporting ACK was held")
 	}
 }
+
+// dropTail returns a Config.Drop that drops, of an IPv4 or IPv6 path's
+// data segments (counted from 1 by distinct sequence numbers), the first
+// transmission of the nth and the first two of the (n+1)th: the last two
+// segments of a write of n+1, and the tail-loss probe gVisor sends of the
+// last.
+func dropTail(n int) func([]byte) bool {
+	var seqs []uint32
+	sent := map[uint32]int{}
+	return func(pkt []byte) bool {
+		f, ok := tcpFlags(pkt)
+		if !ok || f&flagSYN != 0 {
+			return false
+		}
+		off := 40
+		if pkt[0]>>4 == 4 {
+			off = int(pkt[0]&0xf) * 4
+		}
+		tcp := pkt[off:]
+		if len(tcp) <= int(tcp[12]>>4)*4 {
+			return false
+		}
+		seq := binary.BigEndian.Uint32(tcp[4:])
+		if sent[seq] == 0 {
+			seqs = append(seqs, seq)
+		}
+		sent[seq]++
+		switch {
+		case len(seqs) >= n && seq == seqs[n-1]:
+			return sent[seq] == 1
+		case len(seqs) >= n+1 && seq == seqs[n]:
+			return sent[seq] <= 2
+		}
+		return false
+	}
+}
+
+// TestJoinStallProbe loses the last two segments of a write and gVisor's
+// tail-loss probe of the last: nothing is SACKed, so neither gVisor nor
+// the link is in recovery, and gVisor waits for its retransmission
+// timeout. The sending stack's link sends a stall probe first (two
+// segments outstanding, no progress for four of its RTTs, at least
+// 20 ms), and the bytes arrive intact. IPv4 and IPv6.
+func TestJoinStallProbe(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(map[bool]string{false: "v4", true: "v6"}[v6], func(t *testing.T) {
+			leakCheck(t)
+			p := newImpairedPairConfig(t, v6, core.Config{}, impair.Config{Drop: dropTail(7)}, impair.Config{})
+			c, _, got := p.connect(t, context.Background())
+			sendChecked(t, c, got, 8*1400, 5) // 8 segments: within the initial window
+			st := p.a.Stats()
+			t.Logf("stall probes %d, probes %d, timeouts %d", st.StallProbes, st.RecoveryProbes, st.TCPRTOExpirations)
+			if d := p.ab.Stats().Dropped; d != 3 {
+				t.Fatalf("dropped %d data segments; want 3", d)
+			}
+			if st.StallProbes == 0 {
+				t.Fatal("StallProbes 0: the link sent no stall probe")
+			}
+		})
+	}
+}

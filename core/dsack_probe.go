@@ -2,6 +2,7 @@ package core
 
 import (
 	"encoding/binary"
+	"sort"
 	"time"
 
 	"gvisor.dev/gvisor/pkg/buffer"
@@ -245,10 +246,11 @@ func (ps *probeState) noteSACK(t header.TCP) (gap bool) {
 		if ps.sackHigh.LessThan(b.End) {
 			ps.sackHigh = b.End
 		}
-		for i := range ps.segs {
-			if s := &ps.segs[i]; b.Start.LessThanEq(s.seq) && s.end.LessThanEq(b.End) {
-				s.sacked = true
-			}
+		// ps.segs is in sequence order: start at the first at or above
+		// the block.
+		i := sort.Search(len(ps.segs), func(i int) bool { return b.Start.LessThanEq(ps.segs[i].seq) })
+		for ; i < len(ps.segs) && ps.segs[i].end.LessThanEq(b.End); i++ {
+			ps.segs[i].sacked = true
 		}
 	}
 	return gap

@@ -26,6 +26,23 @@ type OffloadDevice interface {
 	WritePacketsGSO(pkts [][]byte, opts []gso.Options) (int, error)
 }
 
+// A VectoredWriter is an OffloadDevice that can write a TCP super-segment
+// from the pieces the stack holds it in (gVisor's views: its headers, then
+// its payload's chunks), with one vectored system call, instead of the
+// stack first copying it into one buffer for WritePacketsGSO: a 64 KiB
+// copy per super-segment saved. The stack offers it every packet of more
+// than one segment, in its place among the others (those before it are
+// written first).
+type VectoredWriter interface {
+	OffloadDevice
+	// WritePacketVectored writes the packet that is parts joined, with
+	// segmentation metadata o, or reports false, having written nothing,
+	// for the stack to copy it and write it through WritePacketsGSO. It
+	// must keep nothing of parts after it returns. An error reported with
+	// true is a failure of the device (as from WritePacketsGSO).
+	WritePacketVectored(parts [][]byte, o gso.Options) (bool, error)
+}
+
 // A GSODevice is a Device that says whether it wants TCP super-segments:
 // whether the stack, once it is attached, hands it TCP segments of up to
 // 64 KiB (host GSO, as to a NIC with TSO) and validates and coalesces the

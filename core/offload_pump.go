@@ -61,6 +61,7 @@ type InlineWriter interface {
 // whoever gets mu first.
 type gsoWriter struct {
 	dev OffloadDevice
+	vec VectoredWriter // dev, if it writes super-segments from their views
 	mu  sync.Mutex
 	// +checklocks:mu
 	batch []*stack.PacketBuffer
@@ -69,12 +70,16 @@ type gsoWriter struct {
 	// +checklocks:mu
 	gsos []gso.Options
 	// +checklocks:mu
+	parts [][]byte // a super-segment's views, for vec
+	// +checklocks:mu
 	err error // the device's first write failure; nothing is written after it
 }
 
 func newGSOWriter(dev OffloadDevice) *gsoWriter {
 	n := max(1, dev.BatchSize())
-	return &gsoWriter{dev: dev, batch: make([]*stack.PacketBuffer, n), pkts: make([][]byte, n), gsos: make([]gso.Options, n)}
+	w := &gsoWriter{dev: dev, batch: make([]*stack.PacketBuffer, n), pkts: make([][]byte, n), gsos: make([]gso.Options, n)}
+	w.vec, _ = dev.(VectoredWriter)
+	return w
 }
 
 // inlineRounds and inlineBatches bound the writing a goroutine does
@@ -147,21 +152,81 @@ func (l *linkEP) queued() bool {
 	return l.n > 0
 }
 
-// send writes batch out and lets go of it.
+// send writes batch out and lets go of it, in order: a TCP super-segment
+// a VectoredWriter takes goes out from gVisor's own views, after the
+// packets before it; the others are copied and written in batches.
 //
 // +checklocks:w.mu
 func (w *gsoWriter) send(batch []*stack.PacketBuffer) error {
+	n := 0
+	var err error
 	for i, p := range batch {
-		w.pkts[i] = packetBytes(p)
-		w.gsos[i] = gsoOf(p)
+		o := gsoOf(p)
+		if w.vec != nil && o.Segments(p.Size()) > 1 {
+			if err = w.flush(n); err != nil {
+				releasePackets(batch[i:])
+				return err
+			}
+			n = 0
+			var took bool
+			took, err = w.vec.WritePacketVectored(w.views(p), o)
+			clear(w.parts)
+			if took {
+				p.DecRef()
+				if err != nil {
+					releasePackets(batch[i+1:])
+					return err
+				}
+				continue
+			}
+		}
+		w.pkts[n], w.gsos[n] = packetBytes(p), o
 		p.DecRef()
+		n++
 	}
-	_, err := w.dev.WritePacketsGSO(w.pkts[:len(batch)], w.gsos[:len(batch)])
-	for i := range w.pkts[:len(batch)] {
+	return w.flush(n)
+}
+
+// flush writes the first n packets copied into w.pkts and recycles them.
+//
+// +checklocks:w.mu
+func (w *gsoWriter) flush(n int) error {
+	if n == 0 {
+		return nil
+	}
+	_, err := w.dev.WritePacketsGSO(w.pkts[:n], w.gsos[:n])
+	for i := range w.pkts[:n] {
 		recyclePacket(w.pkts[i])
 		w.pkts[i] = nil
 	}
 	return err
+}
+
+// views returns p's bytes as the views gVisor holds them in, in w.parts
+// (no copy, no allocation once w.parts has grown).
+//
+// +checklocks:w.mu
+func (w *gsoWriter) views(p *stack.PacketBuffer) [][]byte {
+	vl, skip := p.AsViewList()
+	parts := w.parts[:0]
+	for v := vl.Front(); v != nil; v = v.Next() {
+		b := v.AsSlice()
+		if skip >= len(b) {
+			skip -= len(b)
+			continue
+		}
+		parts = append(parts, b[skip:])
+		skip = 0
+	}
+	w.parts = parts
+	return parts
+}
+
+// releasePackets lets go of packets that will not be written.
+func releasePackets(batch []*stack.PacketBuffer) {
+	for _, p := range batch {
+		p.DecRef()
+	}
 }
 
 // pumpOutGSO is pumpOut for an OffloadDevice: packets go out whole, with

@@ -30,7 +30,7 @@ type rawReader struct {
 
 	// The writer's own (one writer at a time; see writeSuper).
 	whdr  [virtioHdrLen]byte
-	wiovs [][]byte
+	wiovs [][]byte // the virtio-net header, then a packet's parts
 }
 
 // newRawReader returns a rawReader for dev if it is a Linux TUN with
@@ -205,6 +205,12 @@ func (r *rawReader) writeOne(pkt []byte) error {
 // and wireguard-go would coalesce again. The caller checked pkt with
 // superWhole.
 func (r *rawReader) writeSuper(pkt []byte, o gso.Options) error {
+	return r.writeSuperParts([][]byte{pkt}, o)
+}
+
+// writeSuperParts is writeSuper for the super-segment that is parts
+// joined (the caller checked it with superWholeParts).
+func (r *rawReader) writeSuperParts(parts [][]byte, o gso.Options) error {
 	h := &r.whdr
 	h[0] = unix.VIRTIO_NET_HDR_F_NEEDS_CSUM
 	h[1] = unix.VIRTIO_NET_HDR_GSO_TCPV4
@@ -215,17 +221,35 @@ func (r *rawReader) writeSuper(pkt []byte, o gso.Options) error {
 	binary.NativeEndian.PutUint16(h[4:], uint16(o.MSS))
 	binary.NativeEndian.PutUint16(h[6:], uint16(o.CsumStart))
 	binary.NativeEndian.PutUint16(h[8:], uint16(o.CsumOffset))
-	r.wiovs[0], r.wiovs[1] = h[:], pkt
+	r.wiovs = append(append(r.wiovs[:0], h[:]), parts...)
 	var err error
 	werr := r.rc.Write(func(fd uintptr) bool {
 		_, err = unix.Writev(int(fd), r.wiovs)
 		return err != unix.EAGAIN
 	})
-	r.wiovs[1] = nil
+	clear(r.wiovs)
 	if werr != nil {
 		return werr
 	}
 	return err
+}
+
+// maxWriteParts bounds the parts of a vectored write: one iovec is the
+// virtio-net header's, and Linux takes 1024 (UIO_MAXIOV).
+const maxWriteParts = 1024
+
+// superWholeParts is superWhole for the super-segment that is parts
+// joined, whose IP and TCP headers must all be in parts[0] (as gVisor
+// builds them): false otherwise.
+func superWholeParts(parts [][]byte, o gso.Options) bool {
+	if len(parts) == 1 {
+		return superWhole(parts[0], o)
+	}
+	size := 0
+	for _, p := range parts {
+		size += len(p)
+	}
+	return len(parts) < maxWriteParts && o.HdrLen > 0 && len(parts[0]) >= o.HdrLen && superWholeSized(parts[0], size, o)
 }
 
 // superWhole reports whether TCP super-segment pkt can go to the kernel
@@ -234,8 +258,14 @@ func (r *rawReader) writeSuper(pkt []byte, o gso.Options) error {
 // lengths matching pkt and o), and no CWR flag (which the kernel's
 // segmentation wants marked as ECN).
 func superWhole(pkt []byte, o gso.Options) bool {
+	return superWholeSized(pkt, len(pkt), o)
+}
+
+// superWholeSized is superWhole for a super-segment of size bytes whose
+// first len(pkt) bytes, its headers at least, are pkt.
+func superWholeSized(pkt []byte, size int, o gso.Options) bool {
 	if o.Kind != gso.TCPv4 && o.Kind != gso.TCPv6 || !o.NeedsCsum || o.MSS <= 0 ||
-		len(pkt) <= o.HdrLen+o.MSS || len(pkt) > rawReadSize ||
+		size <= o.HdrLen+o.MSS || size > rawReadSize ||
 		o.CsumStart != o.L3Len || o.CsumOffset != header.TCPChecksumOffset ||
 		o.HdrLen < o.L3Len+header.TCPMinimumSize || o.HdrLen > len(pkt) {
 		return false
@@ -247,10 +277,10 @@ func superWhole(pkt []byte, o gso.Options) bool {
 	if o.Kind == gso.TCPv4 {
 		ip := header.IPv4(pkt)
 		return header.IPVersion(pkt) == header.IPv4Version && int(ip.HeaderLength()) == o.L3Len &&
-			int(ip.TotalLength()) == len(pkt) && ip.Protocol() == uint8(header.TCPProtocolNumber) &&
+			int(ip.TotalLength()) == size && ip.Protocol() == uint8(header.TCPProtocolNumber) &&
 			ip.Flags()&header.IPv4FlagMoreFragments == 0 && ip.FragmentOffset() == 0
 	}
 	ip := header.IPv6(pkt)
 	return header.IPVersion(pkt) == header.IPv6Version && o.L3Len == header.IPv6MinimumSize &&
-		int(ip.PayloadLength())+header.IPv6MinimumSize == len(pkt) && ip.NextHeader() == uint8(header.TCPProtocolNumber)
+		int(ip.PayloadLength())+header.IPv6MinimumSize == size && ip.NextHeader() == uint8(header.TCPProtocolNumber)
 }

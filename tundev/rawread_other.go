@@ -25,3 +25,9 @@ func (*rawReader) writeSuper([]byte, gso.Options) error { return errVirtio }
 
 // superWhole is false: only Linux TUNs take super-segments.
 func superWhole([]byte, gso.Options) bool { return false }
+
+// writeSuperParts is never called: newRawReader returns nil.
+func (*rawReader) writeSuperParts([][]byte, gso.Options) error { return errVirtio }
+
+// superWholeParts is false: only Linux TUNs take super-segments.
+func superWholeParts([][]byte, gso.Options) bool { return false }

@@ -39,8 +39,11 @@ type forwarder struct {
 	// acceptAll: the open forwarder accepts every TCP flow
 	// (ForwardOpen.AcceptTCP), so handleTCP completes the handshake at
 	// once, without a verdict from the engine.
-	acceptAll bool          // +checklocks:mu
-	nextID    atomic.Uint64 // the last flow ID given out
+	acceptAll bool // +checklocks:mu
+	// handoff is the open forwarder's ForwardOpen.HandleTCP (with
+	// acceptAll), or nil.
+	handoff func(Flow)    // +checklocks:mu
+	nextID  atomic.Uint64 // the last flow ID given out
 	// handlers counts gVisor's goroutines inside handleTCP; Add only
 	// under mu while !closing.
 	handlers sync.WaitGroup
@@ -71,7 +74,7 @@ type forwarder struct {
 type fwdCounters struct {
 	tcpOffered, udpOffered, tcpRefused, udpRefused, tcpFailed       atomic.Uint64
 	pendingDrops, tcpLimit, udpLimit, unserved, udpExpired, outside atomic.Uint64
-	echoDropped                                                     atomic.Uint64
+	echoDropped, handedOff                                          atomic.Uint64
 }
 
 // fwdItem is one thing a gVisor goroutine hands the engine.
@@ -83,6 +86,10 @@ type fwdItem struct {
 	local, remote netip.AddrPort
 	hdr           []byte // UDP: the first datagram's headers
 	id            uint64 // TCP established: its SYN's flow ID
+	// direct, for a TCP flow for ForwardOpen.HandleTCP, gets the flow
+	// once the engine made its socket (a zero Flow if it did not), instead
+	// of ForwardAccept; room for one.
+	direct chan Flow
 }
 
 // pendingTCP is a SYN waiting for its verdict. The engine sets id when it
@@ -192,12 +199,24 @@ func (f *forwarder) enter() bool {
 
 // handleTCP runs on a goroutine of gVisor's TCP forwarder, one per SYN
 // (at most MaxPendingTCP): it offers the flow, waits for the verdict and,
-// on Accept, completes the handshake and hands the endpoint to the engine.
+// on Accept, completes the handshake and hands the endpoint to the engine;
+// with ForwardOpen.HandleTCP it then serves the flow, calling HandleTCP,
+// once it no longer counts as a handshake (see establish).
 func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
+	fl, handle := f.handshake(r)
+	if handle != nil {
+		f.st.handedOff.Add(1)
+		handle(fl)
+	}
+}
+
+// handshake is handleTCP up to the flow's hand-off: it returns the
+// established flow and the HandleTCP to call with it, if there is one.
+func (f *forwarder) handshake(r *tcp.ForwarderRequest) (Flow, func(Flow)) {
 	hdr := f.takeSYN(r.ID())
 	if !f.enter() {
 		r.Complete(false)
-		return
+		return Flow{}, nil
 	}
 	defer f.handlers.Done()
 	f.pending.Add(1)
@@ -205,20 +224,19 @@ func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
 	if !reserve(&f.tcpFlows, f.cfg.MaxTCPFlows) {
 		f.st.tcpLimit.Add(1)
 		r.Complete(true)
-		return
+		return Flow{}, nil
 	}
 	p := &pendingTCP{local: addrPort(r.ID().LocalAddress, r.ID().LocalPort), remote: addrPort(r.ID().RemoteAddress, r.ID().RemotePort), verdict: make(chan Verdict, 1)}
-	if f.acceptsAll() {
+	if ok, handoff := f.acceptsAll(); ok {
 		p.id = f.newID()
 		f.st.tcpOffered.Add(1)
-		f.establish(r, p)
-		return
+		return f.establish(r, p, handoff)
 	}
 	if !f.pushAndServe(fwdItem{syn: p, proto: FlowTCP, local: p.local, remote: p.remote}) {
 		f.tcpFlows.Add(-1)
 		f.st.unserved.Add(1)
 		r.Complete(true)
-		return
+		return Flow{}, nil
 	}
 	var v Verdict
 	select {
@@ -227,26 +245,30 @@ func (f *forwarder) handleTCP(r *tcp.ForwarderRequest) {
 		v = Drop
 	}
 	if v == Accept {
-		f.establish(r, p)
-		return
+		return f.establish(r, p, nil)
 	}
 	f.tcpFlows.Add(-1)
 	f.refuse(r, v, hdr, p)
+	return Flow{}, nil
 }
 
-// acceptsAll reports whether the open forwarder accepts every TCP flow.
-func (f *forwarder) acceptsAll() bool {
+// acceptsAll reports whether the open forwarder accepts every TCP flow,
+// and its ForwardOpen.HandleTCP.
+func (f *forwarder) acceptsAll() (bool, func(Flow)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.open && f.acceptAll
+	return f.open && f.acceptAll, f.handoff
 }
 
 // newID gives out a flow ID (any goroutine).
 func (f *forwarder) newID() uint64 { return f.nextID.Add(1) }
 
 // establish completes an accepted flow's handshake and hands its endpoint
-// to the engine.
-func (f *forwarder) establish(r *tcp.ForwarderRequest, p *pendingTCP) {
+// to the engine. With handoff (ForwardOpen.HandleTCP) it waits for the
+// engine to make the flow's socket, which it mostly makes itself at once
+// (pushAndServe), and returns the flow and handoff, for its caller to
+// call once it no longer counts as a handshake.
+func (f *forwarder) establish(r *tcp.ForwarderRequest, p *pendingTCP, handoff func(Flow)) (Flow, func(Flow)) {
 	wq := new(waiter.Queue)
 	f.hsMu.Lock()
 	f.handshakes[wq] = struct{}{}
@@ -259,12 +281,28 @@ func (f *forwarder) establish(r *tcp.ForwarderRequest, p *pendingTCP) {
 	if terr != nil {
 		f.tcpFlows.Add(-1)
 		f.st.tcpFailed.Add(1)
-		return
+		return Flow{}, nil
 	}
-	if !f.pushAndServe(fwdItem{ep: ep, wq: wq, proto: FlowTCP, local: p.local, remote: p.remote, id: p.id}) {
+	it := fwdItem{ep: ep, wq: wq, proto: FlowTCP, local: p.local, remote: p.remote, id: p.id}
+	if handoff != nil {
+		it.direct = make(chan Flow, 1)
+	}
+	if !f.pushAndServe(it) {
 		ep.Abort()
 		f.tcpFlows.Add(-1)
+		return Flow{}, nil
 	}
+	if handoff == nil {
+		return Flow{}, nil
+	}
+	select {
+	case fl := <-it.direct:
+		if fl.Handle.IsValid() {
+			return fl, handoff
+		}
+	case <-f.ns.stopping: // the stack's Close drops the item (or its socket)
+	}
+	return Flow{}, nil
 }
 
 // refuse ends a refused SYN as v says.
@@ -425,6 +463,9 @@ func dropItems(f *forwarder, items []fwdItem) {
 		case it.proto == FlowTCP:
 			it.ep.Abort()
 			f.tcpFlows.Add(-1)
+			if it.direct != nil {
+				it.direct <- Flow{} // room for one; nothing else sends
+			}
 		default:
 			it.ep.Close()
 			f.udpFlows.Add(-1)
@@ -443,7 +484,7 @@ func (f *forwarder) stats(st *ForwardStats) {
 	c := &f.st
 	st.TCPOffered, st.UDPOffered = c.tcpOffered.Load(), c.udpOffered.Load()
 	st.TCPRefused, st.UDPRefused = c.tcpRefused.Load(), c.udpRefused.Load()
-	st.TCPHandshakeFailed = c.tcpFailed.Load()
+	st.TCPHandshakeFailed, st.TCPHandedOff = c.tcpFailed.Load(), c.handedOff.Load()
 	st.TCPPendingDrops = f.ns.s.Stats().TCP.ForwardMaxInFlightDrop.Value()
 	st.TCPLimitRefused, st.UDPLimitRefused, st.Unserved = c.tcpLimit.Load(), c.udpLimit.Load(), c.unserved.Load()
 	st.UDPExpired = c.udpExpired.Load()

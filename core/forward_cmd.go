@@ -14,6 +14,18 @@ type ForwardOpen struct {
 	// round trip per connection); the handshake starts as the SYN comes,
 	// without waiting for the engine.
 	AcceptTCP bool
+	// HandleTCP, with AcceptTCP, takes every TCP flow once its handshake
+	// is over, instead of ForwardAccept: it is called with the flow (its
+	// Handle, a TCP socket that is HandleTCP's to close) on the goroutine
+	// that completed the handshake, which is then the flow's for as long
+	// as HandleTCP runs: one goroutine hand-off and one goroutine fewer per
+	// connection than a flow taken by ForwardAccept and served on a
+	// goroutine of the taker's. It may block (it holds nothing of the
+	// stack's), and is called concurrently for concurrent flows; the
+	// stack's Close does not wait for it (its requests then fail with
+	// net.ErrClosed). Flows handed to it are counted in
+	// ForwardStats.TCPHandedOff. Ignored without AcceptTCP.
+	HandleTCP func(Flow)
 	// Echo offers the ICMP and ICMPv6 echo requests (ping) to addresses
 	// in ForwardConfig.Prefixes that are not the stack's own as flows of
 	// Proto FlowEcho, instead of answering or dropping them as
@@ -145,6 +157,8 @@ type ForwardStats struct {
 	// TCPHandshakeFailed counts accepted TCP flows whose handshake did not
 	// complete (the client gave up, or reset).
 	TCPHandshakeFailed uint64
+	// TCPHandedOff counts the TCP flows handed to ForwardOpen.HandleTCP.
+	TCPHandedOff uint64
 	// TCPPendingDrops counts SYNs dropped past MaxPendingTCP;
 	// TCPLimitRefused and UDPLimitRefused flows refused past MaxTCPFlows
 	// and MaxUDPFlows; Unserved flows refused because no forwarder was

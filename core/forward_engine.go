@@ -42,7 +42,10 @@ func (ns *Netstack) forwardOpen(c ForwardOpen) (Response, error, bool) {
 	}
 	f.eng.sock, f.eng.accept = s, c.AcceptTCP
 	f.mu.Lock()
-	f.open, f.echo, f.acceptAll = true, c.Echo, c.AcceptTCP
+	f.open, f.echo, f.acceptAll, f.handoff = true, c.Echo, c.AcceptTCP, nil
+	if c.AcceptTCP {
+		f.handoff = c.HandleTCP
+	}
 	f.mu.Unlock()
 	return ForwardOpened{Handle: s.h}, nil, false
 }
@@ -114,13 +117,25 @@ func (f *forwarder) offerStream(it fwdItem) {
 	s, err := f.ns.newSocket(kindStream, it.ep, it.wq, netProto(it.local.Addr()))
 	if err != nil {
 		f.tcpFlows.Add(-1) // newSocket aborted the endpoint
+		if it.direct != nil {
+			it.direct <- Flow{} // room for one; sent once
+		}
 		return
 	}
 	s.flow = &flowState{id: it.id, proto: FlowTCP}
 	opts := it.ep.SocketOptions()
 	opts.SetSendBufferSize(int64(f.cfg.FlowBuffer), true)
 	opts.SetReceiveBufferSize(int64(f.cfg.FlowBuffer), true)
-	f.eng.offers = append(f.eng.offers, Flow{ID: it.id, Proto: FlowTCP, Local: it.local, Remote: it.remote, Handle: s.h})
+	fl := Flow{ID: it.id, Proto: FlowTCP, Local: it.local, Remote: it.remote, Handle: s.h}
+	switch {
+	case it.direct == nil:
+		f.eng.offers = append(f.eng.offers, fl)
+	case f.eng.sock == nil: // the forwarder closed: refused, as offers are
+		f.ns.closeSocket(s, true)
+		it.direct <- Flow{} // room for one; sent once
+	default:
+		it.direct <- fl // room for one; sent once
+	}
 }
 
 func (f *forwarder) offerUDP(it fwdItem) {
@@ -189,10 +204,10 @@ func (f *forwarder) decide(c ForwardVerdict) error {
 // is refused (a reset), and new ones until the next ForwardOpen.
 func (f *forwarder) closed(s *socket) {
 	f.mu.Lock()
-	f.open, f.acceptAll = false, false
+	f.open, f.acceptAll, f.handoff = false, false, nil
 	f.mu.Unlock()
-	f.adopt()
 	f.eng.sock = nil
+	f.adopt()
 	for id, p := range f.eng.waiting {
 		delete(f.eng.waiting, id)
 		p.verdict <- Reset

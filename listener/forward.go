@@ -81,25 +81,31 @@ var ErrNoForwarding = errors.Join(errors.New("listener: stack not in forwarding 
 // open and waits for its handlers to return. It returns ctx's error, or
 // an error matching net.ErrClosed when the stack closed.
 func (fw *Forwarder) Serve(ctx context.Context, ch core.Channel) error {
-	resp, err := ch.Request(ctx, core.NoHandle, core.ForwardOpen{AcceptTCP: fw.Allow == nil && fw.HandleTCP != nil, Echo: fw.HandleEcho != nil})
+	s := &serving{fw: fw, ch: ch, conns: make(map[io.Closer]struct{}), echoes: make(chan struct{}, MaxEchoHandlers)}
+	s.ctx, s.cancel = context.WithCancel(ctx)
+	open := core.ForwardOpen{AcceptTCP: fw.Allow == nil && fw.HandleTCP != nil, Echo: fw.HandleEcho != nil}
+	if open.AcceptTCP {
+		open.HandleTCP = s.handOff
+	}
+	resp, err := ch.Request(ctx, core.NoHandle, open)
 	if err != nil {
+		s.cancel()
 		if errors.Is(err, core.ErrInvalid) {
 			err = ErrNoForwarding
 		}
 		return &net.OpError{Op: "listen", Net: "forward", Err: err}
 	}
-	s := &serving{fw: fw, ch: ch, h: resp.(core.ForwardOpened).Handle, conns: make(map[io.Closer]struct{}), echoes: make(chan struct{}, MaxEchoHandlers)}
-	ctx, s.cancel = context.WithCancel(ctx)
+	s.h = resp.(core.ForwardOpened).Handle
 	defer s.stop()
 	for {
-		resp, err := ch.Request(ctx, s.h, core.ForwardAccept{})
+		resp, err := ch.Request(s.ctx, s.h, core.ForwardAccept{})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
 			return &net.OpError{Op: "accept", Net: "forward", Err: err}
 		}
-		s.flow(ctx, resp.(core.Flow))
+		s.flow(s.ctx, resp.(core.Flow))
 	}
 }
 
@@ -108,6 +114,7 @@ type serving struct {
 	fw     *Forwarder
 	ch     core.Channel
 	h      core.Handle
+	ctx    context.Context // the handlers'
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	echoes chan struct{} // a slot per HandleEcho call running
@@ -132,6 +139,29 @@ func (s *serving) flow(ctx context.Context, f core.Flow) {
 		defer s.wg.Done()
 		s.serveFlow(ctx, f)
 	}()
+}
+
+// handOff serves an established TCP flow on the goroutine that completed
+// its handshake (core.ForwardOpen.HandleTCP; only without Allow), counted
+// among the handlers stop waits for; after stop it closes the flow.
+func (s *serving) handOff(f core.Flow) {
+	if !s.enter() {
+		netconn.NewTCPConn(s.ch, f.Handle, f.Local, f.Remote).Close()
+		return
+	}
+	defer s.wg.Done()
+	s.serveFlow(s.ctx, f)
+}
+
+// enter counts a handler in, unless stop has begun.
+func (s *serving) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return false
+	}
+	s.wg.Add(1)
+	return true
 }
 
 func (s *serving) serveFlow(ctx context.Context, f core.Flow) {

@@ -18,7 +18,9 @@ import (
 // (core.Config.Forward): every TCP connection and UDP flow its device
 // brings for any address of the configured prefixes. Each flow is decided
 // by Allow and served by HandleTCP or HandleUDP, on a goroutine of its
-// own, so a slow handler holds up only its flow. Its zero value accepts
+// own, so a slow handler holds up only its flow (without Allow, a TCP
+// flow's HandleTCP runs on the goroutine that completed its handshake:
+// see core.ForwardOpen.HandleTCP). Its zero value accepts
 // nothing (no handlers: every flow is refused).
 type Forwarder struct {
 	// Allow decides a new flow before anything is answered: before the

@@ -259,6 +259,11 @@ func (ns *Netstack) pumpInGRO(dev Device) {
 	}
 	pkts := make([][]byte, len(bufs))
 	var g groPath
+	var in inView
+	if vr != nil {
+		in.fill(bufs)
+		defer in.release()
+	}
 	for ns.link.in.wait() {
 		n, err := read(bufs, sizes)
 		for i := range n {
@@ -267,15 +272,38 @@ func (ns *Netstack) pumpInGRO(dev Device) {
 		if ns.link.in.enter(true) != nil {
 			return
 		}
-		if vr != nil {
+		switch {
+		case vr != nil && n == 1 && valid[0] && ns.link.deliverValidatedView(in.v, sizes[0]):
+			in.fill(bufs) // gVisor has the view now
+		case vr != nil:
 			ns.link.deliverGROValidated(&g, pkts[:n], valid[:n])
-		} else {
+		default:
 			ns.link.deliverGRO(&g, pkts[:n])
 		}
 		ns.link.in.leave()
 		if err != nil {
 			return
 		}
+	}
+}
+
+// inView is the first read buffer of a ValidatedReader's pump: the
+// slice of a 64 KiB gVisor view, so that a super-segment read whole into
+// it goes to gVisor as it is (see deliverValidatedView), without the copy
+// into a view of gVisor's that any other read packet takes.
+type inView struct{ v *buffer.View }
+
+// fill puts a new view in bufs[0].
+func (in *inView) fill(bufs [][]byte) {
+	in.v = buffer.NewViewSize(len(bufs[0]))
+	bufs[0] = in.v.AsSlice()
+}
+
+// release lets go of the view the pump holds.
+func (in *inView) release() {
+	if in.v != nil {
+		in.v.Release()
+		in.v = nil
 	}
 }
 
@@ -364,7 +392,41 @@ func (l *linkEP) deliverValidated(p []byte) {
 	if d == nil || !ok {
 		return
 	}
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: splitHeaders(p)})
+	l.deliverTrusted(d, proto, splitHeaders(p), len(p))
+}
+
+// deliverValidatedView is deliverValidated for the TCP packet that is the
+// first size bytes of v, handed to gVisor without a copy: its headers are
+// copied into a view of their own (see splitHeaders), and v, trimmed to
+// the payload, becomes gVisor's. It reports false, having taken nothing,
+// for a packet that is not TCP, a link on MediumEthernet, or no
+// dispatcher: the caller then delivers it as it does others.
+func (l *linkEP) deliverValidatedView(v *buffer.View, size int) bool {
+	p := v.AsSlice()[:size]
+	n := tcpHeadersLen(p)
+	if l.eth.on || n <= 0 || n >= size {
+		return false
+	}
+	proto, ok := l.inboundProto(p)
+	l.dispMu.RLock()
+	d := l.dispatcher
+	l.dispMu.RUnlock()
+	if d == nil || !ok {
+		return false
+	}
+	hdr := buffer.NewViewWithData(p[:n])
+	v.CapLength(size)
+	v.TrimFront(n)
+	b := buffer.MakeWithView(v)
+	b.Prepend(hdr)
+	l.deliverTrusted(d, proto, b, size)
+	return true
+}
+
+// deliverTrusted hands d packet b, of size bytes on the wire, as
+// checksum-validated.
+func (l *linkEP) deliverTrusted(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b buffer.Buffer, size int) {
+	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: b})
 	pkt.RXChecksumValidated = true
 	l.off.rxMu.Lock()
 	l.off.trusted.Store(true)
@@ -373,7 +435,7 @@ func (l *linkEP) deliverValidated(p []byte) {
 	l.off.rxMu.Unlock()
 	pkt.DecRef()
 	l.packetsIn.Add(1)
-	l.in.charge(cost(len(p)))
+	l.in.charge(cost(size))
 }
 
 // splitHeaders copies IP packet p into a buffer of two views: its IP and

@@ -414,11 +414,13 @@ func (l *linkEP) deliverValidatedView(v *buffer.View, size int) bool {
 	if d == nil || !ok {
 		return false
 	}
-	hdr := buffer.NewViewWithData(p[:n])
 	v.CapLength(size)
 	v.TrimFront(n)
-	b := buffer.MakeWithView(v)
-	b.Prepend(hdr)
+	// Headers first, then v appended: a Prepend would write them back
+	// into the room in front of v's payload, one chunk again (see
+	// splitHeaders).
+	b := buffer.MakeWithView(buffer.NewViewWithData(p[:n]))
+	b.Append(v)
 	l.deliverTrusted(d, proto, b, size)
 	return true
 }

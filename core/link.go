@@ -124,6 +124,12 @@ func (l *linkEP) sendProbe(pkt *stack.PacketBuffer) {
 // else is delivering and the peer's inbound gate has room; else the
 // outbound pump takes them.
 func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
+	return l.writePkts(pkts.AsSlice())
+}
+
+// writePkts is WritePackets on a plain slice, which the NIC's queueing
+// discipline (see qdisc.go) passes without allocating a list per packet.
+func (l *linkEP) writePkts(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
 	l.mu.Lock()
 	if l.sendClosed {
 		l.mu.Unlock()
@@ -133,7 +139,7 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	taken := 0
 	repeat := l.repeatACKs.Load() && l.peer.Load() == nil
 	dsack := l.peer.Load() == nil
-	for _, pkt := range pkts.AsSlice() {
+	for _, pkt := range pkts {
 		if l.n == len(l.q) {
 			break
 		}
@@ -164,7 +170,7 @@ func (l *linkEP) WritePackets(pkts stack.PacketBufferList) (int, tcpip.Error) {
 	}
 	l.mu.Unlock()
 	l.packetsOut.Add(uint64(taken))
-	if dropped := pkts.Len() - taken; dropped > 0 {
+	if dropped := len(pkts) - taken; dropped > 0 {
 		l.drops.Add(uint64(dropped))
 	}
 	if wasEmpty && taken > 0 && !l.holding.Load() {

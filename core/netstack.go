@@ -191,7 +191,8 @@ func (ns *Netstack) initStack() error {
 		ns.s.Close()
 		return fmt.Errorf("netcore: pcap: %w", err)
 	}
-	if err := ns.s.CreateNICWithOptions(nicID, wrapEthernet(cfg.Medium, nicEP), stack.NICOptions{DeliverLinkPackets: true}); err != nil {
+	nicEP = wrapEthernet(cfg.Medium, nicEP)
+	if err := ns.s.CreateNICWithOptions(nicID, nicEP, stack.NICOptions{DeliverLinkPackets: true, QDisc: ns.nicQDisc(nicEP)}); err != nil {
 		ns.s.Close()
 		return fmt.Errorf("netcore: create NIC: %v", err)
 	}

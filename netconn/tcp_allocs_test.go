@@ -1,0 +1,54 @@
+package netconn_test
+
+import (
+	"io"
+	"testing"
+
+	"github.com/netcore-go/netcore/internal/allocsite"
+	"github.com/netcore-go/netcore/internal/testnet"
+)
+
+// A 1-byte request and its 1-byte reply allocate nothing in steady state,
+// netcore's code or gVisor's: the NIC's queueing discipline hands each of
+// the four packets (request, its ACK, reply, its ACK) to the link without
+// the one-element PacketBufferList gVisor's default discipline makes per
+// packet (4 allocations per RR before). The counts by owner are logged
+// (go test -v).
+func TestTCPRRAllocs(t *testing.T) {
+	if testnet.RaceEnabled {
+		t.Skip("the race detector allocates; .ci/run runs this without -race")
+	}
+	const rounds = 2000
+	p := newPair(t)
+	cli, srv := tcpConns(t, p, testnet.AddrB)
+	req, rsp, buf := []byte{'q'}, []byte{'r'}, make([]byte, 1)
+	rr := func() {
+		if _, err := cli.Write(req); err != nil {
+			t.Fatalf("client Write: %v", err)
+		}
+		if _, err := io.ReadFull(srv, buf); err != nil || buf[0] != 'q' {
+			t.Fatalf("server Read = %q, %v; want %q", buf, err, req)
+		}
+		if _, err := srv.Write(rsp); err != nil {
+			t.Fatalf("server Write: %v", err)
+		}
+		if _, err := io.ReadFull(cli, buf); err != nil || buf[0] != 'r' {
+			t.Fatalf("client Read = %q, %v; want %q", buf, err, rsp)
+		}
+	}
+	for range rounds / 4 {
+		rr()
+	}
+	owners, sites := allocsite.PerOp(rounds, rr)
+	t.Logf("allocations per 1-byte RR by owner: %v", owners)
+	if owners["netcore"] > 0.01 {
+		t.Errorf("netcore allocates %.3g times per 1-byte RR, want none (by site: %v)", owners["netcore"], sites)
+	}
+	if owners["gvisor"] > maxGVisorRRAllocs {
+		t.Errorf("gVisor allocates %.3g times per 1-byte RR, want ≤ %.2g (by site: %v)", owners["gvisor"], maxGVisorRRAllocs, sites)
+	}
+}
+
+// maxGVisorRRAllocs bounds gVisor's allocations per 1-byte RR: none, with
+// room for a rare one (a pool refilled after a garbage collection).
+const maxGVisorRRAllocs = 0.05

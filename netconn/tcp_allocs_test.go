@@ -6,6 +6,7 @@ import (
 
 	"github.com/netcore-go/netcore/internal/allocsite"
 	"github.com/netcore-go/netcore/internal/testnet"
+	"go.uber.org/goleak"
 )
 
 // A 1-byte request and its 1-byte reply allocate nothing in steady state,
@@ -18,8 +19,23 @@ func TestTCPRRAllocs(t *testing.T) {
 	if testnet.RaceEnabled {
 		t.Skip("the race detector allocates; .ci/run runs this without -race")
 	}
+	for _, tc := range []struct {
+		name string
+		opts []testnet.Option
+	}{
+		{"ip", nil},
+		{"ethernet", []testnet.Option{testnet.WithEthernet()}}, // gVisor's Ethernet endpoint in front of the link
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Cleanup(func() { goleak.VerifyNone(t) })
+			rrAllocs(t, testnet.NewPair(t, tc.opts...))
+		})
+	}
+}
+
+// rrAllocs counts the allocations per 1-byte RR between p's stacks.
+func rrAllocs(t *testing.T, p testnet.Pair) {
 	const rounds = 2000
-	p := newPair(t)
 	cli, srv := tcpConns(t, p, testnet.AddrB)
 	req, rsp, buf := []byte{'q'}, []byte{'r'}, make([]byte, 1)
 	rr := func() {

@@ -57,13 +57,17 @@ func rrAllocs(t *testing.T, p testnet.Pair) {
 	}
 	owners, sites := allocsite.PerOp(rounds, rr)
 	t.Logf("allocations per 1-byte RR by owner: %v", owners)
-	if owners["netcore"] > 0.01 {
+	if owners["netcore"] > maxNetcoreRRAllocs {
 		t.Errorf("netcore allocates %.3g times per 1-byte RR, want none (by site: %v)", owners["netcore"], sites)
 	}
 	if owners["gvisor"] > maxGVisorRRAllocs {
 		t.Errorf("gVisor allocates %.3g times per 1-byte RR, want ≤ %.2g (by site: %v)", owners["gvisor"], maxGVisorRRAllocs, sites)
 	}
 }
+
+// maxNetcoreRRAllocs bounds netcore's allocations per 1-byte RR: none,
+// with room for a rare one (a request pool refilled after a collection).
+const maxNetcoreRRAllocs = 0.05
 
 // maxGVisorRRAllocs bounds gVisor's allocations per 1-byte RR: none, with
 // room for a rare one (a pool refilled after a garbage collection).

@@ -81,17 +81,25 @@ func TestUDPDatagramAllocs(t *testing.T) {
 				t.Fatalf("ReadFrom = %d, %v, %v; want %d from %v", n, from, err, size, src)
 			}
 		}
-		for range rounds / 4 {
-			roundTrip()
-		}
-		owners, sites := allocsite.PerOp(rounds, roundTrip)
-		t.Logf("%d B: allocations per datagram by owner: %v", size, owners)
-		if owners["netcore"] > 0.01 {
-			t.Errorf("%d B: netcore allocates %.3g times per datagram, want none (by site: %v)", size, owners["netcore"], sites)
-		}
-		if owners["gvisor"] > maxGVisorAllocs+0.1 {
-			t.Errorf("%d B: gVisor allocates %.3g times per datagram, want ≤ %d (by site: %v)", size, owners["gvisor"], maxGVisorAllocs, sites)
-		}
+		checkDatagramAllocs(t, rounds, size, roundTrip)
+	}
+}
+
+// checkDatagramAllocs warms roundTrip up, then counts its allocations by
+// owner over rounds calls: none of netcore's, at most maxGVisorAllocs of
+// gVisor's per datagram of size bytes.
+func checkDatagramAllocs(t *testing.T, rounds, size int, roundTrip func()) {
+	t.Helper()
+	for range rounds / 4 {
+		roundTrip()
+	}
+	owners, sites := allocsite.PerOp(rounds, roundTrip)
+	t.Logf("%d B: allocations per datagram by owner: %v", size, owners)
+	if owners["netcore"] > 0.01 {
+		t.Errorf("%d B: netcore allocates %.3g times per datagram, want none (by site: %v)", size, owners["netcore"], sites)
+	}
+	if owners["gvisor"] > maxGVisorAllocs+0.1 {
+		t.Errorf("%d B: gVisor allocates %.3g times per datagram, want ≤ %d (by site: %v)", size, owners["gvisor"], maxGVisorAllocs, sites)
 	}
 }
 
@@ -132,17 +140,7 @@ func TestUDPConnectedDatagramAllocs(t *testing.T) {
 				t.Fatalf("ReadFrom = %d, %v, %v; want %d from %v", n, from, err, size, src)
 			}
 		}
-		for range rounds / 4 {
-			roundTrip()
-		}
-		owners, sites := allocsite.PerOp(rounds, roundTrip)
-		t.Logf("%d B: allocations per datagram by owner: %v", size, owners)
-		if owners["netcore"] > 0.01 {
-			t.Errorf("%d B: netcore allocates %.3g times per datagram, want none (by site: %v)", size, owners["netcore"], sites)
-		}
-		if owners["gvisor"] > maxGVisorAllocs+0.1 {
-			t.Errorf("%d B: gVisor allocates %.3g times per datagram, want ≤ %d (by site: %v)", size, owners["gvisor"], maxGVisorAllocs, sites)
-		}
+		checkDatagramAllocs(t, rounds, size, roundTrip)
 	}
 }
 

@@ -361,16 +361,26 @@ func (t *TUN) writeSuper(bufs [][]byte, p []byte, o gso.Options) (bool, error) {
 			return true, err
 		}
 	}
-	err := t.raw.writeSuper(p, o)
+	return true, t.wroteWhole(t.raw.writeSuper(p, o), false)
+}
+
+// wroteWhole counts the outcome err of a super-segment written whole
+// (vectored: from the stack's own buffers) and returns what its writer
+// reports: ErrClosed once the device is closed, nil otherwise (a failed
+// write is counted and the packet lost, as any device's).
+func (t *TUN) wroteWhole(err error, vectored bool) error {
 	switch {
 	case t.closed.Load() || isClosedErr(err):
-		return true, ErrClosed
+		return ErrClosed
 	case err != nil:
 		t.writeErrs.Add(1)
 	default:
 		t.wholeOut.Add(1)
+		if vectored {
+			t.vecOut.Add(1)
+		}
 	}
-	return true, nil
+	return nil
 }
 
 // WritePacketVectored implements core.VectoredWriter: on Linux with
@@ -382,17 +392,7 @@ func (t *TUN) WritePacketVectored(parts [][]byte, o gso.Options) (bool, error) {
 	if t.raw == nil || len(parts) == 0 || !superWholeParts(parts, o) {
 		return false, nil
 	}
-	err := t.raw.writeSuperParts(parts, o)
-	switch {
-	case t.closed.Load() || isClosedErr(err):
-		return true, ErrClosed
-	case err != nil:
-		t.writeErrs.Add(1)
-	default:
-		t.wholeOut.Add(1)
-		t.vecOut.Add(1)
-	}
-	return true, nil
+	return true, t.wroteWhole(t.raw.writeSuperParts(parts, o), true)
 }
 
 // wbuf returns write buffer i, with room for the headroom and a packet of

@@ -21,11 +21,7 @@ func TestRecoveryProbe(t *testing.T) {
 	payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000) }
 	for _, c := range dsackCases {
 		t.Run(c.name, func(t *testing.T) {
-			sent := make(chan []byte, 8)
-			var d dsacker
-			d.probeOn.Store(true)
-			d.send = func(p *stack.PacketBuffer) { sent <- packetBytes(p) }
-			t.Cleanup(d.stop)
+			d, sent := probingDsacker(t, 8)
 			for i := range 3 {
 				d.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, uint32(1000*(i+1)), 5000, tsOpt(100, 7), payload(i))))
 			}
@@ -125,11 +121,7 @@ func TestRecoveryProbeHoles(t *testing.T) {
 	payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000) }
 	for _, c := range dsackCases {
 		t.Run(c.name, func(t *testing.T) {
-			sent := make(chan []byte, 64)
-			var d dsacker
-			d.probeOn.Store(true)
-			d.send = func(p *stack.PacketBuffer) { sent <- packetBytes(p) }
-			t.Cleanup(d.stop)
+			d, sent := probingDsacker(t, 64)
 			for i := range 5 { // 1000-2000 ... 5000-6000
 				d.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, uint32(1000*(i+1)), 5000, tsOpt(100, 7), payload(i))))
 			}
@@ -172,11 +164,7 @@ func TestStallProbe(t *testing.T) {
 	payload := func(i int) []byte { return bytes.Repeat([]byte{byte(i)}, 1000) }
 	for _, c := range dsackCases {
 		t.Run(c.name, func(t *testing.T) {
-			sent := make(chan []byte, 64)
-			var d dsacker
-			d.probeOn.Store(true)
-			d.send = func(p *stack.PacketBuffer) { sent <- packetBytes(p) }
-			t.Cleanup(d.stop)
+			d, sent := probingDsacker(t, 64)
 			for i := range 2 { // 1000-2000, 2000-3000
 				d.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, uint32(1000*(i+1)), 5000, tsOpt(100, 7), payload(i))))
 			}
@@ -226,4 +214,15 @@ func TestStallProbeTimeout(t *testing.T) {
 			t.Errorf("%s: timeout %v; want %v", c.name, got, c.want)
 		}
 	}
+}
+
+// probingDsacker returns a dsacker with recovery probes on whose sent
+// packets come out of the channel (room for n), stopped at t's end.
+func probingDsacker(t *testing.T, n int) (*dsacker, <-chan []byte) {
+	sent := make(chan []byte, n)
+	d := new(dsacker)
+	d.probeOn.Store(true)
+	d.send = func(p *stack.PacketBuffer) { sent <- packetBytes(p) }
+	t.Cleanup(d.stop)
+	return d, sent
 }

@@ -91,31 +91,16 @@ func TestJoinSACKHold(t *testing.T) {
 // segments of a write of n+1, and the tail-loss probe gVisor sends of the
 // last.
 func dropTail(n int) func([]byte) bool {
-	var seqs []uint32
-	sent := map[uint32]int{}
+	var c segmentCounter // under the link's lock
 	return func(pkt []byte) bool {
-		f, ok := tcpFlags(pkt)
-		if !ok || f&flagSYN != 0 {
-			return false
-		}
-		off := 40
-		if pkt[0]>>4 == 4 {
-			off = int(pkt[0]&0xf) * 4
-		}
-		tcp := pkt[off:]
-		if len(tcp) <= int(tcp[12]>>4)*4 {
-			return false
-		}
-		seq := binary.BigEndian.Uint32(tcp[4:])
-		if sent[seq] == 0 {
-			seqs = append(seqs, seq)
-		}
-		sent[seq]++
+		i, times, ok := c.count(pkt)
 		switch {
-		case len(seqs) >= n && seq == seqs[n-1]:
-			return sent[seq] == 1
-		case len(seqs) >= n+1 && seq == seqs[n]:
-			return sent[seq] <= 2
+		case !ok:
+			return false
+		case i == n:
+			return times == 1
+		case i == n+1:
+			return times <= 2
 		}
 		return false
 	}

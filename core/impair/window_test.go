@@ -74,24 +74,49 @@ func TestWindowControlQueue(t *testing.T) {
 // of the nth data segment (counted from 1 by distinct sequence numbers)
 // of an IPv4 path.
 func dropSegmentOnce(nth int) func([]byte) bool {
-	var seqs []uint32        // distinct data sequence numbers seen, in order
-	sent := map[uint32]int{} // transmissions of each; under the link's lock
+	var c segmentCounter // under the link's lock
 	return func(pkt []byte) bool {
-		f, ok := tcpFlags(pkt)
-		if !ok || f&flagSYN != 0 || pkt[0]>>4 != 4 {
+		if len(pkt) == 0 || pkt[0]>>4 != 4 {
 			return false
 		}
-		tcp := pkt[int(pkt[0]&0xf)*4:]
-		if len(tcp) <= int(tcp[12]>>4)*4 {
-			return false
-		}
-		seq := binary.BigEndian.Uint32(tcp[4:])
-		if sent[seq] == 0 {
-			seqs = append(seqs, seq)
-		}
-		sent[seq]++
-		return len(seqs) >= nth && seq == seqs[nth-1] && sent[seq] == 1
+		i, times, ok := c.count(pkt)
+		return ok && i == nth && times == 1
 	}
+}
+
+// segmentCounter numbers a path's data segments by their distinct
+// sequence numbers, in the order first seen, and counts each one's
+// transmissions.
+type segmentCounter struct {
+	index map[uint32]int // position of each sequence number, from 1
+	sent  map[uint32]int // transmissions of each
+}
+
+// count counts pkt if it is a TCP data segment (not a SYN, IPv4 or IPv6)
+// and returns its sequence number's position and how many times it has
+// been sent, this one included; ok is false for any other packet.
+func (c *segmentCounter) count(pkt []byte) (nth, times int, ok bool) {
+	f, ok := tcpFlags(pkt)
+	if !ok || f&flagSYN != 0 {
+		return 0, 0, false
+	}
+	off := 40
+	if pkt[0]>>4 == 4 {
+		off = int(pkt[0]&0xf) * 4
+	}
+	tcp := pkt[off:]
+	if len(tcp) <= int(tcp[12]>>4)*4 {
+		return 0, 0, false
+	}
+	seq := binary.BigEndian.Uint32(tcp[4:])
+	if c.index == nil {
+		c.index, c.sent = map[uint32]int{}, map[uint32]int{}
+	}
+	if _, seen := c.index[seq]; !seen {
+		c.index[seq] = len(c.index) + 1
+	}
+	c.sent[seq]++
+	return c.index[seq], c.sent[seq], true
 }
 
 // TestLossRepairHidesLoss loses one data segment in the middle of a

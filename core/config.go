@@ -300,10 +300,10 @@ type Config struct {
 	// this is opt-in. ACKs that carry data are not changed. Counted in
 	// Stats.LossRepairs, LossRepairACKsHidden and LossRepairPassed. Stacks
 	// joined by JoinPipe never use it. Off by default: on the lossy
-	// benchmark it lifts the cells with 1-10% loss and 5 ms each way
-	// severalfold over the default but stays below Linux's BBR there
-	// (bound by the CPU: 2 cores shared with the Linux path and other
-	// work); see docs/benchmarks.md ("Window control and loss repair").
+	// benchmark, on a quiet 2-core machine, it lifts the cells with 1-10%
+	// loss and 5 ms each way from 0.01-0.03x Linux's BBR to 0.62-0.78x
+	// (0.93x without loss), still below it; see docs/benchmarks.md
+	// ("Window control and loss repair").
 	LossRepair bool
 
 	// ReorderHold bounds the link's reorder hold: how long a TCP segment

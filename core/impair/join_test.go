@@ -37,6 +37,21 @@ func newImpairedPair(tb testing.TB, v6 bool, ab, ba impair.Config) impairedPair 
 	return newImpairedPairConfig(tb, v6, core.Config{}, ab, ba)
 }
 
+// seeded returns cfg for the two directions of a path, with seeds ab and
+// ba.
+func seeded(cfg impair.Config, ab, ba uint64) (impair.Config, impair.Config) {
+	a, b := cfg, cfg
+	a.Seed, b.Seed = ab, ba
+	return a, b
+}
+
+// bothIPVersions runs f as a subtest over IPv4 and over IPv6.
+func bothIPVersions(t *testing.T, f func(t *testing.T, v6 bool)) {
+	for _, v6 := range []bool{false, true} {
+		t.Run(fmt.Sprintf("ipv%d", map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) { f(t, v6) })
+	}
+}
+
 // newImpairedPairConfig is newImpairedPair with both stacks' Config
 // (their addresses added).
 func newImpairedPairConfig(tb testing.TB, v6 bool, cfg core.Config, ab, ba impair.Config) impairedPair {
@@ -180,8 +195,7 @@ func TestJoinTCP(t *testing.T) {
 		for _, v6 := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%s/ipv%d", tc.name, map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
 				leakCheck(t)
-				ab, ba := tc.cfg, tc.cfg
-				ab.Seed, ba.Seed = 1, 2
+				ab, ba := seeded(tc.cfg, 1, 2)
 				p := newImpairedPair(t, v6, ab, ba)
 				p.transfer(t, sized(tc.size))
 				checkImpaired(t, "a→b", tc.cfg, p.ab.Stats())
@@ -223,13 +237,11 @@ func checkImpaired(t *testing.T, name string, cfg impair.Config, s impair.Stats)
 // and over IPv4, where every bit is under a checksum, exactly the
 // uncorrupted ones arrive.
 func TestJoinUDPCorrupt(t *testing.T) {
-	for _, v6 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("ipv%d", map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
-			leakCheck(t)
-			p := newImpairedPair(t, v6, impair.Config{Seed: 5, Corrupt: 0.1}, impair.Config{})
-			testUDPCorrupt(t, p, v6)
-		})
-	}
+	bothIPVersions(t, func(t *testing.T, v6 bool) {
+		leakCheck(t)
+		p := newImpairedPair(t, v6, impair.Config{Seed: 5, Corrupt: 0.1}, impair.Config{})
+		testUDPCorrupt(t, p, v6)
+	})
 }
 
 func testUDPCorrupt(t *testing.T, p impairedPair, v6 bool) {
@@ -441,45 +453,43 @@ func TestJoinInvalid(t *testing.T) {
 // the MTU, and every one with valid IPv4 header and TCP checksums, as a
 // real wire needs (no offloads).
 func TestJoinWireSized(t *testing.T) {
-	for _, v6 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("ipv%d", map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
-			leakCheck(t)
-			var bad [2]string
-			var largest [2]int
-			var sample []byte // a full-sized TCP segment
-			check := func(dir int) func([]byte) bool {
-				return func(pkt []byte) bool { // under the link's lock
-					largest[dir] = max(largest[dir], len(pkt))
-					if _, ok := tcpFlags(pkt); ok && dir == 0 && len(pkt) > 1000 && sample == nil {
-						sample = bytes.Clone(pkt)
-					}
-					if err := checkWire(pkt); err != nil && bad[dir] == "" {
-						bad[dir] = fmt.Sprintf("%v: %x", err, pkt[:min(len(pkt), 60)])
-					}
-					return false
+	bothIPVersions(t, func(t *testing.T, v6 bool) {
+		leakCheck(t)
+		var bad [2]string
+		var largest [2]int
+		var sample []byte // a full-sized TCP segment
+		check := func(dir int) func([]byte) bool {
+			return func(pkt []byte) bool { // under the link's lock
+				largest[dir] = max(largest[dir], len(pkt))
+				if _, ok := tcpFlags(pkt); ok && dir == 0 && len(pkt) > 1000 && sample == nil {
+					sample = bytes.Clone(pkt)
 				}
-			}
-			p := newImpairedPair(t, v6, impair.Config{Drop: check(0)}, impair.Config{Drop: check(1)})
-			p.transfer(t, 1*MiB)
-			p.ab.Close() // ends Drop's calls: bad and largest are ours now
-			p.ba.Close()
-			for dir, name := range []string{"a→b", "b→a"} {
-				if bad[dir] != "" {
-					t.Errorf("%s: %s", name, bad[dir])
+				if err := checkWire(pkt); err != nil && bad[dir] == "" {
+					bad[dir] = fmt.Sprintf("%v: %x", err, pkt[:min(len(pkt), 60)])
 				}
-				if largest[dir] > p.a.MTU() {
-					t.Errorf("%s: a %d-byte packet, MTU %d", name, largest[dir], p.a.MTU())
-				}
+				return false
 			}
-			sample[len(sample)-1] ^= 1 // the checker is no rubber stamp
-			if checkWire(sample) == nil {
-				t.Errorf("checkWire passed a segment with a flipped bit")
+		}
+		p := newImpairedPair(t, v6, impair.Config{Drop: check(0)}, impair.Config{Drop: check(1)})
+		p.transfer(t, 1*MiB)
+		p.ab.Close() // ends Drop's calls: bad and largest are ours now
+		p.ba.Close()
+		for dir, name := range []string{"a→b", "b→a"} {
+			if bad[dir] != "" {
+				t.Errorf("%s: %s", name, bad[dir])
 			}
-			if largest[0] < p.a.MTU()-100 {
-				t.Errorf("a→b: largest packet %d bytes, want about the MTU %d", largest[0], p.a.MTU())
+			if largest[dir] > p.a.MTU() {
+				t.Errorf("%s: a %d-byte packet, MTU %d", name, largest[dir], p.a.MTU())
 			}
-		})
-	}
+		}
+		sample[len(sample)-1] ^= 1 // the checker is no rubber stamp
+		if checkWire(sample) == nil {
+			t.Errorf("checkWire passed a segment with a flipped bit")
+		}
+		if largest[0] < p.a.MTU()-100 {
+			t.Errorf("a→b: largest packet %d bytes, want about the MTU %d", largest[0], p.a.MTU())
+		}
+	})
 }
 
 // checkWire checks a TCP packet's checksums (IPv4 header, TCP with its

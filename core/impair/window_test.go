@@ -21,21 +21,18 @@ import (
 // delayed, lossy, rate-limited path, IPv4 and IPv6: every byte arrives
 // (SHA-256) and the sender's link lowered the peer's window.
 func TestWindowControlTransfer(t *testing.T) {
-	for _, v6 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("ipv%d", map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
-			leakCheck(t)
-			cfg := impair.Config{Loss: 0.01, Delay: 2 * time.Millisecond, Rate: 200e6}
-			ab, ba := cfg, cfg
-			ab.Seed, ba.Seed = 1, 2
-			p := newImpairedPairConfig(t, v6, core.Config{WindowControl: true}, ab, ba)
-			p.transfer(t, sized(8*MiB))
-			st := p.a.Stats()
-			if st.WindowsLowered == 0 {
-				t.Fatalf("Stats.WindowsLowered = 0: the sender's link never lowered a window (%+v)", st)
-			}
-			checkImpaired(t, "a→b", cfg, p.ab.Stats())
-		})
-	}
+	bothIPVersions(t, func(t *testing.T, v6 bool) {
+		leakCheck(t)
+		cfg := impair.Config{Loss: 0.01, Delay: 2 * time.Millisecond, Rate: 200e6}
+		ab, ba := seeded(cfg, 1, 2)
+		p := newImpairedPairConfig(t, v6, core.Config{WindowControl: true}, ab, ba)
+		p.transfer(t, sized(8*MiB))
+		st := p.a.Stats()
+		if st.WindowsLowered == 0 {
+			t.Fatalf("Stats.WindowsLowered = 0: the sender's link never lowered a window (%+v)", st)
+		}
+		checkImpaired(t, "a→b", cfg, p.ab.Stats())
+	})
 }
 
 // TestWindowControlQueue moves 1 MiB through a 5 Mbit/s link with 10 ms
@@ -49,8 +46,7 @@ func TestWindowControlQueue(t *testing.T) {
 		t.Run(fmt.Sprintf("window=%v", on), func(t *testing.T) {
 			leakCheck(t)
 			cfg := impair.Config{Delay: 10 * time.Millisecond, Rate: 5e6, QueueLimit: 60}
-			ab, ba := cfg, cfg
-			ab.Seed, ba.Seed = 1, 2
+			ab, ba := seeded(cfg, 1, 2)
 			p := newImpairedPairConfig(t, false, core.Config{WindowControl: on}, ab, ba)
 			p.transfer(t, 1*MiB)
 			drops := p.ab.Stats().QueueDrops
@@ -160,22 +156,19 @@ func TestLossRepairHidesLoss(t *testing.T) {
 // with delay, IPv4 and IPv6: every byte arrives (SHA-256) and the link
 // repaired and hid losses.
 func TestLossRepairTransfer(t *testing.T) {
-	for _, v6 := range []bool{false, true} {
-		t.Run(fmt.Sprintf("ipv%d", map[bool]int{false: 4, true: 6}[v6]), func(t *testing.T) {
-			leakCheck(t)
-			cfg := impair.Config{Loss: 0.03, Delay: 2 * time.Millisecond, Rate: 100e6}
-			ab, ba := cfg, cfg
-			ab.Seed, ba.Seed = 3, 4
-			p := newImpairedPairConfig(t, v6, core.Config{LossRepair: true}, ab, ba)
-			p.transfer(t, sized(8*MiB))
-			st := p.a.Stats()
-			t.Logf("repairs %d, ACKs hidden %d, passed %d, windows lowered %d", st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, st.WindowsLowered)
-			if st.LossRepairs == 0 || st.LossRepairACKsHidden == 0 {
-				t.Fatalf("LossRepairs %d, LossRepairACKsHidden %d; want both above 0", st.LossRepairs, st.LossRepairACKsHidden)
-			}
-			checkImpaired(t, "a→b", cfg, p.ab.Stats())
-		})
-	}
+	bothIPVersions(t, func(t *testing.T, v6 bool) {
+		leakCheck(t)
+		cfg := impair.Config{Loss: 0.03, Delay: 2 * time.Millisecond, Rate: 100e6}
+		ab, ba := seeded(cfg, 3, 4)
+		p := newImpairedPairConfig(t, v6, core.Config{LossRepair: true}, ab, ba)
+		p.transfer(t, sized(8*MiB))
+		st := p.a.Stats()
+		t.Logf("repairs %d, ACKs hidden %d, passed %d, windows lowered %d", st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, st.WindowsLowered)
+		if st.LossRepairs == 0 || st.LossRepairACKsHidden == 0 {
+			t.Fatalf("LossRepairs %d, LossRepairACKsHidden %d; want both above 0", st.LossRepairs, st.LossRepairACKsHidden)
+		}
+		checkImpaired(t, "a→b", cfg, p.ab.Stats())
+	})
 }
 
 // TestLossRepairCongestion moves 1 MiB with LossRepair through a 5 Mbit/s
@@ -190,8 +183,7 @@ func TestLossRepairTransfer(t *testing.T) {
 func TestLossRepairCongestion(t *testing.T) {
 	leakCheck(t)
 	cfg := impair.Config{Delay: 10 * time.Millisecond, Rate: 5e6, QueueLimit: 8}
-	ab, ba := cfg, cfg
-	ab.Seed, ba.Seed = 1, 2
+	ab, ba := seeded(cfg, 1, 2)
 	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true}, ab, ba)
 	p.transfer(t, 1*MiB)
 	st := p.a.Stats()
@@ -212,8 +204,7 @@ func TestLossRepairCongestion(t *testing.T) {
 func TestLossRepairShare(t *testing.T) {
 	leakCheck(t)
 	cfg := impair.Config{Delay: 5 * time.Millisecond, Rate: 20e6, Loss: 0.01}
-	ab, ba := cfg, cfg
-	ab.Seed, ba.Seed = 5, 6
+	ab, ba := seeded(cfg, 5, 6)
 	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true}, ab, ba)
 	ln, err := listener.Listen(p.b.CommandChannel(), "tcp4", netip.AddrPortFrom(p.addrB, 80).String())
 	if err != nil {

@@ -203,13 +203,7 @@ func (c Channel) Connect(ctx context.Context, cmd TCPConnect) (TCPConnected, err
 	r := c.q.getRequest(NoHandle, nil)
 	r.conn.connect, r.connUsed = cmd, true
 	r.cmd = &r.conn.connect
-	rep := c.q.roundTrip(ctx, r)
-	var out TCPConnected
-	if p, ok := rep.resp.(*TCPConnected); ok {
-		out = *p
-	}
-	c.q.putRequest(r)
-	return out, rep.err
+	return replyByValue[TCPConnected](ctx, c.q, r)
 }
 
 // Accept is Request(ctx, h, cmd) for a listener h, with the reply by
@@ -222,12 +216,19 @@ func (c Channel) Accept(ctx context.Context, h Handle, cmd TCPAccept) (TCPAccept
 	r := c.q.getRequest(h, nil)
 	r.conn.accept, r.connUsed = cmd, true
 	r.cmd = &r.conn.accept
-	rep := c.q.roundTrip(ctx, r)
-	var out TCPAccepted
-	if p, ok := rep.resp.(*TCPAccepted); ok {
+	return replyByValue[TCPAccepted](ctx, c.q, r)
+}
+
+// replyByValue makes the round trip of r, a request of q, puts r back and
+// returns its reply copied out of the pooled request (zero on error or a
+// reply of another type).
+func replyByValue[T any](ctx context.Context, q *queue, r *Request) (T, error) {
+	rep := q.roundTrip(ctx, r)
+	var out T
+	if p, ok := any(rep.resp).(*T); ok {
 		out = *p
 	}
-	c.q.putRequest(r)
+	q.putRequest(r)
 	return out, rep.err
 }
 

@@ -80,39 +80,28 @@ func checkTransfer(t *testing.T, cli, srv core.TCPInfo, size int) {
 	}
 }
 
-// checkClean checks a sender's counts on a path that loses nothing: no
-// fast retransmit and no RTO expiration. gVisor may still send a tail-loss
-// probe (the last segment again, when its ACK is later than twice the
-// smoothed RTT, as when the receiving goroutine waits for a CPU), and
-// counts it as a retransmit: a few, never more.
+// checkClean checks a sender's counts on a path that loses nothing (see
+// isClean).
 func checkClean(t *testing.T, ci core.TCPInfo) {
 	t.Helper()
-	if ci.FastRetransmits != 0 || ci.RTOExpirations != 0 || ci.SegmentsRetransmitted > 3 {
+	if !isClean(ci) {
 		t.Errorf("clean path: %d retransmits (%d fast), %d RTO expirations; want 0 fast, 0 RTO, at most 3 tail-loss probes",
 			ci.SegmentsRetransmitted, ci.FastRetransmits, ci.RTOExpirations)
 	}
 }
 
-// A clean pipe: no fast retransmit and no timeout. A timer can still fire
-// spuriously when a loaded machine starves the stacks' goroutines for
-// longer than the 200 ms minimum RTO, so the transfer gets three tries on
-// fresh connections: a pipe that really loses segments fails every one.
+// isClean reports whether a sender's counts are those of a path that loses
+// nothing: no fast retransmit and no RTO expiration. gVisor may still send
+// a tail-loss probe (the last segment again, when its ACK is later than
+// twice the smoothed RTT, as when the receiving goroutine waits for a
+// CPU), and counts it as a retransmit: a few, never more.
+func isClean(ci core.TCPInfo) bool {
+	return ci.FastRetransmits == 0 && ci.RTOExpirations == 0 && ci.SegmentsRetransmitted <= 3
+}
+
+// A clean pipe: no fast retransmit and no timeout.
 func TestTCPInfoCleanTransfer(t *testing.T) {
-	p := newPair(t)
-	const size = 1 << 20
-	var ci core.TCPInfo
-	for try := range 3 {
-		cli, srv := tcpConns(t, p, testnet.AddrB)
-		send(t, cli, srv, size)
-		var si core.TCPInfo
-		ci, si = info(t, cli), info(t, srv)
-		checkTransfer(t, ci, si, size)
-		if ci.FastRetransmits == 0 && ci.RTOExpirations == 0 && ci.SegmentsRetransmitted <= 3 {
-			break
-		}
-		t.Logf("try %d not clean (a starved timer?): %+v", try+1, ci)
-	}
-	checkClean(t, ci)
+	ci := cleanTransfer(t, newPair(t), 1<<20)
 	t.Logf("sender %+v", ci)
 }
 
@@ -121,19 +110,38 @@ func TestTCPInfoCleanTransfer(t *testing.T) {
 func TestTCPInfoDelayedLink(t *testing.T) {
 	const delay = 10 * time.Millisecond
 	p := impairedPair(t, impair.Config{Delay: delay}, impair.Config{Delay: delay})
-	cli, srv := tcpConns(t, p, testnet.AddrB)
-	const size = 256 << 10
-	send(t, cli, srv, size)
-	ci, si := info(t, cli), info(t, srv)
-	checkTransfer(t, ci, si, size)
+	ci := cleanTransfer(t, p, 256<<10)
 	if ci.RTT < 2*delay || ci.RTT > 2*time.Second {
 		t.Errorf("RTT %v over a link of %v each way, want within [%v, 2s]", ci.RTT, delay, 2*delay)
 	}
 	if ci.RTO < ci.RTT {
 		t.Errorf("RTO %v below RTT %v", ci.RTO, ci.RTT)
 	}
-	checkClean(t, ci)
 	t.Logf("sender RTT %v ±%v RTO %v cwnd %d segments out %d", ci.RTT, ci.RTTVar, ci.RTO, ci.SendCwnd, ci.SegmentsSent)
+}
+
+// cleanTransfer sends size bytes over a fresh connection of p, checks both
+// ends' Info and that the sender's counts are clean, and returns the
+// sender's. A timer can still fire spuriously when a loaded machine
+// starves the stacks' goroutines for longer than the 200 ms minimum RTO,
+// so the transfer gets three tries on fresh connections: a path that
+// really loses segments fails every one.
+func cleanTransfer(t *testing.T, p testnet.Pair, size int) core.TCPInfo {
+	t.Helper()
+	var ci core.TCPInfo
+	for try := range 3 {
+		cli, srv := tcpConns(t, p, testnet.AddrB)
+		send(t, cli, srv, size)
+		var si core.TCPInfo
+		ci, si = info(t, cli), info(t, srv)
+		checkTransfer(t, ci, si, size)
+		if isClean(ci) {
+			break
+		}
+		t.Logf("try %d not clean (a starved timer?): %+v", try+1, ci)
+	}
+	checkClean(t, ci)
+	return ci
 }
 
 // A lossy link: the sender retransmits, and says so.

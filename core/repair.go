@@ -223,7 +223,7 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	if !gso && payload > f.mss {
 		f.mss = payload
 	}
-	if f.rep != nil && payload > 0 && (f.minRTT == 0 || f.minRTT >= repairMinRTT) {
+	if f.rep != nil && payload > 0 {
 		f.rep.keep(pkt, seq, seq.Add(seqnum.Size(payload)), nxt, now, gso)
 	}
 }
@@ -367,7 +367,7 @@ func (w *windowCtl) receivedLocked(b []byte, off int, s *tcpSegment, now time.Ti
 		return b, nil
 	}
 	ack := seqnum.Value(t.AckNumber())
-	repair := f.rep != nil && flags == header.TCPFlagAck && s.payload == 0 && f.minRTT >= repairMinRTT
+	repair := f.rep != nil && flags == header.TCPFlagAck && s.payload == 0
 	if repair && f.ourSACK && f.peerSACK && f.rep.again(s.tcp[:t.DataOffset()]) {
 		w.dupsDropped.Add(1)
 		return nil, nil

@@ -56,13 +56,6 @@ const (
 	// repairReoWnd is the least reordering window: a segment is not lost
 	// before this long past a round trip.
 	repairReoWnd = time.Millisecond
-	// repairMinRTT is the least minimum round trip of a connection the
-	// link repairs: on a shorter path a halved Reno window still covers
-	// the path many times over, and gVisor's own recovery is cheaper than
-	// the link's bookkeeping (the lossy benchmark's cells without delay:
-	// 0.26-0.31x Linux with the repair, 0.3-0.6x without). There the link
-	// only controls the window.
-	repairMinRTT = 2 * time.Millisecond
 	// repairMaxWait bounds how long the link waits for a repair before it
 	// sends it again: below gVisor's least retransmission timeout.
 	repairMaxWait = 150 * time.Millisecond
@@ -572,7 +565,7 @@ func (w *windowCtl) fire() {
 	var next time.Time
 	for _, f := range w.flows {
 		r := f.rep
-		if r == nil || r.passing || len(r.segs) == 0 || f.minRTT < repairMinRTT {
+		if r == nil || r.passing || len(r.segs) == 0 {
 			continue
 		}
 		reo := max(f.minRTT/4, repairReoWnd)

@@ -12,7 +12,7 @@ import (
 
 // BenchmarkWindowControl moves one TCP stream between two netcore stacks
 // joined by Join with the same random loss and delay both ways (seeds
-// fixed; LossRepair acts from 2 ms round trips on), with
+// fixed), with
 // the default Config, with WindowControl and with LossRepair, and reports
 // the goodput and the process's CPU time per MB moved (both stacks and
 // the links): what the link's bookkeeping costs.

@@ -122,8 +122,12 @@ type repairState struct {
 // segment the stack sends.
 func (r *repairState) noteHeader(t header.TCP, now time.Time) {
 	r.ack, r.wnd, r.hasHdr = seqnum.Value(t.AckNumber()), t.WindowSize(), true
-	if o := header.ParseTCPOptions(t.Options()); o.TS {
-		r.tsVal, r.tsEcr, r.tsAt = o.TSVal, o.TSEcr, now
+	// (Only the timestamps are wanted: a full ParseTCPOptions per segment
+	// sent was 2% of the process's CPU at 5% loss.)
+	if o := t.Options(); len(o) > 0 {
+		if at := tsEcrOffset(o); at >= 4 {
+			r.tsVal, r.tsEcr, r.tsAt = binary.BigEndian.Uint32(o[at-4:]), binary.BigEndian.Uint32(o[at:]), now
+		}
 	}
 }
 

@@ -50,7 +50,7 @@ func TestLossRepairShortPathTransfer(t *testing.T) {
 		p := newImpairedPairConfig(t, v6, core.Config{LossRepair: true}, ab, ba)
 		p.transfer(t, sized(8*MiB))
 		st := p.a.Stats()
-		t.Logf("repairs %d, ACKs hidden %d, passed %d; gVisor retransmits %d (fast %d)", st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, st.TCPRetransmits, st.TCPFastRetransmits)
+		t.Logf("repairs %d, ACKs hidden %d, passed %d; gVisor retransmits %d (fast %d); packets a→b %d, b→a %d", st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, st.TCPRetransmits, st.TCPFastRetransmits, p.ab.Stats().Sent, p.ba.Stats().Sent)
 		if st.LossRepairs == 0 || st.LossRepairACKsHidden == 0 {
 			t.Fatalf("LossRepairs %d, LossRepairACKsHidden %d; want both above 0", st.LossRepairs, st.LossRepairACKsHidden)
 		}

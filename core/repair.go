@@ -126,6 +126,9 @@ type ctlFlow struct {
 	peerSACK        bool // and by the peer's
 	iss, peerISS    seqnum.Value
 	synAt           time.Time // our SYN's send time, until acknowledged (zero if sent again)
+	synOpen         bool      // our SYN is not acknowledged yet
+	synTS           [6]synSend
+	synN            int // of synTS, the SYN's transmissions that carried a timestamp
 
 	known    bool // una and nxt are set
 	una, nxt seqnum.Value
@@ -192,7 +195,7 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 			w.forgetLocked(k) // an active open: a new connection (not its SYN again)
 		}
 		f := w.flowLocked(k, true)
-		f.noteSYN(seq, now)
+		f.noteSYN(t, seq, now)
 		o := header.ParseSynOptions(t.Options(), flags&header.TCPFlagAck != 0)
 		f.ourWS, f.ourSACK = o.WS, o.SACKPermitted
 		return
@@ -228,29 +231,58 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	}
 }
 
-// noteSYN notes our SYN (or SYN-ACK), of sequence number seq, sent at now:
-// the first one starts the handshake's round trip, one sent again
-// (the same seq) leaves the handshake without a sample (Karn).
-func (f *ctlFlow) noteSYN(seq seqnum.Value, now time.Time) {
+// noteSYN notes our SYN (or SYN-ACK) t, of sequence number seq, sent at
+// now: the first one starts the handshake's round trip. One sent again
+// (the same seq: the link's copy, Config.SYNRetry, or gVisor's timer)
+// leaves the handshake without a sample (Karn) unless the SYNs carry
+// timestamps: then each copy's TSval and send time are kept, and the
+// answer's TSecr tells which one it answers.
+func (f *ctlFlow) noteSYN(t header.TCP, seq seqnum.Value, now time.Time) {
 	if f.ourSYN && f.iss == seq {
 		f.synAt = time.Time{}
 	} else {
-		f.iss, f.synAt = seq, now
+		f.iss, f.synAt, f.synN = seq, now, 0
+		f.synOpen = true
 	}
 	f.ourSYN = true
+	if o := header.ParseSynOptions(t.Options(), t.Flags()&header.TCPFlagAck != 0); o.TS && f.synN < len(f.synTS) {
+		f.synTS[f.synN] = synSend{val: o.TSVal, at: now}
+		f.synN++
+	}
+}
+
+// synSend is one transmission of our SYN: its TSval and send time.
+type synSend struct {
+	val uint32
+	at  time.Time
 }
 
 // synAcked takes the handshake's round trip as the first round-trip
 // sample when t, a segment from the peer at now, is the first to
-// acknowledge our SYN, sent once: on a path with delay the loss repair
-// then acts from the first flight on (a loss there that reached gVisor
-// would end its slow start at a few segments).
+// acknowledge our SYN: from the SYN sent once, or from the copy whose
+// TSval t's TSecr echoes. On a path with delay the loss repair then acts
+// from the first flight on (a loss there that reached gVisor would end
+// its slow start at a few segments).
 func (f *ctlFlow) synAcked(t header.TCP, now time.Time, w *windowCtl) {
-	if f.synAt.IsZero() || t.Flags()&header.TCPFlagAck == 0 || seqnum.Value(t.AckNumber()) != f.iss.Add(1) {
+	if !f.synOpen || t.Flags()&header.TCPFlagAck == 0 || seqnum.Value(t.AckNumber()) != f.iss.Add(1) {
 		return
 	}
-	f.sampleRTT(now.Sub(f.synAt), now, w)
+	f.synOpen = false
+	at := f.synAt
+	if f.synN > 1 {
+		at = time.Time{}
+		if o := header.ParseTCPOptions(t.Options()); o.TS {
+			for _, c := range f.synTS[:f.synN] {
+				if c.val == o.TSEcr && c.at.After(at) {
+					at = c.at // (copies within a tick: the latest)
+				}
+			}
+		}
+	}
 	f.synAt = time.Time{}
+	if !at.IsZero() {
+		f.sampleRTT(now.Sub(at), now, w)
+	}
 }
 
 // forgetLocked drops k's flow and what it keeps.

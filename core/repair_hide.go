@@ -39,13 +39,11 @@ import (
 // loss to gVisor (it hands gVisor every ACK as it came, until what was
 // sent by then is acknowledged: "passing") when the lost segment is not
 // kept, when it was repaired repairMaxTries times, or when the link's
-// repairs pass repairShareMax of the segments sent: a loss that frequent
-// is no longer taken for random, and gVisor's Reno backs off as without
-// LossRepair (its window then stays the limit until it grows back). A
-// loss rate below that share is hidden whatever its cause, as BBR ignores
-// loss: a bottleneck whose queue is shallower than the path (the link's
-// window keeps twice the path in flight) then loses up to that share
-// without gVisor backing off. ACKs that carry data are never changed.
+// congestion decision (repair_verdict.go) finds the losses stop once its
+// window is lowered to the path itself: they are congestion, and gVisor's
+// Reno backs off as without LossRepair (its window then stays the limit
+// until it grows back). Losses that do not stop there are random and
+// hidden at any share. ACKs that carry data are never changed.
 
 const (
 	// maxRepairBytes bounds the payload kept per connection; segments

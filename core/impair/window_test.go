@@ -173,13 +173,11 @@ func TestLossRepairTransfer(t *testing.T) {
 
 // TestLossRepairCongestion moves 1 MiB with LossRepair through a 5 Mbit/s
 // link with 10 ms each way whose queue (8 packets, the delayed ones
-// included) holds less than the path: the link's window overfills it, the
-// losses pass 15% of the segments, and the link leaves them to gVisor,
-// which recovers them and cuts its window (congestion is not hidden).
-// (With a queue of 10 packets the overfill loses 13-14% of the segments,
-// below the share: those losses are hidden, as Config.LossRepair says;
-// the test once passed there only because a loss in the first flight,
-// before the link had a round trip, always reached gVisor.)
+// included) holds less than the path: the link's window overfills it,
+// the link's test finds the losses stop at a window of the path itself,
+// and the link leaves them to gVisor, which recovers them and cuts its
+// window (congestion is not hidden). TestLossRepairShallowQueue is the
+// same with 10 packets.
 func TestLossRepairCongestion(t *testing.T) {
 	leakCheck(t)
 	cfg := impair.Config{Delay: 10 * time.Millisecond, Rate: 5e6, QueueLimit: 8}

@@ -284,22 +284,31 @@ type Config struct {
 	// itself, and it hands gVisor the ACK without its SACK blocks above the
 	// cumulative acknowledgement, so that gVisor's Reno does not cut its
 	// window for a random loss the link repairs. A loss the link cannot
-	// repair (a segment not kept, or repaired eight times) or losses past
-	// 15% of the segments sent reach gVisor, which recovers them and
-	// cuts its window as without LossRepair; gVisor's retransmission
-	// timeout stays the fallback, and the link never acknowledges anything
-	// for the peer. The handshake's round trip is the link's first sample,
-	// so a loss in the first flight is repaired too (one that reached
-	// gVisor ended its slow start at a few segments for good). To spare
+	// repair (a segment not kept, or repaired eight times) or congestion
+	// reaches gVisor, which recovers it and cuts its window as without
+	// LossRepair; gVisor's retransmission timeout stays the fallback, and
+	// the link never acknowledges anything for the peer. Congestion is told
+	// from random loss by a test, not by the loss share (the link's window
+	// keeps twice the path in flight, so the round trip doubles at any
+	// bottleneck and tells nothing either): once the path's bandwidth
+	// stopped growing and the repairs pass 3% of the segments, the link
+	// lowers its window to the path's bandwidth-delay product for enough
+	// segments to expect 40 losses (at most 16 round trips' worth); if the
+	// share there falls below half, the losses were a queue's overflow and
+	// pass to gVisor for a second, else they are random and stay hidden,
+	// whatever their share, until the next test 1-4 s later. So a 10-packet
+	// queue on a 5 Mbit/s, 20 ms path, which the window overfills by 13-18%
+	// of the segments, reaches gVisor (the rule before, hiding any share
+	// under 15%, hid it all), and 20% random loss each way does not. The
+	// handshake's round trip is the link's first sample (from the SYN copy
+	// the answer's timestamp echoes, when the SYN was sent again), so a
+	// loss in the first flight is repaired too (one that reached gVisor
+	// ended its slow start at a few segments for good). To spare
 	// gVisor's sender, whose loss detection walks all it has in flight on
 	// every ACK, the link hands it no copy of the ACK before it (the peer's
 	// link repeats each, see SingleACKs) and, while a hole is open, an ACK
-	// only once its window edge has moved four segments. Below that share
-	// a loss is hidden whatever its cause (as BBR ignores loss): at a
-	// bottleneck whose queue is shallower than the path, congestion losses
-	// up to it do not slow gVisor down (a 10-packet queue on a 5 Mbit/s,
-	// 20 ms path loses 13-14% of the segments, all hidden), which is why
-	// this is opt-in. ACKs that carry data are not changed. Counted in
+	// only once its window edge has moved four segments. ACKs that carry
+	// data are not changed. Counted in
 	// Stats.LossRepairs, LossRepairACKsHidden and LossRepairPassed. Stacks
 	// joined by JoinPipe never use it. Off by default: on the lossy
 	// benchmark, on a quiet 2-core machine, it lifts the cells with 1-10%
@@ -307,8 +316,11 @@ type Config struct {
 	// (0.93x without loss), still below it; without delay gVisor then
 	// retransmits tens of segments per cell instead of hundreds to
 	// thousands, and at 5-10% loss the pair spends a fifth to two fifths
-	// less CPU per MB than gVisor's own recovery (a little more at 1%);
-	// see docs/benchmarks.md ("Window control and loss repair").
+	// less CPU per MB than gVisor's own recovery (a little more at 1%).
+	// The congestion test has been measured only on a loaded machine
+	// (load 16-18 on 2 cores, where netcore's cells are CPU-bound and move
+	// 2-3x between runs); see docs/benchmarks.md ("Window control and loss
+	// repair").
 	LossRepair bool
 
 	// ReorderHold bounds the link's reorder hold: how long a TCP segment

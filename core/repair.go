@@ -104,6 +104,9 @@ const (
 	// ctlMinSegs is the least window, in segments (gVisor's initial
 	// window).
 	ctlMinSegs = 10
+	// ctlFullRounds is how many rounds without growth of the bandwidth
+	// by a quarter tell the pipe is full (BBR's).
+	ctlFullRounds = 3
 	// ctlDefaultMSS is the segment size assumed until one is seen.
 	ctlDefaultMSS = 1460
 )
@@ -126,6 +129,9 @@ type ctlFlow struct {
 	peerSACK        bool // and by the peer's
 	iss, peerISS    seqnum.Value
 	synAt           time.Time // our SYN's send time, until acknowledged (zero if sent again)
+	synOpen         bool      // our SYN is not acknowledged yet
+	synTS           [6]synSend
+	synN            int // of synTS, the SYN's transmissions that carried a timestamp
 
 	known    bool // una and nxt are set
 	una, nxt seqnum.Value
@@ -146,6 +152,12 @@ type ctlFlow struct {
 
 	probeRTT      bool
 	probeRTTUntil time.Time
+
+	// fullBW is the bandwidth the pipe was last seen to grow to, and
+	// fullRounds the rounds since, without growth by a quarter; past
+	// ctlFullRounds the pipe is full (BBR's startup exit).
+	fullBW     float64
+	fullRounds int
 
 	rep *repairState // the loss repair, if on
 }
@@ -192,7 +204,7 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 			w.forgetLocked(k) // an active open: a new connection (not its SYN again)
 		}
 		f := w.flowLocked(k, true)
-		f.noteSYN(seq, now)
+		f.noteSYN(t, seq, now)
 		o := header.ParseSynOptions(t.Options(), flags&header.TCPFlagAck != 0)
 		f.ourWS, f.ourSACK = o.WS, o.SACKPermitted
 		return
@@ -228,29 +240,58 @@ func (w *windowCtl) sent(k dsackKey, t header.TCP, pkt *stack.PacketBuffer) {
 	}
 }
 
-// noteSYN notes our SYN (or SYN-ACK), of sequence number seq, sent at now:
-// the first one starts the handshake's round trip, one sent again
-// (the same seq) leaves the handshake without a sample (Karn).
-func (f *ctlFlow) noteSYN(seq seqnum.Value, now time.Time) {
+// noteSYN notes our SYN (or SYN-ACK) t, of sequence number seq, sent at
+// now: the first one starts the handshake's round trip. One sent again
+// (the same seq: the link's copy, Config.SYNRetry, or gVisor's timer)
+// leaves the handshake without a sample (Karn) unless the SYNs carry
+// timestamps: then each copy's TSval and send time are kept, and the
+// answer's TSecr tells which one it answers.
+func (f *ctlFlow) noteSYN(t header.TCP, seq seqnum.Value, now time.Time) {
 	if f.ourSYN && f.iss == seq {
 		f.synAt = time.Time{}
 	} else {
-		f.iss, f.synAt = seq, now
+		f.iss, f.synAt, f.synN = seq, now, 0
+		f.synOpen = true
 	}
 	f.ourSYN = true
+	if o := header.ParseSynOptions(t.Options(), t.Flags()&header.TCPFlagAck != 0); o.TS && f.synN < len(f.synTS) {
+		f.synTS[f.synN] = synSend{val: o.TSVal, at: now}
+		f.synN++
+	}
+}
+
+// synSend is one transmission of our SYN: its TSval and send time.
+type synSend struct {
+	val uint32
+	at  time.Time
 }
 
 // synAcked takes the handshake's round trip as the first round-trip
 // sample when t, a segment from the peer at now, is the first to
-// acknowledge our SYN, sent once: on a path with delay the loss repair
-// then acts from the first flight on (a loss there that reached gVisor
-// would end its slow start at a few segments).
+// acknowledge our SYN: from the SYN sent once, or from the copy whose
+// TSval t's TSecr echoes. On a path with delay the loss repair then acts
+// from the first flight on (a loss there that reached gVisor would end
+// its slow start at a few segments).
 func (f *ctlFlow) synAcked(t header.TCP, now time.Time, w *windowCtl) {
-	if f.synAt.IsZero() || t.Flags()&header.TCPFlagAck == 0 || seqnum.Value(t.AckNumber()) != f.iss.Add(1) {
+	if !f.synOpen || t.Flags()&header.TCPFlagAck == 0 || seqnum.Value(t.AckNumber()) != f.iss.Add(1) {
 		return
 	}
-	f.sampleRTT(now.Sub(f.synAt), now, w)
+	f.synOpen = false
+	at := f.synAt
+	if f.synN > 1 {
+		at = time.Time{}
+		if o := header.ParseTCPOptions(t.Options()); o.TS {
+			for _, c := range f.synTS[:f.synN] {
+				if c.val == o.TSEcr && c.at.After(at) {
+					at = c.at // (copies within a tick: the latest)
+				}
+			}
+		}
+	}
 	f.synAt = time.Time{}
+	if !at.IsZero() {
+		f.sampleRTT(now.Sub(at), now, w)
+	}
 }
 
 // forgetLocked drops k's flow and what it keeps.
@@ -436,7 +477,10 @@ func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl, sacked ui
 	if f.round == 0 || f.roundEnd.LessThanEq(ack) {
 		f.round++
 		f.roundEnd = f.nxt
-		f.bw[f.round%ctlBWRounds] = 0
+		f.notePipe()
+		if f.rep == nil || !f.rep.test.on {
+			f.bw[f.round%ctlBWRounds] = 0
+		} // (the loss repair's test, at gain 1, does not age the maximum)
 	}
 	if last == nil {
 		return
@@ -455,6 +499,29 @@ func (f *ctlFlow) acked(ack seqnum.Value, now time.Time, w *windowCtl, sacked ui
 	if i := f.round % ctlBWRounds; rate > f.bw[i] {
 		f.bw[i] = rate
 	}
+}
+
+// notePipe notes a new round: whether the maximum bandwidth grew by a
+// quarter since the last growth.
+func (f *ctlFlow) notePipe() {
+	if bw := f.maxBW(); bw >= f.fullBW*5/4 {
+		f.fullBW, f.fullRounds = bw, 0
+	} else {
+		f.fullRounds++
+	}
+}
+
+// pipeFull reports whether the bandwidth stopped growing (BBR's full
+// pipe: ctlFullRounds rounds without growth by a quarter).
+func (f *ctlFlow) pipeFull() bool {
+	return f.fullRounds >= ctlFullRounds
+}
+
+// roundSegs is the segments the path holds: the estimated
+// bandwidth-delay product (with the round trip of at least ctlRTTFloor)
+// over the segment size.
+func (f *ctlFlow) roundSegs() int {
+	return int(f.maxBW() * max(f.minRTT, ctlRTTFloor).Seconds() / float64(f.segSize()))
 }
 
 // sampleRTT takes a round-trip sample: a new minimum, or, once the
@@ -502,11 +569,15 @@ func (f *ctlFlow) window(sacked uint64) (uint64, bool) {
 	if mss == 0 {
 		mss = ctlDefaultMSS
 	}
+	gainNum, gainDen := uint64(ctlGainNum), uint64(ctlGainDen)
+	if f.rep != nil && f.rep.test.on {
+		gainNum, gainDen = 1, 1 // the loss repair's test (repair_verdict.go)
+	}
 	if f.probeRTT {
 		target = ctlProbeRTTSegs * mss
 	} else {
 		rtt := max(f.minRTT, ctlRTTFloor)
-		target = max(uint64(bw*rtt.Seconds())*ctlGainNum/ctlGainDen, ctlMinSegs*mss)
+		target = max(uint64(bw*rtt.Seconds())*gainNum/gainDen, ctlMinSegs*mss)
 	}
 	return max(target+sacked, uint64(f.una.Size(f.nxt)), mss), true
 }

@@ -39,13 +39,11 @@ import (
 // loss to gVisor (it hands gVisor every ACK as it came, until what was
 // sent by then is acknowledged: "passing") when the lost segment is not
 // kept, when it was repaired repairMaxTries times, or when the link's
-// repairs pass repairShareMax of the segments sent: a loss that frequent
-// is no longer taken for random, and gVisor's Reno backs off as without
-// LossRepair (its window then stays the limit until it grows back). A
-// loss rate below that share is hidden whatever its cause, as BBR ignores
-// loss: a bottleneck whose queue is shallower than the path (the link's
-// window keeps twice the path in flight) then loses up to that share
-// without gVisor backing off. ACKs that carry data are never changed.
+// congestion decision (repair_verdict.go) finds the losses stop once its
+// window is lowered to the path itself: they are congestion, and gVisor's
+// Reno backs off as without LossRepair (its window then stays the limit
+// until it grows back). Losses that do not stop there are random and
+// hidden at any share. ACKs that carry data are never changed.
 
 const (
 	// maxRepairBytes bounds the payload kept per connection; segments
@@ -59,12 +57,8 @@ const (
 	// repairMaxWait bounds how long the link waits for a repair before it
 	// sends it again: below gVisor's least retransmission timeout.
 	repairMaxWait = 150 * time.Millisecond
-	// repairShareMax is the largest share of repairs among the segments
-	// sent, per thousand, at which the link still hides losses; the share
-	// is of at least repairShareMin segments and is halved every
-	// repairShareWindow.
-	repairShareMax    = 150
-	repairShareMin    = 500
+	// repairShareWindow is how many segments sent the share of repairs
+	// (repair_verdict.go) spans: past it both counts are halved.
 	repairShareWindow = 4096
 	// repairThinSegs is how far, in segments, a hidden ACK that does not
 	// move the cumulative acknowledgement must move the window's right
@@ -93,6 +87,10 @@ type repairState struct {
 	passUntil seqnum.Value
 	sent      int // new segments sent, for the share
 	repairs   int // of them found lost (and repaired)
+	// test is the congestion decision (repair_verdict.go); tests and
+	// congestions count its tests and its verdicts of congestion.
+	test               lossTest
+	tests, congestions int
 	// ours are the link's repairs on their way out: sent tells them from
 	// the stack's own retransmissions.
 	ours []*stack.PacketBuffer
@@ -168,6 +166,7 @@ func (r *repairState) keep(pkt *stack.PacketBuffer, seq, end, nxt seqnum.Value, 
 	if r.sent++; r.sent >= repairShareWindow {
 		r.sent, r.repairs = r.sent/2, r.repairs/2
 	}
+	r.test.noteSent(seq, end)
 	if gso || i != len(r.segs) || r.bytes+int(seq.Size(end)) > maxRepairBytes {
 		return // a super-segment, out of order, or past the bound: not kept
 	}
@@ -310,14 +309,6 @@ func (r *repairState) lost(una, high seqnum.Value, now time.Time, rtt, reo, agai
 	return lost, false
 }
 
-// shareHigh reports whether the repairs passed repairShareMax of the
-// segments sent, or of repairShareMin while fewer were sent: a burst of
-// losses early in a connection (slow start overfilling a queue) is
-// congestion even before the share is measured over repairShareMin.
-func (r *repairState) shareHigh() bool {
-	return r.repairs*1000 > max(r.sent, repairShareMin)*repairShareMax
-}
-
 // repairCopy builds the repair of kept segment s: a copy with the stack's
 // newest acknowledgement, window and timestamps (the timestamp moved on by
 // the milliseconds since), or nil.
@@ -405,6 +396,7 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 	if r.passing && !ack.LessThan(r.passUntil) {
 		r.passing = false
 	}
+	congested := r.congested(now, ack, f.nxt, f.pipeFull(), f.roundSegs())
 	handed := r.handedOK // the last ACK handed over was a hidden one
 	r.handedOK = false   // until thin notes this one
 	wnd, ok := f.window(r.sackedBytes())
@@ -437,7 +429,7 @@ func (w *windowCtl) repairLocked(b []byte, off int, s *tcpSegment, f *ctlFlow, a
 	}
 	reo := max(f.minRTT/4, repairReoWnd)
 	lost, pass := r.lost(ack, high, now, f.minRTT, reo, f.repairWait(reo))
-	if pass || r.shareHigh() {
+	if pass || congested {
 		r.passing, r.passUntil = true, f.nxt
 		w.passed.Add(1)
 		if !ok {
@@ -529,6 +521,7 @@ func (r *repairState) repairLost(lost []int, now time.Time) []*stack.PacketBuffe
 		}
 		if seg.tries == 0 {
 			r.repairs++ // a loss (a repair lost again is not another)
+			r.test.noteLost(seg.seq)
 		}
 		seg.tries++
 		seg.sentAt = now

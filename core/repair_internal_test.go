@@ -1,6 +1,7 @@
 package core
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"testing"
@@ -180,11 +181,14 @@ func TestWindowControlHandshakeRTT(t *testing.T) {
 		active   bool
 		synsSent int
 		want     bool // a sample of at least pause
+		ts       bool // the SYNs carry timestamps, the answer echoes the last
 	}{
-		{"active", true, 1, true},
-		{"active, SYN sent twice", true, 2, false},
-		{"passive", false, 1, true},
-		{"passive, SYN-ACK sent twice", false, 2, false},
+		{"active", true, 1, true, false},
+		{"active, SYN sent twice", true, 2, false, false},
+		{"active, SYN sent twice, timestamps", true, 2, true, true},
+		{"passive", false, 1, true, false},
+		{"passive, SYN-ACK sent twice", false, 2, false, false},
+		{"passive, SYN-ACK sent twice, timestamps", false, 2, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var w windowCtl
@@ -199,15 +203,24 @@ func TestWindowControlHandshakeRTT(t *testing.T) {
 			if !tc.active {
 				flags |= header.TCPFlagAck
 			}
-			syn := header.TCP(make([]byte, header.TCPMinimumSize))
-			syn.Encode(&header.TCPFields{SeqNum: 999, AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: flags})
-			for range tc.synsSent {
+			for i := range tc.synsSent {
+				syn := header.TCP(make([]byte, header.TCPMinimumSize+len(tsOption(0))))
+				syn.Encode(&header.TCPFields{SeqNum: 999, AckNum: 1, DataOffset: header.TCPMinimumSize, Flags: flags})
+				if tc.ts {
+					syn.Encode(&header.TCPFields{SeqNum: 999, AckNum: 1, DataOffset: uint8(len(syn)), Flags: flags})
+					copy(syn[header.TCPMinimumSize:], tsOption(uint32(100+i)))
+				}
 				w.sent(k, syn, payloadPkt(0))
 			}
 			time.Sleep(pause)
-			answer := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, nil)
+			var opts []byte
+			if tc.ts {
+				opts = tsOption(0)
+				binary.BigEndian.PutUint32(opts[8:], uint32(100+tc.synsSent-1)) // TSecr: the last SYN
+			}
+			answer := ctlSegment(header.TCPFlagSyn|header.TCPFlagAck, 0, 1000, 65535, opts)
 			if !tc.active {
-				answer = ctlSegment(header.TCPFlagAck, 1, 1000, 65535, nil)
+				answer = ctlSegment(header.TCPFlagAck, 1, 1000, 65535, opts)
 			}
 			s, _ := parseTCP(answer)
 			w.received(answer, 0, &s)
@@ -225,6 +238,14 @@ func TestWindowControlHandshakeRTT(t *testing.T) {
 			}
 		})
 	}
+}
+
+// tsOption is a TCP timestamp option (two NOPs first) with TSval val and
+// TSecr 0.
+func tsOption(val uint32) []byte {
+	o := []byte{header.TCPOptionNOP, header.TCPOptionNOP, header.TCPOptionTS, header.TCPOptionTSLength, 0, 0, 0, 0, 0, 0, 0, 0}
+	binary.BigEndian.PutUint32(o[4:], val)
+	return o
 }
 
 // TestWindowControlBounded checks that a flow keeps at most

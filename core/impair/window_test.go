@@ -173,13 +173,11 @@ func TestLossRepairTransfer(t *testing.T) {
 
 // TestLossRepairCongestion moves 1 MiB with LossRepair through a 5 Mbit/s
 // link with 10 ms each way whose queue (8 packets, the delayed ones
-// included) holds less than the path: the link's window overfills it, the
-// losses pass 15% of the segments, and the link leaves them to gVisor,
-// which recovers them and cuts its window (congestion is not hidden).
-// (With a queue of 10 packets the overfill loses 13-14% of the segments,
-// below the share: those losses are hidden, as Config.LossRepair says;
-// the test once passed there only because a loss in the first flight,
-// before the link had a round trip, always reached gVisor.)
+// included) holds less than the path: the link's window overfills it,
+// the link's test finds the losses stop at a window of the path itself,
+// and the link leaves them to gVisor, which recovers them and cuts its
+// window (congestion is not hidden). TestLossRepairShallowQueue is the
+// same with 10 packets.
 func TestLossRepairCongestion(t *testing.T) {
 	leakCheck(t)
 	cfg := impair.Config{Delay: 10 * time.Millisecond, Rate: 5e6, QueueLimit: 8}
@@ -283,4 +281,88 @@ func TestLossRepairFirstFlight(t *testing.T) {
 	if info.SendSsthresh < 1000 {
 		t.Fatalf("ssthresh %d: gVisor left slow start", info.SendSsthresh)
 	}
+}
+
+// TestLossRepairFirstFlightSYNResent is TestLossRepairFirstFlight after a
+// lost SYN-ACK: the link's copy of the SYN (Config.SYNRetry) gets the
+// answer, so the SYN was sent twice, and the link takes the handshake's
+// round trip from the copy the SYN-ACK's timestamp echoes. Without that
+// sample the first flight's loss reached gVisor, whose Reno then left
+// slow start at a few segments for the whole connection (1 segment per
+// round trip: 0.1 Gbit/s where the path carries 0.3 or more).
+func TestLossRepairFirstFlightSYNResent(t *testing.T) {
+	leakCheck(t)
+	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true},
+		impair.Config{Drop: dropSegmentOnce(3), Delay: 5 * time.Millisecond},
+		impair.Config{Drop: dropFirst(flagSYN | flagACK), Delay: 5 * time.Millisecond})
+	c, _, got := p.connect(t, context.Background())
+	sendChecked(t, c, got, 1*MiB, 7)
+	info, err := c.Info()
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := p.a.Stats()
+	t.Logf("SYNs resent %d; repairs %d, ACKs hidden %d, passed %d; gVisor: retransmits %d (fast %d), cwnd %d, ssthresh %d", st.SYNsResent, st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, info.SegmentsRetransmitted, info.FastRetransmits, info.SendCwnd, info.SendSsthresh)
+	if d := p.ab.Stats().Dropped; d != 1 {
+		t.Fatalf("dropped %d data segments; want 1", d)
+	}
+	if p.ba.Stats().Dropped != 1 || st.SYNsResent == 0 {
+		t.Fatalf("SYN-ACKs dropped %d, SYNs resent %d: the handshake did not go as the test means", p.ba.Stats().Dropped, st.SYNsResent)
+	}
+	if st.LossRepairs == 0 || info.FastRetransmits != 0 || info.SendSsthresh < 1000 {
+		t.Fatalf("LossRepairs %d, gVisor's fast retransmits %d, ssthresh %d: the first flight's loss reached gVisor", st.LossRepairs, info.FastRetransmits, info.SendSsthresh)
+	}
+}
+
+// TestLossRepairShallowQueue is TestLossRepairCongestion with a queue of
+// 10 packets: the link's window overfills it by 13-18% of the segments,
+// below the 15% share the link once hid any loss under, which then never
+// reached gVisor. The link's test (its window lowered to the path for a
+// few dozen segments) finds the losses stop there, so they are
+// congestion, and leaves them to gVisor, which recovers them and cuts
+// its window.
+func TestLossRepairShallowQueue(t *testing.T) {
+	leakCheck(t)
+	cfg := impair.Config{Delay: 10 * time.Millisecond, Rate: 5e6, QueueLimit: 10}
+	ab, ba := seeded(cfg, 1, 2)
+	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true}, ab, ba)
+	p.transfer(t, 1*MiB)
+	st := p.a.Stats()
+	drops := p.ab.Stats().QueueDrops
+	t.Logf("queue drops %d of %d sent; repairs %d, passed %d; gVisor retransmits %d", drops, p.ab.Stats().Sent, st.LossRepairs, st.LossRepairPassed, st.TCPRetransmits)
+	if drops == 0 {
+		t.Fatal("the queue dropped nothing: the test does not congest it")
+	}
+	if st.LossRepairPassed == 0 || st.TCPRetransmits == 0 {
+		t.Fatalf("LossRepairPassed %d, gVisor's retransmits %d: congestion was hidden from gVisor", st.LossRepairPassed, st.TCPRetransmits)
+	}
+}
+
+// TestLossRepairRandomHidden moves TCP with LossRepair through 20%
+// random loss each way, 5 ms each way, a deep queue: far past any share
+// a loss-based rule would take for congestion, yet the losses do not
+// stop when the link lowers its window (its test), so they are random
+// and the link passes none of them to gVisor, which enters no SACK
+// recovery (at 20% a repair can be lost again often enough for gVisor's
+// retransmission timeout to fire; its recovery after that is not
+// counted), and every byte arrives (SHA-256). The rule before it (hide
+// up to 15% of the segments) left these losses to gVisor.
+func TestLossRepairRandomHidden(t *testing.T) {
+	bothIPVersions(t, func(t *testing.T, v6 bool) {
+		leakCheck(t)
+		cfg := impair.Config{Loss: 0.2, Delay: 5 * time.Millisecond, Rate: 100e6}
+		ab, ba := seeded(cfg, 7, 8)
+		p := newImpairedPairConfig(t, v6, core.Config{LossRepair: true}, ab, ba)
+		c, _, got := p.connect(t, context.Background())
+		sendChecked(t, c, got, sized(8*MiB), 9)
+		info, err := c.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := p.a.Stats()
+		t.Logf("lost %d of %d sent; repairs %d, passed %d; gVisor: retransmits %d (fast %d, timeouts %d), cwnd %d, ssthresh %d", p.ab.Stats().Lost, p.ab.Stats().Sent, st.LossRepairs, st.LossRepairPassed, info.SegmentsRetransmitted, info.FastRetransmits, info.RTOExpirations, info.SendCwnd, info.SendSsthresh)
+		if st.LossRepairs == 0 || st.LossRepairPassed != 0 || (info.FastRetransmits != 0 && info.RTOExpirations == 0) {
+			t.Fatalf("LossRepairs %d, LossRepairPassed %d, gVisor's fast retransmits %d: random loss reached gVisor", st.LossRepairs, st.LossRepairPassed, info.FastRetransmits)
+		}
+	})
 }

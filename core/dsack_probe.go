@@ -1,12 +1,9 @@
 package core
 
 import (
-	"encoding/binary"
 	"sort"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/buffer"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -102,10 +99,9 @@ type probeState struct {
 	probes    int          // probes sent since una advanced
 	srtt      time.Duration
 	active    bool // in dsacker.active
-	// The stack's newest segment's fields, which a probe carries.
-	wnd          uint16
-	tsVal, tsEcr uint32
-	tsAt         time.Time
+	// The stack's newest segment's fields, which a probe carries (its
+	// acknowledgement is the link's, dsackFlow.rcvNxt).
+	sentStamp
 
 	// recoveryProbes: a probe of this stall was sent in recovery.
 	recoveryProbes bool
@@ -115,6 +111,7 @@ type probeState struct {
 type probeSeg struct {
 	seq, end seqnum.Value
 	pkt      *stack.PacketBuffer
+	hdr      hdrLens // pkt's, read when kept
 	sentAt   time.Time
 	resent   bool
 	sacked   bool // a SACK block of the peer covered it
@@ -154,18 +151,9 @@ func (d *dsacker) noteSentLocked(f *dsackFlow, pkt *stack.PacketBuffer, t header
 		ps.nxt = end
 	}
 	if pkt.GSOOptions.Type == stack.GSONone {
-		d.keepLocked(ps, probeSeg{seq: seq, end: end, pkt: pkt, sentAt: now, resent: resent})
+		d.keepLocked(ps, probeSeg{seq: seq, end: end, pkt: pkt, hdr: hdrLensOf(pkt), sentAt: now, resent: resent})
 	} // a super-segment is never kept: a probe is one wire-sized segment
 	d.armLocked(f)
-}
-
-// noteHeader takes the window and timestamps of t, a segment the stack
-// sends, for the probes.
-func (ps *probeState) noteHeader(t header.TCP, now time.Time) {
-	ps.wnd = t.WindowSize()
-	if o := header.ParseTCPOptions(t.Options()); o.TS {
-		ps.tsVal, ps.tsEcr, ps.tsAt = o.TSVal, o.TSEcr, now
-	}
 }
 
 // keepLocked keeps a reference to s's packet in ps, in order, replacing
@@ -418,36 +406,10 @@ func (d *dsacker) probesLocked(f *dsackFlow, now time.Time, out []*stack.PacketB
 //
 // +checklocks:d.mu
 func (d *dsacker) probeLocked(f *dsackFlow, s *probeSeg, now time.Time) *stack.PacketBuffer {
-	ps := f.snd
-	link := len(s.pkt.LinkHeader().Slice())
-	netLen := len(s.pkt.NetworkHeader().Slice())
-	tcpLen := len(s.pkt.TransportHeader().Slice())
-	buf := s.pkt.ToBuffer()
-	frame := buf.Flatten()
-	buf.Release()
-	c, ok := parseTCP(frame[link:])
-	if !ok || len(c.net) != netLen {
-		return nil
+	pkt := f.snd.stampedCopy(s.pkt, s.hdr, f.rcvNxt, f.known, now)
+	if pkt != nil {
+		d.probesSent.Add(1)
 	}
-	ct := header.TCP(c.tcp)
-	if f.known {
-		ct.SetAckNumber(uint32(f.rcvNxt))
-	}
-	ct.SetWindowSize(ps.wnd)
-	if at := tsEcrOffset(ct.Options()); at >= 4 && !ps.tsAt.IsZero() {
-		o := ct[header.TCPMinimumSize:]
-		binary.BigEndian.PutUint32(o[at-4:], ps.tsVal+uint32(now.Sub(ps.tsAt)/time.Millisecond))
-		binary.BigEndian.PutUint32(o[at:], ps.tsEcr)
-	}
-	ct.SetChecksum(0)
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, c.src, c.dst, uint16(len(c.tcp)))
-	ct.SetChecksum(^checksum.Checksum(c.tcp, xsum))
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
-	pkt.NetworkProtocolNumber, pkt.TransportProtocolNumber = s.pkt.NetworkProtocolNumber, header.TCPProtocolNumber
-	pkt.LinkHeader().Consume(link)
-	pkt.NetworkHeader().Consume(netLen)
-	pkt.TransportHeader().Consume(tcpLen)
-	d.probesSent.Add(1)
 	return pkt
 }
 

@@ -1,12 +1,9 @@
 package core
 
 import (
-	"encoding/binary"
 	"slices"
 	"time"
 
-	"gvisor.dev/gvisor/pkg/buffer"
-	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -70,6 +67,7 @@ const (
 type repairSeg struct {
 	seq, end seqnum.Value
 	pkt      *stack.PacketBuffer
+	hdr      hdrLens   // pkt's, read when kept
 	sentAt   time.Time // its last transmission
 	sacked   bool
 	resent   bool // sent more than once (by the stack or the link)
@@ -109,24 +107,7 @@ type repairState struct {
 	last    [header.TCPHeaderMaximumSize]byte
 	lastLen int
 	// The stack's newest segment's fields, which a repair carries.
-	ack          seqnum.Value
-	wnd          uint16
-	tsVal, tsEcr uint32
-	tsAt         time.Time
-	hasHdr       bool
-}
-
-// noteHeader takes the acknowledgement, window and timestamps of t, a
-// segment the stack sends.
-func (r *repairState) noteHeader(t header.TCP, now time.Time) {
-	r.ack, r.wnd, r.hasHdr = seqnum.Value(t.AckNumber()), t.WindowSize(), true
-	// (Only the timestamps are wanted: a full ParseTCPOptions per segment
-	// sent was 2% of the process's CPU at 5% loss.)
-	if o := t.Options(); len(o) > 0 {
-		if at := tsEcrOffset(o); at >= 4 {
-			r.tsVal, r.tsEcr, r.tsAt = binary.BigEndian.Uint32(o[at-4:]), binary.BigEndian.Uint32(o[at:]), now
-		}
-	}
+	sentStamp
 }
 
 // again reports whether t, the TCP header of a pure ACK of a connection
@@ -170,7 +151,7 @@ func (r *repairState) keep(pkt *stack.PacketBuffer, seq, end, nxt seqnum.Value, 
 	if gso || i != len(r.segs) || r.bytes+int(seq.Size(end)) > maxRepairBytes {
 		return // a super-segment, out of order, or past the bound: not kept
 	}
-	r.segs = append(r.segs, repairSeg{seq: seq, end: end, pkt: pkt.IncRef(), sentAt: now})
+	r.segs = append(r.segs, repairSeg{seq: seq, end: end, pkt: pkt.IncRef(), hdr: hdrLensOf(pkt), sentAt: now})
 	r.bytes += int(seq.Size(end))
 }
 
@@ -313,35 +294,7 @@ func (r *repairState) lost(una, high seqnum.Value, now time.Time, rtt, reo, agai
 // newest acknowledgement, window and timestamps (the timestamp moved on by
 // the milliseconds since), or nil.
 func (r *repairState) repairCopy(s *repairSeg, now time.Time) *stack.PacketBuffer {
-	link := len(s.pkt.LinkHeader().Slice())
-	netLen := len(s.pkt.NetworkHeader().Slice())
-	tcpLen := len(s.pkt.TransportHeader().Slice())
-	buf := s.pkt.ToBuffer()
-	frame := buf.Flatten()
-	buf.Release()
-	c, ok := parseTCP(frame[link:])
-	if !ok || len(c.net) != netLen {
-		return nil
-	}
-	ct := header.TCP(c.tcp)
-	if r.hasHdr {
-		ct.SetAckNumber(uint32(r.ack))
-		ct.SetWindowSize(r.wnd)
-	}
-	if at := tsEcrOffset(ct.Options()); at >= 4 && !r.tsAt.IsZero() {
-		o := ct[header.TCPMinimumSize:]
-		binary.BigEndian.PutUint32(o[at-4:], r.tsVal+uint32(now.Sub(r.tsAt)/time.Millisecond))
-		binary.BigEndian.PutUint32(o[at:], r.tsEcr)
-	}
-	ct.SetChecksum(0)
-	xsum := header.PseudoHeaderChecksum(header.TCPProtocolNumber, c.src, c.dst, uint16(len(c.tcp)))
-	ct.SetChecksum(^checksum.Checksum(c.tcp, xsum))
-	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(frame)})
-	pkt.NetworkProtocolNumber, pkt.TransportProtocolNumber = s.pkt.NetworkProtocolNumber, header.TCPProtocolNumber
-	pkt.LinkHeader().Consume(link)
-	pkt.NetworkHeader().Consume(netLen)
-	pkt.TransportHeader().Consume(tcpLen)
-	return pkt
+	return r.stampedCopy(s.pkt, s.hdr, r.ack, r.hasHdr, now)
 }
 
 // hideSACK returns a copy of the pure ACK b (the IP packet at b[off:],

@@ -38,7 +38,7 @@ func TestRepairNoteHeaderTimestamps(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			seg := tcpWithOptions(c.opts, 1000, 512)
 			at := time.Unix(10, 0)
-			r := repairState{tsVal: 5, tsEcr: 6}
+			r := sentStamp{tsVal: 5, tsEcr: 6}
 			r.noteHeader(seg, at)
 			want := header.ParseTCPOptions(seg.Options())
 			if r.ack != seqnum.Value(1000) || r.wnd != 512 || !r.hasHdr {

@@ -89,7 +89,7 @@ func newUDPFast(ns *Netstack) *udpFast {
 	f := &udpFast{
 		ports: make(map[uint16]int), raws: &ns.tab.byKind[kindRaw],
 		udpIn: st.UDP.PacketsReceived,
-		ipIn: st.IP.PacketsReceived, ipValid: st.IP.ValidPacketsReceived, ipDelivered: st.IP.PacketsDelivered,
+		ipIn:  st.IP.PacketsReceived, ipValid: st.IP.ValidPacketsReceived, ipDelivered: st.IP.PacketsDelivered,
 	}
 	f.tab.Store(&fastTable{})
 	return f

@@ -117,7 +117,9 @@ func fastMutations() []fastMutation {
 			return [][]byte{b}
 		}},
 		{"IPv4 options", func() [][]byte { return [][]byte{withIPOptions(plain(fastPeer, fastLocal, "options"))} }},
-		{"fragments", func() [][]byte { return fragments(plain(fastPeer, fastLocal, "fragmented datagram, more than one fragment of eight bytes")) }},
+		{"fragments", func() [][]byte {
+			return fragments(plain(fastPeer, fastLocal, "fragmented datagram, more than one fragment of eight bytes"))
+		}},
 		{"own source", func() [][]byte { return [][]byte{plain(netip.MustParseAddrPort("10.0.0.1:7000"), fastLocal, "own")} }},
 		{"subnet broadcast source", func() [][]byte {
 			return [][]byte{plain(netip.MustParseAddrPort("10.0.0.255:7000"), fastLocal, "bcastsrc")}

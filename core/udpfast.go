@@ -197,24 +197,52 @@ func (f *udpFast) deliverBytes(b []byte) bool {
 	return true
 }
 
-// deliverPacket is deliverBytes for a packet a joined peer sent: its
-// headers are read where the peer's gVisor wrote them and its payload is
-// shared, as peerCopy shares it.
+// deliverPacket is deliverBytes for a packet a joined peer sent (its
+// link has the same medium: no link header); its payload is shared, as
+// peerCopy shares it. The packet's headers are copied out, never read
+// through PacketHeader.Slice: that pulls the header up, which may replace
+// a shared chunk in the packet's buffer, and other holders of the packet
+// (a SYN-ACK kept for a replay) may read that buffer meanwhile.
 func (f *udpFast) deliverPacket(pkt *stack.PacketBuffer) bool {
-	if pkt.NetworkProtocolNumber != header.IPv4ProtocolNumber || f.raws.Load() > 0 {
+	if pkt.NetworkProtocolNumber != header.IPv4ProtocolNumber || pkt.TransportProtocolNumber != header.UDPProtocolNumber ||
+		f.raws.Load() > 0 {
 		return false
 	}
-	nh, th := pkt.NetworkHeader().Slice(), pkt.TransportHeader().Slice()
-	if len(nh) != header.IPv4MinimumSize || len(th) != header.UDPMinimumSize || len(pkt.LinkHeader().Slice()) != 0 {
+	var hdr [header.IPv4MinimumSize + header.UDPMinimumSize]byte
+	if !readFront(pkt, hdr[:]) {
 		return false
 	}
-	data := pkt.Data()
-	e, ok := f.match(header.IPv4(nh), header.UDP(th), pkt.Size(), data.Size(), data.Checksum)
+	ip, u := header.IPv4(hdr[:header.IPv4MinimumSize]), header.UDP(hdr[header.IPv4MinimumSize:])
+	size := pkt.Size()
+	if ip.HeaderLength() != header.IPv4MinimumSize || size < len(hdr) {
+		return false
+	}
+	buf := pkt.ToBuffer() // shares the packet's chunks
+	buf.TrimFront(int64(len(hdr)))
+	e, ok := f.match(ip, u, size, int(buf.Size()), func() uint16 { return buf.Checksum(0) })
 	if !ok {
+		buf.Release()
 		return false
 	}
-	f.push(e, header.IPv4(nh), header.UDP(th), data.ToBuffer())
+	f.push(e, ip, u, buf)
 	return true
+}
+
+// readFront copies the first len(dst) bytes of pkt (from its outermost
+// header on) into dst without changing pkt; false if pkt is shorter.
+func readFront(pkt *stack.PacketBuffer, dst []byte) bool {
+	vl, off := pkt.AsViewList()
+	n := 0
+	for v := vl.Front(); v != nil && n < len(dst); v = v.Next() {
+		b := v.AsSlice()
+		if off >= len(b) {
+			off -= len(b)
+			continue
+		}
+		n += copy(dst[n:], b[off:])
+		off = 0
+	}
+	return n == len(dst)
 }
 
 // match checks an IPv4 packet of size bytes whose headers are ip and u

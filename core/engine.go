@@ -307,6 +307,7 @@ func (ns *Netstack) closeSocket(s *socket, abort bool) {
 	}
 	s.wq.EventUnregister(&s.entry)
 	s.dropRoutes()
+	s.fastUnregister()
 	if abort {
 		s.ep.Abort()
 	} else {

@@ -76,6 +76,10 @@ type linkEP struct {
 
 	packetsOut, drops, packetsIn, invalidIn atomic.Uint64
 
+	// udp, when set (before any packet moves), takes plain inbound
+	// datagrams past gVisor (see udpFast).
+	udp *udpFast
+
 	// eth is the Ethernet side on MediumEthernet (see ethernet.go).
 	eth ethState
 
@@ -280,6 +284,9 @@ func (l *linkEP) deliver(b []byte) {
 // deliverTo hands b, one inbound packet of proto, to d, gVisor's
 // dispatcher, copying it.
 func (l *linkEP) deliverTo(d stack.NetworkDispatcher, proto tcpip.NetworkProtocolNumber, b []byte) {
+	if l.udp != nil && proto == header.IPv4ProtocolNumber && l.udp.deliverBytes(b) {
+		return
+	}
 	pkt := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: buffer.MakeWithData(b)})
 	l.off.rxMu.RLock()
 	d.DeliverNetworkPacket(proto, pkt)
@@ -310,6 +317,10 @@ func (l *linkEP) deliverPacket(pkt *stack.PacketBuffer, wait bool) bool {
 	d := l.dispatcher
 	l.dispMu.RUnlock()
 	if d == nil || !l.acceptPeer(pkt) {
+		return true
+	}
+	if l.udp != nil && l.udp.deliverPacket(pkt) {
+		l.packetsIn.Add(1)
 		return true
 	}
 	in := stack.NewPacketBuffer(stack.PacketBufferOptions{Payload: peerCopy(pkt)})

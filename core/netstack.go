@@ -69,7 +69,7 @@ type Netstack struct {
 	optInterval tcpip.KeepaliveIntervalOption
 
 	// The token holder's: see udpQueue.
-	udpQueueDrops atomic.Uint64 // an atomic for Stats; only the holder changes it
+	udpQueueDrops atomic.Uint64 // an atomic for Stats; the holder and the link's fast path (udpFast) add to it
 	udpWatch      []*socket
 	// routeGen counts changes of the stack's addresses: UDP route
 	// caches filled before one are emptied (see routeCache).
@@ -77,6 +77,12 @@ type Netstack struct {
 	// gvisorSends, set by tests before any request, sends every datagram
 	// through gVisor's endpoint: the reference the cache's are checked by.
 	gvisorSends bool
+	// gvisorRecvs, set by tests before any request, delivers every
+	// datagram through gVisor's UDP endpoint (see udpFast).
+	gvisorRecvs bool
+	// udpFast delivers plain inbound datagrams past gVisor; nil where the
+	// configuration rules it out.
+	udpFast *udpFast
 	// sweepUDP asks the next pass over the ready list to sweep udpWatch.
 	sweepUDP atomic.Bool
 
@@ -168,6 +174,8 @@ func (ns *Netstack) initStack() error {
 		Clock:              cfg.Clock,
 		RawFactory:         raw.EndpointFactory{},
 	})
+	ns.udpFast = newUDPFast(ns)
+	ns.link.udp = ns.udpFast
 	sack := tcpip.TCPSACKEnabled(true)
 	snd := tcpip.TCPSendBufferSizeRangeOption{Min: 4096, Default: cfg.TCPSendBuffer, Max: max(maxTCPBuffer, cfg.TCPSendBuffer)}
 	rcv := tcpip.TCPReceiveBufferSizeRangeOption{Min: 4096, Default: cfg.TCPRecvBuffer, Max: max(maxTCPBuffer, cfg.TCPRecvBuffer)}
@@ -223,6 +231,7 @@ var loopbackPrefixes = []netip.Prefix{
 // setAddrs replaces the NIC's addresses with prefixes (plus loopback).
 func (ns *Netstack) setAddrs(prefixes []netip.Prefix) error {
 	ns.routeGen++
+	ns.udpFast.setOwn(nil) // no fast datagram while the addresses change
 	want := prefixes
 	if !ns.cfg.DisableLoopback {
 		want = append(append([]netip.Prefix(nil), prefixes...), loopbackPrefixes...)
@@ -250,6 +259,7 @@ func (ns *Netstack) setAddrs(prefixes []netip.Prefix) error {
 			return fmt.Errorf("netcore: add address %v: %w", p, fromTCPIP(err))
 		}
 	}
+	ns.udpFast.setOwn(want)
 	return nil
 }
 

@@ -38,6 +38,7 @@ func (ns *Netstack) udpBind(c UDPBind) (Response, error, bool) {
 		ns.closeSocket(s, false)
 		return nil, err, false
 	}
+	s.fastRegister()
 	return UDPBound{Handle: s.h, Local: s.addrs().Local}, nil, false
 }
 
@@ -59,6 +60,7 @@ func (s *socket) udpConnect(remote netip.AddrPort) (Response, error, bool) {
 		return nil, fromTCPIP(terr), false
 	}
 	s.connectRoutes(fa)
+	s.fastRegister()
 	return s.addrs(), nil, false
 }
 
@@ -170,6 +172,9 @@ func (s *socket) recvDatagram(buf []byte) (v UDPRecvd, err error, wait bool) {
 	if len(buf) == 0 {
 		return v, ErrEmptyBuffer, false
 	}
+	if v, ok := s.recvFast(buf, false); ok {
+		return v, nil, false
+	}
 	if v, err, ok := s.recvQueued(buf); ok {
 		return v, err, false
 	}
@@ -181,6 +186,9 @@ func (s *socket) recvDatagram(buf []byte) (v UDPRecvd, err error, wait bool) {
 		s.dgrams.taken++
 		return UDPRecvd{N: res.Count, From: fromFull(res.RemoteAddr), Truncated: res.Total > res.Count}, nil, false
 	case *tcpip.ErrWouldBlock:
+		if v, ok := s.recvFast(buf, true); ok {
+			return v, nil, false
+		}
 		return v, nil, true
 	}
 	return v, fromTCPIP(terr), false

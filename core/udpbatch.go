@@ -237,6 +237,9 @@ func (s *socket) recvScattered(bufs [][]byte) (UDPRecvd, error, bool) {
 	q := s.dgrams
 	q.scatter.reset(bufs)
 	defer q.scatter.reset(nil)
+	if v, ok := s.recvFastTo(&q.scatter, false); ok {
+		return v, nil, false
+	}
 	if v, err, ok := s.recvQueuedTo(&q.scatter); ok {
 		return v, err, false
 	}
@@ -246,6 +249,9 @@ func (s *socket) recvScattered(bufs [][]byte) (UDPRecvd, error, bool) {
 		q.taken++
 		return UDPRecvd{N: res.Count, From: fromFull(res.RemoteAddr), Truncated: res.Total > res.Count}, nil, false
 	case *tcpip.ErrWouldBlock:
+		if v, ok := s.recvFastTo(&q.scatter, true); ok {
+			return v, nil, false
+		}
 		return UDPRecvd{}, nil, true
 	}
 	return UDPRecvd{}, fromTCPIP(terr), false

@@ -73,6 +73,11 @@ type udpQueue struct {
 	// no destination go there through the route cache.
 	connected bool
 	peer      tcpip.FullAddress
+	// fast is the socket's inbox of datagrams the link delivered past
+	// gVisor (see udpFast), made when the socket first takes them, and
+	// fastPort the port the socket counts for in udpFast.ports.
+	fast     *fastInbox
+	fastPort uint16
 }
 
 // datagramWriter collects one datagram gVisor writes out.

@@ -62,11 +62,24 @@ type udpFast struct {
 }
 
 // fastTable is a snapshot of which sockets take fast datagrams. It is
-// never changed once published.
+// never changed once published. Its sockets are kept in pages of 256
+// ports, so that a bind or a close copies one page and the page table,
+// 4 KiB, however many sockets the stack holds.
 type fastTable struct {
-	socks map[uint16]*fastSock
+	pages [256]*fastPage // by the port's high byte; nil: no socket there
 	// own are the stack's IPv4 addresses other than loopback.
 	own []tcpip.AddressWithPrefix
+}
+
+// fastPage holds the entries of 256 ports, by the port's low byte.
+type fastPage [256]*fastSock
+
+// sock returns port's entry, or nil.
+func (t *fastTable) sock(port uint16) *fastSock {
+	if p := t.pages[port>>8]; p != nil {
+		return p[port&0xff]
+	}
+	return nil
 }
 
 // fastSock is one socket's entry in a fastTable.
@@ -101,7 +114,7 @@ func (f *udpFast) setOwn(prefixes []netip.Prefix) {
 		return
 	}
 	t := f.tab.Load()
-	nt := &fastTable{socks: t.socks}
+	nt := &fastTable{pages: t.pages}
 	for _, p := range prefixes {
 		if a := p.Addr(); a.Is4() && !a.IsLoopback() {
 			nt.own = append(nt.own, tcpip.AddressWithPrefix{Address: tcpAddr(a), PrefixLen: p.Bits()})
@@ -110,17 +123,18 @@ func (f *udpFast) setOwn(prefixes []netip.Prefix) {
 	f.tab.Store(nt)
 }
 
-// publish stores t with port's entry set to e (nil: removed).
+// publish stores the table with port's entry set to e (nil: removed).
 func (f *udpFast) publish(port uint16, e *fastSock) {
 	t := f.tab.Load()
-	nt := &fastTable{own: t.own, socks: make(map[uint16]*fastSock, len(t.socks)+1)}
-	for p, x := range t.socks {
-		if p != port {
-			nt.socks[p] = x
-		}
+	nt := &fastTable{pages: t.pages, own: t.own}
+	var pg fastPage
+	if old := t.pages[port>>8]; old != nil {
+		pg = *old
 	}
-	if e != nil {
-		nt.socks[port] = e
+	pg[port&0xff] = e
+	nt.pages[port>>8] = &pg
+	if pg == (fastPage{}) {
+		nt.pages[port>>8] = nil
 	}
 	f.tab.Store(nt)
 }
@@ -172,7 +186,7 @@ func (s *socket) fastUnregister() {
 	if f.ports[port]--; f.ports[port] <= 0 {
 		delete(f.ports, port)
 	}
-	if e := f.tab.Load().socks[port]; e != nil && e.s == s {
+	if e := f.tab.Load().sock(port); e != nil && e.s == s {
 		f.publish(port, nil)
 	}
 	if q.fast != nil {
@@ -254,7 +268,7 @@ func (f *udpFast) match(ip header.IPv4, u header.UDP, size, payload int, sum fun
 		return nil, false
 	}
 	t := f.tab.Load()
-	e := t.socks[u.DestinationPort()]
+	e := t.sock(u.DestinationPort())
 	if e == nil {
 		return nil, false
 	}

@@ -262,25 +262,12 @@ func TestLossRepairShare(t *testing.T) {
 // and the window then grows one segment per round trip).
 func TestLossRepairFirstFlight(t *testing.T) {
 	leakCheck(t)
-	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true},
-		impair.Config{Drop: dropSegmentOnce(3), Delay: 5 * time.Millisecond}, impair.Config{Delay: 5 * time.Millisecond})
-	c, _, got := p.connect(t, context.Background())
-	sendChecked(t, c, got, 1*MiB, 7)
-	info, err := c.Info()
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := p.a.Stats()
-	t.Logf("repairs %d, ACKs hidden %d, passed %d; gVisor: retransmits %d (fast %d), cwnd %d, ssthresh %d", st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, info.SegmentsRetransmitted, info.FastRetransmits, info.SendCwnd, info.SendSsthresh)
-	if d := p.ab.Stats().Dropped; d != 1 {
-		t.Fatalf("dropped %d data segments; want 1", d)
-	}
-	if st.LossRepairs == 0 || info.FastRetransmits != 0 {
-		t.Fatalf("LossRepairs %d, gVisor's fast retransmits %d: the first flight's loss reached gVisor", st.LossRepairs, info.FastRetransmits)
-	}
-	if info.SendSsthresh < 1000 {
-		t.Fatalf("ssthresh %d: gVisor left slow start", info.SendSsthresh)
-	}
+	firstFlight(t, impair.Config{Delay: 5 * time.Millisecond}, func(p *impairedPair, st core.Stats) string {
+		if d := p.ab.Stats().Dropped; d != 1 {
+			t.Fatalf("dropped %d data segments; want 1", d)
+		}
+		return ""
+	})
 }
 
 // TestLossRepairFirstFlightSYNResent is TestLossRepairFirstFlight after a
@@ -292,26 +279,54 @@ func TestLossRepairFirstFlight(t *testing.T) {
 // round trip: 0.1 Gbit/s where the path carries 0.3 or more).
 func TestLossRepairFirstFlightSYNResent(t *testing.T) {
 	leakCheck(t)
-	p := newImpairedPairConfig(t, false, core.Config{LossRepair: true},
-		impair.Config{Drop: dropSegmentOnce(3), Delay: 5 * time.Millisecond},
-		impair.Config{Drop: dropFirst(flagSYN | flagACK), Delay: 5 * time.Millisecond})
-	c, _, got := p.connect(t, context.Background())
-	sendChecked(t, c, got, 1*MiB, 7)
-	info, err := c.Info()
-	if err != nil {
-		t.Fatal(err)
+	back := impair.Config{Drop: dropFirst(flagSYN | flagACK), Delay: 5 * time.Millisecond}
+	firstFlight(t, back, func(p *impairedPair, st core.Stats) string {
+		if d := p.ab.Stats().Dropped; d != 1 {
+			t.Fatalf("dropped %d data segments; want 1", d)
+		}
+		if p.ba.Stats().Dropped != 1 || st.SYNsResent == 0 {
+			t.Fatalf("SYN-ACKs dropped %d, SYNs resent %d: the handshake did not go as the test means", p.ba.Stats().Dropped, st.SYNsResent)
+		}
+		return fmt.Sprintf("SYNs resent %d; ", st.SYNsResent)
+	})
+}
+
+// firstFlight moves 1 MiB with LossRepair over 5 ms each way, the third
+// data segment lost once and back the return path, and checks (with
+// check, which also says what to log) that the link repaired the loss and
+// gVisor's Reno neither fast-retransmitted nor left slow start. It tries
+// three times on fresh stacks: on a loaded machine (-race, a busy CI)
+// gVisor now and then still leaves slow start with no fast retransmission
+// and nothing passed by the link, likely a tail-loss probe's episode
+// ending without a DSACK (docs/benchmarks.md, "Window control and loss
+// repair"); a link that lets the first flight's loss reach gVisor fails
+// every try.
+func firstFlight(t *testing.T, back impair.Config, check func(*impairedPair, core.Stats) string) {
+	t.Helper()
+	var failure string
+	for try := range 3 {
+		p := newImpairedPairConfig(t, false, core.Config{LossRepair: true},
+			impair.Config{Drop: dropSegmentOnce(3), Delay: 5 * time.Millisecond}, back)
+		c, _, got := p.connect(t, context.Background())
+		sendChecked(t, c, got, 1*MiB, 7)
+		info, err := c.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		st := p.a.Stats()
+		t.Logf("try %d: %srepairs %d, ACKs hidden %d, passed %d; gVisor: retransmits %d (fast %d), cwnd %d, ssthresh %d",
+			try+1, check(&p, st), st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed,
+			info.SegmentsRetransmitted, info.FastRetransmits, info.SendCwnd, info.SendSsthresh)
+		switch {
+		case st.LossRepairs == 0 || info.FastRetransmits != 0:
+			failure = fmt.Sprintf("LossRepairs %d, gVisor's fast retransmits %d: the first flight's loss reached gVisor", st.LossRepairs, info.FastRetransmits)
+		case info.SendSsthresh < 1000:
+			failure = fmt.Sprintf("ssthresh %d: gVisor left slow start", info.SendSsthresh)
+		default:
+			return
+		}
 	}
-	st := p.a.Stats()
-	t.Logf("SYNs resent %d; repairs %d, ACKs hidden %d, passed %d; gVisor: retransmits %d (fast %d), cwnd %d, ssthresh %d", st.SYNsResent, st.LossRepairs, st.LossRepairACKsHidden, st.LossRepairPassed, info.SegmentsRetransmitted, info.FastRetransmits, info.SendCwnd, info.SendSsthresh)
-	if d := p.ab.Stats().Dropped; d != 1 {
-		t.Fatalf("dropped %d data segments; want 1", d)
-	}
-	if p.ba.Stats().Dropped != 1 || st.SYNsResent == 0 {
-		t.Fatalf("SYN-ACKs dropped %d, SYNs resent %d: the handshake did not go as the test means", p.ba.Stats().Dropped, st.SYNsResent)
-	}
-	if st.LossRepairs == 0 || info.FastRetransmits != 0 || info.SendSsthresh < 1000 {
-		t.Fatalf("LossRepairs %d, gVisor's fast retransmits %d, ssthresh %d: the first flight's loss reached gVisor", st.LossRepairs, info.FastRetransmits, info.SendSsthresh)
-	}
+	t.Fatal(failure)
 }
 
 // TestLossRepairShallowQueue is TestLossRepairCongestion with a queue of

@@ -340,6 +340,11 @@ func (l *linkEP) deliverGRO(g *groPath, pkts [][]byte) {
 	if d == nil || len(pkts) == 0 {
 		return
 	}
+	if l.syn.on() {
+		for _, p := range pkts {
+			l.synInbound(p) // as deliver does: a handshake's end, a resent SYN
+		}
+	}
 	g.sink = groSink{d: d, trusted: &l.off.trusted}
 	l.off.rxMu.Lock()
 	defer l.off.rxMu.Unlock()

@@ -231,6 +231,28 @@ func (d *dsacker) inbound(b []byte, off int) []byte {
 	return b
 }
 
+// inboundTrusted notes b, an inbound IP packet that goes to the stack whole
+// as checksum-validated (a TCP super-segment a TUN read, see
+// deliverValidated), which inbound does not see: its acknowledgement, so
+// that the recovery probes do not take the bytes it acknowledges for
+// outstanding (a peer that sends while it receives acknowledges in its
+// data, which a TUN hands over as super-segments). Its TCP checksum is
+// partial (the device vouched for the packet), so none is checked.
+func (d *dsacker) inboundTrusted(b []byte) {
+	if !d.probeOn.Load() {
+		return
+	}
+	s, ok := parseTCP(b)
+	if !ok || header.TCP(s.tcp).Flags()&(header.TCPFlagSyn|header.TCPFlagRst|header.TCPFlagAck) != header.TCPFlagAck {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if f := d.flows[s.key(false)]; f != nil && f.snd != nil {
+		d.ackedLocked(f, header.TCP(s.tcp), time.Now())
+	}
+}
+
 // noteReset forgets the connection a reset that arrived ends, as one the
 // stack sends does (see outbound): its kept segments would otherwise wait
 // for an acknowledgement that never comes, and the connection draw stall

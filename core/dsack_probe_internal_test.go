@@ -260,3 +260,39 @@ func TestProbeForgetsReset(t *testing.T) {
 		})
 	}
 }
+
+// TestProbeSeesACKInValidatedSegment: the acknowledgement a peer sends in
+// its data, in a super-segment a TUN hands over whole as
+// checksum-validated (its TCP checksum partial), reaches the link's probe
+// state as one in a checked packet does; before, only the checked path
+// saw ACKs, so a peer sending while it received left the stack's bytes
+// outstanding to the link, which then probed them.
+func TestProbeSeesACKInValidatedSegment(t *testing.T) {
+	c := dsackCases[0]
+	l := newLinkEP(1500, 16)
+	l.dsack.probeOn.Store(true)
+	var disp stubDispatcher
+	l.Attach(&disp)
+	t.Cleanup(l.close)
+	for i := range 2 { // 1000-2000, 2000-3000
+		l.dsack.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, uint32(1000*(i+1)), 5000, tsOpt(100, 7), make([]byte, 1000))))
+	}
+	state := func() (active, kept int) {
+		l.dsack.mu.Lock()
+		defer l.dsack.mu.Unlock()
+		return len(l.dsack.active), l.dsack.kept
+	}
+	if a, k := state(); a != 1 || k != 2 {
+		t.Fatalf("after two data segments: %d active, %d kept; want 1, 2", a, k)
+	}
+	seg := c.segment(false, header.TCPFlagAck, 5000, 3000, tsOpt(112, 100), make([]byte, 4000))
+	header.TCP(seg[header.IPv4MinimumSize:]).SetChecksum(0x1234) // partial, as the kernel leaves it
+	var g groPath
+	l.deliverGROValidated(&g, [][]byte{seg}, []bool{true})
+	if disp.n != 1 {
+		t.Fatalf("%d packets delivered; want 1", disp.n)
+	}
+	if a, k := state(); a != 0 || k != 0 {
+		t.Fatalf("after the peer's data acknowledging all: %d active, %d kept; want 0, 0", a, k)
+	}
+}

@@ -397,6 +397,7 @@ func (l *linkEP) deliverValidated(p []byte) {
 	if d == nil || !ok {
 		return
 	}
+	l.dsack.inboundTrusted(p)
 	l.deliverTrusted(d, proto, splitHeaders(p), len(p))
 }
 
@@ -419,6 +420,7 @@ func (l *linkEP) deliverValidatedView(v *buffer.View, size int) bool {
 	if d == nil || !ok {
 		return false
 	}
+	l.dsack.inboundTrusted(p)
 	v.CapLength(size)
 	v.TrimFront(n)
 	// Headers first, then v appended: a Prepend would write them back

@@ -200,6 +200,10 @@ func (d *dsacker) inbound(b []byte, off int) []byte {
 	if t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst|header.TCPFlagAck) == header.TCPFlagAck {
 		d.noteACK(&s)
 	}
+	if t.Flags()&header.TCPFlagRst != 0 {
+		d.noteReset(&s)
+		return b
+	}
 	if s.payload == 0 || t.Flags()&(header.TCPFlagSyn|header.TCPFlagRst) != 0 {
 		return b
 	}
@@ -225,6 +229,48 @@ func (d *dsacker) inbound(b []byte, off int) []byte {
 		f.echo, f.echoVal = true, o.TSVal
 	}
 	return b
+}
+
+// inboundTrusted notes b, an inbound IP packet that goes to the stack whole
+// as checksum-validated (a TCP super-segment a TUN read, see
+// deliverValidated), which inbound does not see: its acknowledgement, so
+// that the recovery probes do not take the bytes it acknowledges for
+// outstanding (a peer that sends while it receives acknowledges in its
+// data, which a TUN hands over as super-segments). Its TCP checksum is
+// partial (the device vouched for the packet), so none is checked.
+func (d *dsacker) inboundTrusted(b []byte) {
+	if !d.probeOn.Load() {
+		return
+	}
+	s, ok := parseTCP(b)
+	if !ok || header.TCP(s.tcp).Flags()&(header.TCPFlagSyn|header.TCPFlagRst|header.TCPFlagAck) != header.TCPFlagAck {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if f := d.flows[s.key(false)]; f != nil && f.snd != nil {
+		d.ackedLocked(f, header.TCP(s.tcp), time.Now())
+	}
+}
+
+// noteReset forgets the connection a reset that arrived ends, as one the
+// stack sends does (see outbound): its kept segments would otherwise wait
+// for an acknowledgement that never comes, and the connection draw stall
+// probes (answered with resets) for minutes, each timer round walking it
+// among the others. A reset whose checksums fail is ignored. One the
+// stack then refuses costs nothing lasting: the next segment the stack
+// sends makes the entry again.
+func (d *dsacker) noteReset(s *tcpSegment) {
+	k := s.key(false)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	f := d.flows[k]
+	if f == nil || !s.checksumsValid() {
+		return
+	}
+	d.dropHeldLocked(f)
+	d.forgetLocked(f)
+	delete(d.flows, k)
 }
 
 // tsNewer reports whether timestamp a is later than b (RFC 7323's

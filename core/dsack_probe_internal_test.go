@@ -226,3 +226,73 @@ func probingDsacker(t *testing.T, n int) (*dsacker, <-chan []byte) {
 	t.Cleanup(d.stop)
 	return d, sent
 }
+
+// TestProbeForgetsReset: a reset that arrives for a connection with data
+// unacknowledged ends what the link keeps of it (its kept segments, its
+// place among the connections a probe may be due on), as a reset the
+// stack sends does; before, it stayed there, drawing stall probes for
+// minutes (a forwarded connection whose client closed with bytes still
+// coming ends so), and every timer round walked it. A reset with a bad
+// checksum changes nothing. IPv4 and IPv6.
+func TestProbeForgetsReset(t *testing.T) {
+	for _, c := range dsackCases {
+		t.Run(c.name, func(t *testing.T) {
+			d, _ := probingDsacker(t, 64)
+			d.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, 1000, 5000, tsOpt(100, 7), make([]byte, 1000))))
+			state := func() (active, kept, flows int) {
+				d.mu.Lock()
+				defer d.mu.Unlock()
+				return len(d.active), d.kept, len(d.flows)
+			}
+			if a, k, f := state(); a != 1 || k != 1 || f != 1 {
+				t.Fatalf("after a data segment: %d active, %d kept, %d flows; want 1, 1, 1", a, k, f)
+			}
+			bad := c.segment(false, header.TCPFlagRst, 5000, 0, nil, nil)
+			bad[len(bad)-header.TCPMinimumSize+header.TCPChecksumOffset] ^= 0xff
+			d.inbound0(bad)
+			if a, k, f := state(); a != 1 || k != 1 || f != 1 {
+				t.Fatalf("after a corrupt reset: %d active, %d kept, %d flows; want 1, 1, 1", a, k, f)
+			}
+			d.inbound0(c.segment(false, header.TCPFlagRst, 5000, 0, nil, nil))
+			if a, k, f := state(); a != 0 || k != 0 || f != 0 {
+				t.Fatalf("after the reset: %d active, %d kept, %d flows; want 0, 0, 0", a, k, f)
+			}
+		})
+	}
+}
+
+// TestProbeSeesACKInValidatedSegment: the acknowledgement a peer sends in
+// its data, in a super-segment a TUN hands over whole as
+// checksum-validated (its TCP checksum partial), reaches the link's probe
+// state as one in a checked packet does; before, only the checked path
+// saw ACKs, so a peer sending while it received left the stack's bytes
+// outstanding to the link, which then probed them.
+func TestProbeSeesACKInValidatedSegment(t *testing.T) {
+	c := dsackCases[0]
+	l := newLinkEP(1500, 16)
+	l.dsack.probeOn.Store(true)
+	var disp stubDispatcher
+	l.Attach(&disp)
+	t.Cleanup(l.close)
+	for i := range 2 { // 1000-2000, 2000-3000
+		l.dsack.outbound1(outPacket(t, c.segment(true, header.TCPFlagAck, uint32(1000*(i+1)), 5000, tsOpt(100, 7), make([]byte, 1000))))
+	}
+	state := func() (active, kept int) {
+		l.dsack.mu.Lock()
+		defer l.dsack.mu.Unlock()
+		return len(l.dsack.active), l.dsack.kept
+	}
+	if a, k := state(); a != 1 || k != 2 {
+		t.Fatalf("after two data segments: %d active, %d kept; want 1, 2", a, k)
+	}
+	seg := c.segment(false, header.TCPFlagAck, 5000, 3000, tsOpt(112, 100), make([]byte, 4000))
+	header.TCP(seg[header.IPv4MinimumSize:]).SetChecksum(0x1234) // partial, as the kernel leaves it
+	var g groPath
+	l.deliverGROValidated(&g, [][]byte{seg}, []bool{true})
+	if disp.n != 1 {
+		t.Fatalf("%d packets delivered; want 1", disp.n)
+	}
+	if a, k := state(); a != 0 || k != 0 {
+		t.Fatalf("after the peer's data acknowledging all: %d active, %d kept; want 0, 0", a, k)
+	}
+}

@@ -340,6 +340,11 @@ func (l *linkEP) deliverGRO(g *groPath, pkts [][]byte) {
 	if d == nil || len(pkts) == 0 {
 		return
 	}
+	if l.syn.on() {
+		for _, p := range pkts {
+			l.synInbound(p) // as deliver does: a handshake's end, a resent SYN
+		}
+	}
 	g.sink = groSink{d: d, trusted: &l.off.trusted}
 	l.off.rxMu.Lock()
 	defer l.off.rxMu.Unlock()
@@ -392,6 +397,7 @@ func (l *linkEP) deliverValidated(p []byte) {
 	if d == nil || !ok {
 		return
 	}
+	l.dsack.inboundTrusted(p)
 	l.deliverTrusted(d, proto, splitHeaders(p), len(p))
 }
 
@@ -414,6 +420,7 @@ func (l *linkEP) deliverValidatedView(v *buffer.View, size int) bool {
 	if d == nil || !ok {
 		return false
 	}
+	l.dsack.inboundTrusted(p)
 	v.CapLength(size)
 	v.TrimFront(n)
 	// Headers first, then v appended: a Prepend would write them back

@@ -133,3 +133,29 @@ func TestSYNCopies(t *testing.T) {
 		})
 	}
 }
+
+// TestSYNHandshakeEndsOnGROPath: the handshake's ACK that arrives on the
+// receive-offload path (a TUN with offloads: deliverGRO) ends the tracked
+// handshake, as on the plain path; before, only deliver passed inbound
+// packets on, so on a TUN every accepted connection stayed tracked until
+// the table was full (maxSYNConns), and then each new SYN-ACK scanned it.
+func TestSYNHandshakeEndsOnGROPath(t *testing.T) {
+	c := dsackCases[0]
+	l := newLinkEP(1500, 16)
+	l.syn.every.Store(int64(time.Hour))
+	var disp stubDispatcher
+	l.Attach(&disp)
+	t.Cleanup(l.close)
+	l.syn.outbound(outPacket(t, c.segment(true, header.TCPFlagSyn|header.TCPFlagAck, 5000, 701, tsOpt(100, 50), nil)))
+	if n := l.syn.n.Load(); n != 1 {
+		t.Fatalf("%d handshakes tracked after the SYN-ACK; want 1", n)
+	}
+	var g groPath
+	l.deliverGRO(&g, [][]byte{c.segment(false, header.TCPFlagAck, 701, 5001, tsOpt(71, 100), nil)})
+	if disp.n != 1 {
+		t.Fatalf("%d packets delivered; want 1", disp.n)
+	}
+	if n := l.syn.n.Load(); n != 0 {
+		t.Fatalf("%d handshakes tracked after the ACK on the GRO path; want 0", n)
+	}
+}

@@ -35,7 +35,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkForward -benchtime 2s ./tundev/
 func BenchmarkForward(b *testing.B) {
-	for _, path := range []string{"forwarded", "terminated", "direct"} {
+	for _, path := range []string{"forwarded", "gvisor", "terminated", "direct"} {
 		b.Run(path, func(b *testing.B) {
 			dial, tcpAddr, udpAddr := benchPath(b, path)
 			b.Run("bulk", func(b *testing.B) { benchBulk(b, dial, tcpAddr) })
@@ -105,6 +105,10 @@ func benchPath(b *testing.B, path string) (dialFunc, string, string) {
 	ul, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 	serveBench(b, tl, ul)
 	ports := map[uint16]uint16{80: uint16(tl.Addr().(*net.TCPAddr).Port), 53: uint16(ul.LocalAddr().(*net.UDPAddr).Port)}
+	if path == "gvisor" {
+		gvisorPath(b, client, ports)
+		return dial, netip.AddrPortFrom(farHost, 80).String(), netip.AddrPortFrom(farHost, 53).String()
+	}
 	e := &fwdEnv{ns: client, seen: make(map[netip.AddrPort]netip.AddrPort)}
 	e.attach(b, 1500, 1500, core.ForwardConfig{}, tun2socksFor(e, loopbackFor(ports)))
 	return dial, netip.AddrPortFrom(farHost, 80).String(), netip.AddrPortFrom(farHost, 53).String()

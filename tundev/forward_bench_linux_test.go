@@ -24,6 +24,8 @@ import (
 // the direct kernel path (client → server in another namespace, over a
 // veth), and with "terminated", the forwarding stack's handler serving the
 // workloads itself (no second kernel hop: what netcore and the TUN cost),
+// and with "gvisor", the forwarded path built on plain gVisor as
+// transparent proxies build it (see gvisorPath), the reference to beat,
 // on the same workloads: one bulk TCP stream from the client (bulk) and
 // one to it (down), sequential connections, 1-byte TCP request-response,
 // UDP echo round trips. Compare

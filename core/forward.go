@@ -489,6 +489,7 @@ func (f *forwarder) stats(st *ForwardStats) {
 	st.TCPLimitRefused, st.UDPLimitRefused, st.Unserved = c.tcpLimit.Load(), c.udpLimit.Load(), c.unserved.Load()
 	st.UDPExpired = c.udpExpired.Load()
 	st.OutsidePrefixes, st.EchoDropped = c.outside.Load(), c.echoDropped.Load()
+	st.ACKsHeld, st.ACKsCovered = f.ns.link.ackHoldStats()
 }
 
 // addrPort converts a gVisor address and port.
@@ -502,6 +503,7 @@ func addrPort(a tcpip.Address, port uint16) netip.AddrPort {
 func (ns *Netstack) initForward() {
 	if ns.cfg.Forward != nil {
 		ns.fwd = newForwarder(ns, *ns.cfg.Forward)
+		ns.link.acks.holdFor = max(ns.fwd.cfg.ACKHold, 0)
 	}
 }
 

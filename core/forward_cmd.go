@@ -172,6 +172,10 @@ type ForwardStats struct {
 	// the forwarder (ForwardEchoReply.Drop: listener.Forwarder's, past its
 	// MaxEchoHandlers running handlers).
 	OutsidePrefixes, EchoDropped uint64
+	// ACKsHeld counts the pure ACKs the link held back for a reply to
+	// carry (see ForwardConfig.ACKHold); ACKsCovered those of them a later
+	// segment carried, which were not sent.
+	ACKsHeld, ACKsCovered uint64
 }
 
 func (ForwardOpen) command()      {}

@@ -96,6 +96,9 @@ type linkEP struct {
 	// syn retries handshakes early (see syn.go), unless the link has a
 	// peer.
 	syn synRetrier
+	// acks holds back a request's pure ACK for its reply to carry (see
+	// ackhold.go), unless the link has a peer; guarded by mu.
+	acks ackHolder
 }
 
 var (
@@ -161,6 +164,16 @@ func (l *linkEP) writePkts(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
 		}
 		if fixed != nil {
 			out = fixed // see dsack.go
+		}
+		if dsack && l.holdACKLocked(out, l.sendHeldLocked) {
+			taken++ // sent later, or covered (see ackhold.go)
+			if fixed != nil {
+				fixed.DecRef()
+			}
+			continue
+		}
+		if l.n == len(l.q) {
+			break // a held ACK sent before out took the room
 		}
 		l.enqueueLocked(out)
 		taken++
@@ -495,6 +508,7 @@ func (l *linkEP) flushOrWake() {
 // close drops every queued packet and refuses new ones, and waits for
 // deliveries from a peer to end.
 func (l *linkEP) close() {
+	defer l.stopACKHold()
 	defer l.dsack.stop()
 	defer l.reorder.stop()
 	defer l.syn.stop()

@@ -24,6 +24,8 @@ import (
 // the direct kernel path (client → server in another namespace, over a
 // veth), and with "terminated", the forwarding stack's handler serving the
 // workloads itself (no second kernel hop: what netcore and the TUN cost),
+// and with "gvisor", the forwarded path built on plain gVisor as
+// transparent proxies build it (see gvisorPath), the reference to beat,
 // on the same workloads: one bulk TCP stream from the client (bulk) and
 // one to it (down), sequential connections, 1-byte TCP request-response,
 // UDP echo round trips. Compare
@@ -35,7 +37,7 @@ import (
 //
 //	go test -run '^$' -bench BenchmarkForward -benchtime 2s ./tundev/
 func BenchmarkForward(b *testing.B) {
-	for _, path := range []string{"forwarded", "terminated", "direct"} {
+	for _, path := range []string{"forwarded", "gvisor", "terminated", "direct"} {
 		b.Run(path, func(b *testing.B) {
 			dial, tcpAddr, udpAddr := benchPath(b, path)
 			b.Run("bulk", func(b *testing.B) { benchBulk(b, dial, tcpAddr) })
@@ -105,6 +107,10 @@ func benchPath(b *testing.B, path string) (dialFunc, string, string) {
 	ul, _ := net.ListenPacket("udp4", "127.0.0.1:0")
 	serveBench(b, tl, ul)
 	ports := map[uint16]uint16{80: uint16(tl.Addr().(*net.TCPAddr).Port), 53: uint16(ul.LocalAddr().(*net.UDPAddr).Port)}
+	if path == "gvisor" {
+		gvisorPath(b, client, ports)
+		return dial, netip.AddrPortFrom(farHost, 80).String(), netip.AddrPortFrom(farHost, 53).String()
+	}
 	e := &fwdEnv{ns: client, seen: make(map[netip.AddrPort]netip.AddrPort)}
 	e.attach(b, 1500, 1500, core.ForwardConfig{}, tun2socksFor(e, loopbackFor(ports)))
 	return dial, netip.AddrPortFrom(farHost, 80).String(), netip.AddrPortFrom(farHost, 53).String()

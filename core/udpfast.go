@@ -437,12 +437,18 @@ func (s *socket) takeFast(force bool) (fastDgram, bool) {
 	})
 }
 
+// takeFastRecv is takeFast for a receive, which takes nothing from the
+// inbox while s has a receive pending or an error to report first.
+func (s *socket) takeFastRecv(force bool) (fastDgram, bool) {
+	if s.dgrams.fast == nil || s.dgrams.pending != nil || s.dgrams.err != nil {
+		return fastDgram{}, false
+	}
+	return s.takeFast(force)
+}
+
 // recvFast answers a receive into buf from s's inbox (see takeFast).
 func (s *socket) recvFast(buf []byte, force bool) (UDPRecvd, bool) {
-	if s.dgrams.fast == nil || s.dgrams.pending != nil || s.dgrams.err != nil {
-		return UDPRecvd{}, false
-	}
-	d, ok := s.takeFast(force)
+	d, ok := s.takeFastRecv(force)
 	if !ok {
 		return UDPRecvd{}, false
 	}
@@ -454,10 +460,7 @@ func (s *socket) recvFast(buf []byte, force bool) (UDPRecvd, bool) {
 
 // recvFastTo is recvFast into several buffers.
 func (s *socket) recvFastTo(w *scatterWriter, force bool) (UDPRecvd, bool) {
-	if s.dgrams.fast == nil || s.dgrams.pending != nil || s.dgrams.err != nil {
-		return UDPRecvd{}, false
-	}
-	d, ok := s.takeFast(force)
+	d, ok := s.takeFastRecv(force)
 	if !ok {
 		return UDPRecvd{}, false
 	}

@@ -159,8 +159,12 @@ type Config struct {
 	// copy is harmless where SACK is in use (an ACK without new SACK
 	// information is not a duplicate ACK, RFC 6675) — every current stack
 	// offers it — and costs one small packet per ACK. Stacks joined by
-	// JoinPipe never repeat: nothing is lost between them. The copies are
-	// counted in Stats.ACKsRepeated.
+	// JoinPipe never repeat: nothing is lost between them. Nor does a
+	// device with segmentation offload (a TUN opened with offloads): gVisor
+	// marks every segment it sends there for GSO, ACKs included, and only
+	// unmarked ACKs are repeated (whether to repeat there too is open: it
+	// would add a device write per ACK to forwarded round trips). The
+	// copies are counted in Stats.ACKsRepeated.
 	SingleACKs bool
 
 	// DisableDSACK turns off the duplicate-SACK reports (RFC 2883) the

@@ -99,10 +99,10 @@ func parseACKSegment(pkt *stack.PacketBuffer) (s ackSegment, ok bool) {
 // holdACKLocked decides on pkt, an outbound packet: it reports whether
 // the hold keeps it (with a reference of its own). Before that it drops a
 // held ACK of the same connection that pkt covers (pkt acknowledges as
-// far and is not held itself), or hands it to send, in order before pkt.
+// far and is not held itself), or queues it, in order before pkt.
 //
 // +checklocks:l.mu
-func (l *linkEP) holdACKLocked(pkt *stack.PacketBuffer, send func(*stack.PacketBuffer)) bool {
+func (l *linkEP) holdACKLocked(pkt *stack.PacketBuffer) bool {
 	a := &l.acks
 	if a.holdFor <= 0 || a.closed {
 		return false
@@ -119,7 +119,7 @@ func (l *linkEP) holdACKLocked(pkt *stack.PacketBuffer, send func(*stack.PacketB
 			a.dropLocked(f)
 			a.covered++
 		} else {
-			a.releaseLocked(f, send)
+			l.releaseHeldLocked(f)
 		}
 	}
 	switch {
@@ -176,14 +176,6 @@ func (a *ackHolder) dropLocked(f *ackFlow) {
 	a.holding--
 }
 
-// releaseLocked hands f's held ACK to send, which takes its reference.
-func (a *ackHolder) releaseLocked(f *ackFlow, send func(*stack.PacketBuffer)) {
-	p := f.held
-	f.held = nil
-	a.holding--
-	send(p)
-}
-
 // ackHoldFired sends the held ACKs whose time is up.
 func (l *linkEP) ackHoldFired() {
 	l.mu.Lock()
@@ -199,7 +191,7 @@ func (l *linkEP) ackHoldFired() {
 			}
 			due := f.heldAt.Add(a.holdFor)
 			if !now.Before(due) {
-				a.releaseLocked(f, l.sendHeldLocked)
+				l.releaseHeldLocked(f)
 				sent = true
 			} else if next.IsZero() || due.Before(next) {
 				next = due
@@ -215,14 +207,16 @@ func (l *linkEP) ackHoldFired() {
 	}
 }
 
-// sendHeldLocked queues a held ACK (its reference) behind what is queued,
-// or drops it, counted, when the queue is full.
+// releaseHeldLocked queues f's held ACK (its reference) behind what is
+// queued, or drops it, counted, when the queue is full.
 //
 // +checklocks:l.mu
-func (l *linkEP) sendHeldLocked(p *stack.PacketBuffer) {
+func (l *linkEP) releaseHeldLocked(f *ackFlow) {
+	p := f.held
+	f.held = nil
+	l.acks.holding--
 	if l.n < len(l.q) && !l.sendClosed {
-		l.q[(l.head+l.n)%len(l.q)] = p
-		l.n++
+		l.putLocked(p)
 		return
 	}
 	p.DecRef()

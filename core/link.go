@@ -165,7 +165,7 @@ func (l *linkEP) writePkts(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
 		if fixed != nil {
 			out = fixed // see dsack.go
 		}
-		if dsack && l.holdACKLocked(out, l.sendHeldLocked) {
+		if dsack && l.holdACKLocked(out) {
 			taken++ // sent later, or covered (see ackhold.go)
 			if fixed != nil {
 				fixed.DecRef()
@@ -204,7 +204,15 @@ func (l *linkEP) writePkts(pkts []*stack.PacketBuffer) (int, tcpip.Error) {
 //
 // +checklocks:l.mu
 func (l *linkEP) enqueueLocked(pkt *stack.PacketBuffer) {
-	l.q[(l.head+l.n)%len(l.q)] = pkt.IncRef()
+	l.putLocked(pkt.IncRef())
+}
+
+// putLocked queues pkt, whose reference the queue takes. l.mu is held and
+// the queue has room.
+//
+// +checklocks:l.mu
+func (l *linkEP) putLocked(pkt *stack.PacketBuffer) {
+	l.q[(l.head+l.n)%len(l.q)] = pkt
 	l.n++
 }
 

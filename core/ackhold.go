@@ -3,7 +3,6 @@ package core
 import (
 	"time"
 
-	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/seqnum"
 	"gvisor.dev/gvisor/pkg/tcpip/stack"
@@ -29,12 +28,6 @@ import (
 // holding an ACK is forgotten (its next ACK is then sent at once).
 const maxACKFlows = 4096
 
-// ackKey is a TCP connection as the stack sends on it.
-type ackKey struct {
-	src, dst     tcpip.Address
-	sport, dport uint16
-}
-
 // ackFlow is one connection's state: the highest ACK number it sent, and
 // the ACK held back, if any.
 type ackFlow struct {
@@ -48,7 +41,7 @@ type ackFlow struct {
 // keeps a held ACK and the segment that covers it in order).
 type ackHolder struct {
 	holdFor time.Duration // 0: off; set before the link carries packets
-	flows   map[ackKey]*ackFlow
+	flows   map[dsackKey]*ackFlow
 	holding int // flows with a held ACK
 	timer   dueTimer
 	closed  bool
@@ -58,39 +51,22 @@ type ackHolder struct {
 
 // ackSegment is what the hold reads of an outbound TCP segment.
 type ackSegment struct {
-	key   ackKey
+	key   dsackKey
 	ack   seqnum.Value
 	flags header.TCPFlags
 	pure  bool // ACK alone, no payload, no SACK blocks
 	size  int  // payload bytes
 }
 
-// parseACKSegment reads pkt's addresses and TCP header; ok is false for
-// anything but TCP with the ACK flag over IPv4 or IPv6.
+// parseACKSegment reads pkt's connection and TCP header (see outTCP); ok
+// is false for anything but a TCP segment with the ACK or RST flag.
 func parseACKSegment(pkt *stack.PacketBuffer) (s ackSegment, ok bool) {
-	if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
+	seg, ok := outTCP(pkt)
+	if !ok {
 		return s, false
 	}
-	t := header.TCP(pkt.TransportHeader().Slice())
-	if len(t) < header.TCPMinimumSize {
-		return s, false
-	}
-	nh := pkt.NetworkHeader().Slice()
-	switch pkt.NetworkProtocolNumber {
-	case header.IPv4ProtocolNumber:
-		if len(nh) < header.IPv4MinimumSize {
-			return s, false
-		}
-		s.key.src, s.key.dst = header.IPv4(nh).SourceAddress(), header.IPv4(nh).DestinationAddress()
-	case header.IPv6ProtocolNumber:
-		if len(nh) < header.IPv6MinimumSize {
-			return s, false
-		}
-		s.key.src, s.key.dst = header.IPv6(nh).SourceAddress(), header.IPv6(nh).DestinationAddress()
-	default:
-		return s, false
-	}
-	s.key.sport, s.key.dport = t.SourcePort(), t.DestinationPort()
+	t := header.TCP(seg.tcp)
+	s.key = seg.key(true)
 	s.flags, s.ack, s.size = t.Flags(), seqnum.Value(t.AckNumber()), pkt.Data().Size()
 	s.pure = s.flags == header.TCPFlagAck && s.size == 0 && len(header.ParseTCPOptions(t.Options()).SACKBlocks) == 0
 	return s, s.flags&header.TCPFlagAck != 0 || s.flags&header.TCPFlagRst != 0
@@ -153,7 +129,7 @@ func (l *linkEP) requestSize() seqnum.Size {
 // nothing when the table is full.
 func (a *ackHolder) trackLocked(s ackSegment) {
 	if a.flows == nil {
-		a.flows = make(map[ackKey]*ackFlow)
+		a.flows = make(map[dsackKey]*ackFlow)
 	}
 	if len(a.flows) >= maxACKFlows {
 		for k, f := range a.flows {

@@ -277,30 +277,42 @@ func (d *dsacker) noteReset(s *tcpSegment) {
 // modular comparison).
 func tsNewer(a, b uint32) bool { return int32(a-b) > 0 }
 
+// outTCP parses the headers of pkt, a TCP segment the stack sends (over
+// IPv6 without extension headers, as gVisor sends TCP); false for
+// anything else. Only the packet's writer calls it, before the packet is
+// queued (see hdrLens).
+func outTCP(pkt *stack.PacketBuffer) (s tcpSegment, ok bool) {
+	if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
+		return s, false
+	}
+	s = tcpSegment{net: pkt.NetworkHeader().Slice(), tcp: pkt.TransportHeader().Slice()}
+	if len(s.tcp) < header.TCPMinimumSize {
+		return s, false
+	}
+	switch pkt.NetworkProtocolNumber {
+	case header.IPv4ProtocolNumber:
+		if len(s.net) < header.IPv4MinimumSize {
+			return s, false
+		}
+		s.src, s.dst = header.IPv4(s.net).SourceAddress(), header.IPv4(s.net).DestinationAddress()
+	case header.IPv6ProtocolNumber:
+		if len(s.net) != header.IPv6MinimumSize {
+			return s, false
+		}
+		s.src, s.dst, s.v6 = header.IPv6(s.net).SourceAddress(), header.IPv6(s.net).DestinationAddress(), true
+	default:
+		return s, false
+	}
+	return s, true
+}
+
 // outbound notes pkt, a packet the stack sends. For a pure ACK of a
 // connection on which a duplicate arrived it returns the ACK to send
 // instead (see ackCopy), or nil to send pkt. The caller owns the
 // replacement's reference.
 func (d *dsacker) outbound(pkt *stack.PacketBuffer) (repl *stack.PacketBuffer, held bool) {
-	if pkt.TransportProtocolNumber != header.TCPProtocolNumber {
-		return nil, false
-	}
-	s := tcpSegment{net: pkt.NetworkHeader().Slice(), tcp: pkt.TransportHeader().Slice()}
-	if len(s.tcp) < header.TCPMinimumSize {
-		return nil, false
-	}
-	switch pkt.NetworkProtocolNumber {
-	case header.IPv4ProtocolNumber:
-		if len(s.net) < header.IPv4MinimumSize {
-			return nil, false
-		}
-		s.src, s.dst = header.IPv4(s.net).SourceAddress(), header.IPv4(s.net).DestinationAddress()
-	case header.IPv6ProtocolNumber:
-		if len(s.net) != header.IPv6MinimumSize {
-			return nil, false
-		}
-		s.src, s.dst, s.v6 = header.IPv6(s.net).SourceAddress(), header.IPv6(s.net).DestinationAddress(), true
-	default:
+	s, ok := outTCP(pkt)
+	if !ok {
 		return nil, false
 	}
 	t := header.TCP(s.tcp)

@@ -141,24 +141,11 @@ func (r *synRetrier) outbound(pkt *stack.PacketBuffer) {
 	}
 }
 
-// outSegment parses the headers of pkt, an outbound TCP packet.
+// outSegment parses the headers of pkt, an outbound TCP packet without
+// payload (see outTCP).
 func outSegment(pkt *stack.PacketBuffer) (s tcpSegment, ok bool) {
-	s = tcpSegment{net: pkt.NetworkHeader().Slice(), tcp: pkt.TransportHeader().Slice()}
-	switch pkt.NetworkProtocolNumber {
-	case header.IPv4ProtocolNumber:
-		if len(s.net) < header.IPv4MinimumSize {
-			return s, false
-		}
-		s.src, s.dst = header.IPv4(s.net).SourceAddress(), header.IPv4(s.net).DestinationAddress()
-	case header.IPv6ProtocolNumber:
-		if len(s.net) != header.IPv6MinimumSize {
-			return s, false
-		}
-		s.src, s.dst, s.v6 = header.IPv6(s.net).SourceAddress(), header.IPv6(s.net).DestinationAddress(), true
-	default:
-		return s, false
-	}
-	return s, len(s.tcp) >= header.TCPMinimumSize && pkt.Data().Size() == 0
+	s, ok = outTCP(pkt)
+	return s, ok && pkt.Data().Size() == 0
 }
 
 // trackLocked keeps a copy of pkt (headers s), the stack's SYN or SYN-ACK
